@@ -1,0 +1,50 @@
+# Studio Brain. The two commands a newcomer types: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+.PHONY: help setup run test lint bench test-deps services fmt
+
+help:
+	@echo "make run    start the cockpit, worker and beat (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL)"
+	@echo "make test   install test needs, check/start Postgres and Redis, run the whole suite"
+	@echo "make lint   ruff, mypy, migrations check"
+	@echo "make bench  run the benchmarks in tests/bench"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Idempotent install of the locked dependencies into .venv.
+setup: $(UV)
+	$(UV) sync --frozen --quiet
+
+run: setup
+	$(PY) scripts/run.py
+
+test-deps: setup
+	scripts/install-test-deps.sh
+
+services:
+	scripts/services.sh
+
+test: setup test-deps services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+	$(PY) -m pytest -q -p no:randomly tests/test_migrations.py
+
+fmt: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup services
+	$(PY) -m tests.bench

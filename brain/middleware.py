@@ -1,0 +1,36 @@
+"""Request id and request metrics, outermost in the middleware stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+from django.http import HttpRequest, HttpResponse
+
+from brain import metrics
+from brain.context import REQUEST_ID_HEADER, accept_request_id
+
+
+class RequestIdMiddleware:
+    """Accept a well-formed inbound X-Request-ID (else make one), bind it to every log line
+    of the request, and echo it on the response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        response[REQUEST_ID_HEADER] = request_id
+        match = getattr(request, "resolver_match", None)
+        route = match.view_name if match and match.view_name else "unmatched"
+        metrics.observe_request(request.method or "GET", route, response.status_code, time.perf_counter() - started)
+        return response

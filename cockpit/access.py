@@ -1,0 +1,54 @@
+"""Access to cockpit pages: login, studio membership and a minimum role, in one decorator.
+
+A studio the user does not belong to answers 404 exactly like a studio that does not
+exist, so slugs cannot be enumerated. A member without the role gets a 403 page that
+names the role needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+from brain.models import Membership, Role, Studio
+from brain.selectors import membership_get
+
+
+class RoleRequired(PermissionDenied):
+    def __init__(self, needed: Role, studio: Studio) -> None:
+        self.needed = needed
+        self.studio = studio
+        super().__init__(f"This page needs the {needed.label} role in {studio.name}.")
+
+
+class StudioRequest(HttpRequest):
+    studio: Studio
+    membership: Membership
+
+
+View = Callable[..., HttpResponse]
+
+
+def studio_view(minimum: Role = Role.VIEWER) -> Callable[[View], View]:
+    """Resolve ``<studio>`` from the URL into ``request.studio`` for members with ``minimum`` role."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, studio: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = membership_get(request.user, studio)
+            if membership is None:
+                raise Http404("No such studio.")
+            if not membership.has_role(minimum):
+                raise RoleRequired(minimum, membership.studio)
+            request.studio = membership.studio  # type: ignore[attr-defined]
+            request.membership = membership  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapper)
+
+    return decorator

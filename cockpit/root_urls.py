@@ -1,0 +1,21 @@
+"""The site's URLs: probes, admin at its configured path, login, and the cockpit."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from brain import health
+from cockpit.urls import auth_urlpatterns
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
+    path(settings.BRAIN.admin_path, admin.site.urls),
+    *auth_urlpatterns,
+    path("", include("cockpit.urls")),
+]
+
+handler403 = "cockpit.views.permission_denied"
+handler404 = "cockpit.views.not_found"
+handler500 = "cockpit.views.server_error"

@@ -1,0 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from cockpit import views
+
+app_name = "cockpit"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("s/<slug:studio>/", views.overview, name="overview"),
+    *[
+        path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)
+        for section in views.SECTIONS
+    ],
+]
+
+auth_urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
