@@ -67,7 +67,6 @@ NAME_FIELD = "__name__"
 # they are an order of magnitude faster than the wrappers on collections of 100k documents.
 Document = types.Document.pb()
 Value = types.Value.pb()
-StructuredQuery = types.StructuredQuery.pb()
 FieldFilter = types.StructuredQuery.FieldFilter.pb()
 UnaryFilter = types.StructuredQuery.UnaryFilter.pb()
 CompositeFilter = types.StructuredQuery.CompositeFilter.pb()
@@ -520,10 +519,10 @@ class FirestoreState:
         inequalities: set[FieldPath] = set()
         predicate = compile_filter(query.where, inequalities) if query.HasField("where") else None
         orders = effective_orders(query, inequalities)
-        start = None if ignore_cursors or not query.HasField("start_at") else query.start_at
-        end = None if ignore_cursors or not query.HasField("end_at") else query.end_at
-        start_keys = _cursor_keys(start, orders) if start is not None else None
-        end_keys = _cursor_keys(end, orders) if end is not None else None
+        use_start = query.HasField("start_at") and not ignore_cursors
+        use_end = query.HasField("end_at") and not ignore_cursors
+        start_keys = _cursor_keys(query.start_at, orders) if use_start else None
+        end_keys = _cursor_keys(query.end_at, orders) if use_end else None
         offset = 0 if ignore_cursors else query.offset
         limit = query.limit.value if query.HasField("limit") else None
 
@@ -535,11 +534,11 @@ class FirestoreState:
         for keys, document in ordered:
             if start_keys is not None:
                 position = _compare_to_cursor(keys, start_keys, orders)
-                if position < 0 or (position == 0 and not start.before):
+                if position < 0 or (position == 0 and not query.start_at.before):
                     continue
             if end_keys is not None:
                 position = _compare_to_cursor(keys, end_keys, orders)
-                if position > 0 or (position == 0 and end.before):
+                if position > 0 or (position == 0 and query.end_at.before):
                     break
             if skipped < offset:
                 skipped += 1
@@ -729,7 +728,7 @@ def _apply_transform(fields: Any, transform: Any, commit_ns: int) -> Any:
     path = split_field_path(transform.field_path)
     current = _lookup(fields, path)
     kind = transform.WhichOneof("transform_type")
-    operand = getattr(transform, kind) if kind else None
+    operand: Any = getattr(transform, kind) if kind else None
     if kind == "set_to_server_value":
         result = Value(timestamp_value=_timestamp(commit_ns))
     elif kind in ("increment", "maximum", "minimum"):
@@ -748,7 +747,11 @@ def _apply_transform(fields: Any, transform: Any, commit_ns: int) -> Any:
             pick = max if kind == "maximum" else min
             result = current if pick(base, change) == base else operand
     elif kind in ("append_missing_elements", "remove_all_from_array"):
-        elements = list(current.array_value.values) if _array_keys(current) is not None else []
+        elements = (
+            list(current.array_value.values)
+            if current is not None and current.WhichOneof("value_type") == "array_value"
+            else []
+        )
         operand_keys = {value_key(element) for element in operand.values}
         if kind == "append_missing_elements":
             present = {value_key(element) for element in elements}

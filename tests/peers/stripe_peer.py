@@ -24,6 +24,7 @@ untouched. What localstripe covers and does not is listed in tests/peers/README.
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -462,6 +463,8 @@ def start_stripe_peer(port: int = 0, *, timeout: float = 20.0, attempts: int = 3
             last_error = error
             continue
         peer._start_front()
+        # A test run that dies before its fixture's teardown must not leave localstripe behind.
+        atexit.register(peer.stop)
         return peer
     assert last_error is not None
     raise last_error

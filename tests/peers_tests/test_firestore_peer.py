@@ -309,6 +309,22 @@ def test_writes_keep_create_time_and_only_move_update_time_on_change(firestore_c
     assert snapshot.get("status") == "active"
 
 
+def test_array_and_extremum_transforms_apply_on_the_server(firestore_client):
+    document = firestore_client.collection("members").document("m1")
+    document.set({"tags": ["glaze", "wheel"], "best": 5, "worst": 5})
+
+    document.update(
+        {
+            "tags": firestore.ArrayUnion(["kiln", "glaze"]),
+            "best": firestore.Maximum(9),
+            "worst": firestore.Minimum(7),
+        }
+    )
+    document.update({"tags": firestore.ArrayRemove(["wheel"])})
+
+    assert document.get().to_dict() == {"tags": ["glaze", "kiln"], "best": 9, "worst": 5}
+
+
 def test_preconditions_refuse_updates_of_missing_and_creates_of_existing_documents(
     firestore_client, firestore_peer
 ):
