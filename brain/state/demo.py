@@ -169,7 +169,7 @@ class _Builder:
                       "reporterUid": rng.choice(members)[0]}
             if status is not None:
                 fields["status"] = status
-            if rng.random() < 0.3:
+            if rng.random() < 0.45:
                 fields["severity"] = rng.choice(["high", "HIGH", "low", "medium"])
             self.add(f"communityReports/report{i:05d}", fields)
         for i in range(n["tickets"]):
