@@ -21,11 +21,10 @@ from brain.services.mirror import mirror_sync
 from brain.state.diff import diff_metrics
 from brain.state.drift import find_drift
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, CollectionRead, MirrorEntry, compute_content
-from brain.state.sources import CloudSource, DemoSource, SourceRead
+from brain.state.sources import CloudSource, DemoSource, ReadProgress, SourceRead, collection_group
 
 log = structlog.stdlib.get_logger("brain.snapshots")
 
-Progress = Callable[[str], None]
 
 
 class SnapshotError(Exception):
@@ -70,7 +69,7 @@ def snapshot_capture(
     source: CloudSource,
     kind: str = Snapshot.Kind.CAPTURE,
     job_run: JobRun | None = None,
-    progress: Progress | None = None,
+    progress: ReadProgress | None = None,
 ) -> CaptureResult:
     """Read every source, apply the reads to the mirror, and store a snapshot with its diff.
 
@@ -84,7 +83,10 @@ def snapshot_capture(
         if existing is not None:
             return CaptureResult(existing, created=False)
     started = time.perf_counter()
-    reads: list[SourceRead] = source.read(scan_limit=settings.BRAIN.scan_limit)
+    if progress is not None:
+        reads: list[SourceRead] = source.read(scan_limit=settings.BRAIN.scan_limit, progress=progress)
+    else:
+        reads = source.read(scan_limit=settings.BRAIN.scan_limit)
     read_ms = round((time.perf_counter() - started) * 1000)
     with transaction.atomic():
         Studio.objects.select_for_update().get(pk=studio.pk)
@@ -94,8 +96,6 @@ def snapshot_capture(
         sync_started = time.perf_counter()
         changes: dict[str, Any] = {}
         for read in reads:
-            if progress:
-                progress(f"{read.source}: {len(read.documents)} documents")
             changes.update({f"{read.source}:{name}": change
                             for name, change in mirror_sync(studio=studio, read=read).items()})
         sync_ms = round((time.perf_counter() - sync_started) * 1000)
@@ -177,6 +177,7 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
 
 @dataclass(frozen=True)
 class RebuildPlan:
+    records_by_collection: dict[str, int]
     records: int
     snapshots: int
     diffs: int
@@ -186,7 +187,13 @@ class RebuildPlan:
 
 def rebuild_plan(studio: Studio) -> RebuildPlan:
     latest = snapshot_latest(studio)
+    by_collection: dict[str, int] = {}
+    rows = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True).values_list("source", "collection")
+    for source_name, collection in rows.iterator(chunk_size=10000):
+        key = f"{source_name}:{collection_group(collection)}"
+        by_collection[key] = by_collection.get(key, 0) + 1
     return RebuildPlan(
+        records_by_collection=by_collection,
         records=CloudRecord.objects.filter(studio=studio).count(),
         snapshots=Snapshot.objects.filter(studio=studio).count(),
         diffs=SnapshotDiff.objects.filter(studio=studio).count(),
@@ -195,7 +202,9 @@ def rebuild_plan(studio: Studio) -> RebuildPlan:
     )
 
 
-def studio_rebuild(*, studio: Studio, source: CloudSource, progress: Progress | None = None) -> tuple[RebuildPlan, Snapshot]:
+def studio_rebuild(
+    *, studio: Studio, source: CloudSource, progress: ReadProgress | None = None
+) -> tuple[RebuildPlan, Snapshot]:
     """Drop every derived row of the studio (never audit history) and recompute from cloud reads."""
     plan = rebuild_plan(studio)
     with transaction.atomic():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,12 +55,20 @@ def make_document(source: str, collection: str, doc_id: str, fields: Mapping[str
     return CloudDocument(source, collection, doc_id, data, content_hash(hashed), updated_at)
 
 
+# progress(source, collection group, documents read so far, finished)
+ReadProgress = Callable[[str, str, int, bool], None]
+
+
+def _no_progress(source: str, collection: str, count: int, done: bool) -> None:
+    return None
+
+
 class CloudSource(Protocol):
     """A source of cloud reads. ``name`` is stored on snapshots (demo | cloud)."""
 
     name: str
 
-    def read(self, *, scan_limit: int) -> list[SourceRead]: ...
+    def read(self, *, scan_limit: int, progress: ReadProgress = _no_progress) -> list[SourceRead]: ...
 
     def count(self) -> dict[str, int]:
         """Fresh document counts per top-level Firestore collection (drift checks)."""
@@ -99,8 +107,8 @@ class DemoSource:
                 f"{path} is missing; generate it with `manage.py demo_cloud --studio S --out {self.directory}`"
             ) from None
 
-    def read(self, *, scan_limit: int) -> list[SourceRead]:
-        return [self._read_firestore(scan_limit), self._read_stripe(scan_limit)]
+    def read(self, *, scan_limit: int, progress: ReadProgress = _no_progress) -> list[SourceRead]:
+        return [self._read_firestore(scan_limit, progress), self._read_stripe(scan_limit, progress)]
 
     def count(self) -> dict[str, int]:
         counts = dict.fromkeys(FIRESTORE_COLLECTIONS, 0)
@@ -110,7 +118,7 @@ class DemoSource:
                 counts[collection] = counts.get(collection, 0) + 1
         return counts
 
-    def _read_firestore(self, scan_limit: int) -> SourceRead:
+    def _read_firestore(self, scan_limit: int, progress: ReadProgress) -> SourceRead:
         started = time.perf_counter()
         export = self._load("firestore.json")
         read = SourceRead("firestore", read_at=datetime.now(UTC))
@@ -123,13 +131,17 @@ class DemoSource:
                 limited.add(group)
                 continue
             scanned[group] = scanned.get(group, 0) + 1
+            if scanned[group] % 500 == 0:
+                progress("firestore", group, scanned[group], False)
             read.documents.append(make_document("firestore", collection, doc_id, fields, updated))
         read.reads = [CollectionRead("firestore", name, count, hit_scan_limit=name in limited)
                       for name, count in sorted(scanned.items())]
+        for collection_read in read.reads:
+            progress("firestore", collection_read.collection, collection_read.scanned, True)
         read.duration_ms = round((time.perf_counter() - started) * 1000)
         return read
 
-    def _read_stripe(self, scan_limit: int) -> SourceRead:
+    def _read_stripe(self, scan_limit: int, progress: ReadProgress) -> SourceRead:
         started = time.perf_counter()
         objects: Mapping[str, Iterable[Mapping[str, Any]]] = self._load("stripe.json")
         read = SourceRead("stripe", read_at=datetime.now(UTC))
@@ -141,5 +153,6 @@ class DemoSource:
                 read.documents.append(make_document("stripe", kind, str(obj["id"]), obj, updated))
             read.reads.append(CollectionRead("stripe", kind, min(len(items), scan_limit),
                                              hit_scan_limit=len(items) > scan_limit))
+            progress("stripe", kind, min(len(items), scan_limit), True)
         read.duration_ms = round((time.perf_counter() - started) * 1000)
         return read

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--source", choices=["demo", "cloud"])
         parser.add_argument("--confirm", action="store_true", help="actually drop and recompute")
 
+    expected: dict[str, int]
+
     def handle(self, *args: Any, studio: str, source: str | None, confirm: bool, **options: Any) -> None:
         row = Studio.objects.filter(slug=studio).first()
         if row is None:
@@ -31,6 +33,7 @@ class Command(BaseCommand):
         if not confirm:
             self.stdout.write("dry run: nothing changed (add --confirm to rebuild)")
             return
+        self.expected = plan.records_by_collection
         try:
             cloud = source_for(row, source)
             plan, snapshot = studio_rebuild(studio=row, source=cloud, progress=self._progress)
@@ -44,5 +47,16 @@ class Command(BaseCommand):
         self.stdout.write("rebuilt snapshot hash EQUALS the one before" if same else
                           "rebuilt snapshot hash DIFFERS from the one before (cloud data changed, or none before)")
 
-    def _progress(self, message: str) -> None:
-        sys.stderr.write(f"  reading {message}\n")
+    def _progress(self, source: str, collection: str, count: int, done: bool) -> None:
+        """One bar per collection, sized by what the mirror held before the rebuild."""
+        name = f"{source}:{collection}"
+        expected = self.expected.get(name, 0)
+        width = 24
+        filled = width if done else (min(width, round(width * count / expected)) if expected else 0)
+        bar = "#" * filled + "." * (width - filled)
+        line = f"  {name:<34} [{bar}] {count:>7}{'' if not expected else f' / {expected}'}"
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + line + ("\n" if done else ""))
+        elif done:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
