@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -55,8 +54,8 @@ class Command(BaseCommand):
         filled = width if done else (min(width, round(width * count / expected)) if expected else 0)
         bar = "#" * filled + "." * (width - filled)
         line = f"  {name:<34} [{bar}] {count:>7}{'' if not expected else f' / {expected}'}"
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + line + ("\n" if done else ""))
+        if self.stderr.isatty():
+            self.stderr.write("\r" + line, ending="\n" if done else "")
         elif done:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+            self.stderr.write(line)
+        self.stderr.flush()
