@@ -23,7 +23,15 @@ class CanonicalError(TypeError):
 
 def normalize(value: Any) -> Any:
     """Turn ``value`` into plain JSON types, canonically."""
-    if value is None or isinstance(value, bool | str | int):
+    kind = type(value)
+    # Fast paths for the types cloud documents are mostly made of (exact types, no subclasses).
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key if type(key) is str else str(key): normalize(item) for key, item in value.items()}
+    if kind is list:
+        return [normalize(item) for item in value]
+    if isinstance(value, bool | str | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -55,6 +63,11 @@ def normalize(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     return json.dumps(normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
+
+
+def canonical_json_of_normalized(value: Any) -> str:
+    """Canonical JSON of a value already passed through ``normalize`` (skips the second walk)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def sha256_hex(data: str | bytes) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from brain.canonical import content_hash, normalize
+from brain.canonical import canonical_json_of_normalized, normalize, sha256_hex
 from brain.state.demo import iter_documents
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, STRIPE_COLLECTIONS, CollectionRead
 
@@ -52,7 +52,8 @@ def make_document(source: str, collection: str, doc_id: str, fields: Mapping[str
                   updated_at: datetime | None) -> CloudDocument:
     data = normalize(dict(fields))
     hashed = {key: value for key, value in data.items() if key not in VOLATILE_FIELDS}
-    return CloudDocument(source, collection, doc_id, data, content_hash(hashed), updated_at)
+    digest = sha256_hex(canonical_json_of_normalized(hashed))
+    return CloudDocument(source, collection, doc_id, data, digest, updated_at)
 
 
 # progress(source, collection group, documents read so far, finished)
