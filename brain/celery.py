@@ -19,7 +19,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("reads"), Queue("execute"), Queue("default"))
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
-    "brain.jobs.*": {"queue": "default"},
+    "brain.tasks.capture_studio_state": {"queue": "reads"},
+    "brain.tasks.capture_all_studios": {"queue": "reads"},
+    "brain.tasks.daily_snapshots": {"queue": "reads"},
 }
 app.conf.beat_schedule = {
     "prune-job-runs": {
@@ -29,6 +31,24 @@ app.conf.beat_schedule = {
     },
 }
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _schedule_from_settings(sender: Celery, **_: Any) -> None:
+    """Beat entries whose period comes from the config contract (settings are loaded by now)."""
+    from django.conf import settings
+
+    sender.conf.beat_schedule["capture-all-studios"] = {
+        "task": "brain.tasks.capture_all_studios",
+        "schedule": settings.BRAIN.job_interval.total_seconds(),
+        "options": {"queue": "reads"},
+    }
+    # Hourly, so each studio's first run after its local midnight takes the daily snapshot.
+    sender.conf.beat_schedule["daily-snapshots"] = {
+        "task": "brain.tasks.daily_snapshots",
+        "schedule": crontab(minute="5"),
+        "options": {"queue": "reads"},
+    }
 
 REQUEST_ID_TASK_HEADER = "brain_request_id"
 

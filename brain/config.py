@@ -138,6 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
             low=0.01, high=10.0, attr="drift_ratio"),
     Setting("BRAIN_DEMO_MODE", "bool", False, "Read the demo cloud files instead of Firestore/Stripe; the "
             "cockpit says DEMO DATA.", attr="demo_mode"),
+    Setting("BRAIN_DEMO_DIR", "str", ".data/demo", "Where demo cloud files live, one folder per studio.",
+            attr="demo_dir"),
     # Governance
     Setting("BRAIN_ENABLE_WRITE_EXECUTION", "bool", False, "Master switch for external writes. Off: every "
             "execution is denied WRITES_DISABLED.", attr="enable_write_execution"),
@@ -197,6 +199,7 @@ class BrainConfig:
     drift_absolute: int
     drift_ratio: float
     demo_mode: bool
+    demo_dir: str
     enable_write_execution: bool
     require_approval_for_external_writes: bool
     proposal_ttl: timedelta

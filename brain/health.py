@@ -29,7 +29,7 @@ log = structlog.stdlib.get_logger("brain.health")
 @dataclass
 class CheckResult:
     name: str
-    status: str  # ok | fail | warn | skipped
+    status: str  # ok | warn (not failing) | stale | fail
     required: bool
     detail: str = ""
     latency_ms: float = 0.0
@@ -94,14 +94,48 @@ def register_readiness_check(check: ReadinessCheck) -> ReadinessCheck:
     return check
 
 
+def check_snapshots() -> list[CheckResult]:
+    """Latest snapshot age per served studio: stale (older than BRAIN_SNAPSHOT_MAX_AGE) fails."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from brain.models import Studio
+
+    max_age = settings.BRAIN.snapshot_max_age
+    allowed = settings.BRAIN.allowed_studios
+    studios = Studio.objects.order_by("slug").annotate(latest=Max("snapshots__generated_at"))
+    if allowed:
+        studios = studios.filter(slug__in=allowed)
+    results = []
+    now = timezone.now()
+    for studio in studios:
+        name = f"snapshot:{studio.slug}"
+        if studio.latest is None:
+            results.append(CheckResult(name, "warn", True, "no snapshot yet"))
+            continue
+        age = now - studio.latest
+        minutes = int(age.total_seconds() // 60)
+        extra = {"age_seconds": int(age.total_seconds())}
+        if age > max_age:
+            detail = f"stale: latest snapshot is {minutes} min old (limit {int(max_age.total_seconds() // 60)} min)"
+            results.append(CheckResult(name, "stale", True, detail, extra=extra))
+        else:
+            results.append(CheckResult(name, "ok", True, f"latest snapshot is {minutes} min old", extra=extra))
+    return results
+
+
 def readiness() -> tuple[bool, list[CheckResult]]:
     results = [check_database(), check_redis(), check_worker()]
+    try:
+        results.extend(check_snapshots())
+    except Exception as error:  # the database check already reports why
+        results.append(CheckResult("snapshots", "fail", True, f"{type(error).__name__}: {error}"[:300]))
     for extra in EXTRA_CHECKS:
         try:
             results.extend(extra())
         except Exception as error:
             results.append(CheckResult(getattr(extra, "__name__", "check"), "fail", True, str(error)[:300]))
-    ready = all(r.status != "fail" for r in results if r.required)
+    ready = all(r.status in ("ok", "warn") for r in results if r.required)
     return ready, results
 
 
@@ -116,9 +150,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, results = readiness()
     if not ready:
-        log.warning("readiness.failed", failing=[r.name for r in results if r.status == "fail" and r.required])
+        log.warning("readiness.failed", failing=[r.name for r in results if r.status in ("fail", "stale")])
+    stale = any(r.status == "stale" for r in results)
+    status = "ready" if ready else ("stale" if stale and all(
+        r.status in ("ok", "warn", "stale") for r in results if r.required) else "not_ready")
     return JsonResponse(
-        {"status": "ready" if ready else "not_ready", "checks": [r.as_json() for r in results]},
+        {"status": status, "checks": [r.as_json() for r in results]},
         status=200 if ready else 503,
     )
 

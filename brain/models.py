@@ -95,3 +95,95 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class CloudRecord(models.Model):
+    """One cloud document or Stripe object as last read: the derived, rebuildable mirror.
+
+    A record that disappears from a complete read is marked deleted (and restored if it
+    returns), never silently dropped, so diffs and reconciliation can point at evidence.
+    """
+
+    class Source(models.TextChoices):
+        FIRESTORE = "firestore"
+        STRIPE = "stripe"
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="cloud_records")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    collection = models.CharField(max_length=200, help_text="Collection path, e.g. batches/b1/pieces.")
+    doc_id = models.CharField(max_length=200)
+    data = models.JSONField(help_text="Normalized fields (canonical JSON types).")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the fields, volatile ones excluded.")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(help_text="The source's own read time of the last read that saw it.")
+    first_seen_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "source", "collection", "doc_id"], name="cloudrecord_identity")
+        ]
+        indexes = [models.Index(fields=["studio", "source", "collection"], name="cloudrecord_collection")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.collection}/{self.doc_id}"
+
+
+class Snapshot(models.Model):
+    """StudioState v3.0 for a studio: a daily row per local date, plus on-demand captures."""
+
+    class Kind(models.TextChoices):
+        DAILY = "daily"
+        CAPTURE = "capture"
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="snapshots")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    snapshot_date = models.DateField(help_text="The studio's local date.")
+    generated_at = models.DateTimeField()
+    firestore_read_at = models.DateTimeField(null=True, blank=True)
+    stripe_read_at = models.DateTimeField(null=True, blank=True)
+    data_source = models.CharField(max_length=16, help_text="demo or cloud")
+    content = models.JSONField(help_text="The hashed content: metrics, source hashes, diagnostics.")
+    content_hash = models.CharField(max_length=64)
+    completeness = models.CharField(max_length=16)
+    durations_ms = models.JSONField(default=dict)
+    job_run = models.ForeignKey(JobRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-generated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["studio", "snapshot_date"], condition=models.Q(kind="daily"), name="snapshot_one_daily"
+            )
+        ]
+        indexes = [models.Index(fields=["studio", "-generated_at"], name="snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.studio.slug} {self.kind} {self.snapshot_date} {self.content_hash[:12]}"
+
+
+class SnapshotDiff(models.Model):
+    """What changed between a snapshot and the one before it."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="snapshot_diffs")
+    previous = models.ForeignKey(Snapshot, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    current = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="diff")
+    metrics = models.JSONField(help_text="Changed metrics only: {metric: {from, to}}.")
+    records = models.JSONField(help_text="{collection: {added|removed|changed: {count, examples}}}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class DriftFinding(models.Model):
+    """Fresh cloud counts disagreed with the latest snapshot beyond the drift thresholds."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="drift_findings")
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="drift_findings")
+    drifts = models.JSONField(help_text="[{metric, expected, observed, delta, ratio}]")
+    thresholds = models.JSONField()
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-checked_at"]

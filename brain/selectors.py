@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from brain.models import JobRun, Membership
+from brain.models import DriftFinding, JobRun, Membership, Snapshot, SnapshotDiff
 
 
 def _served(qs: QuerySet[Membership]) -> QuerySet[Membership]:
@@ -30,3 +30,31 @@ def membership_get(user: AbstractBaseUser | AnonymousUser, studio_slug: str) -> 
 
 def job_run_list(studio_id: int | None, limit: int = 20) -> list[JobRun]:
     return list(JobRun.objects.filter(studio_id=studio_id).order_by("-started_at")[:limit])
+
+
+def snapshot_latest(studio_id: int) -> Snapshot | None:
+    return Snapshot.objects.filter(studio_id=studio_id).order_by("-generated_at", "-pk").first()
+
+
+def snapshot_diff_page(studio_id: int, *, offset: int = 0, limit: int = 25) -> list[SnapshotDiff]:
+    return list(
+        SnapshotDiff.objects.filter(studio_id=studio_id)
+        .select_related("current", "previous")
+        .order_by("-current__generated_at", "-pk")[offset : offset + limit]
+    )
+
+
+def snapshot_diff_get(studio_id: int, diff_id: int) -> SnapshotDiff | None:
+    return (
+        SnapshotDiff.objects.filter(studio_id=studio_id, pk=diff_id).select_related("current", "previous").first()
+    )
+
+
+def drift_finding_page(studio_id: int, *, limit: int = 50) -> list[DriftFinding]:
+    return list(
+        DriftFinding.objects.filter(studio_id=studio_id).select_related("snapshot").order_by("-checked_at")[:limit]
+    )
+
+
+def job_run_get(studio_id: int, job_id: str) -> JobRun | None:
+    return JobRun.objects.filter(studio_id=studio_id, job_id=job_id).order_by("-started_at").first()

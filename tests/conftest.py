@@ -23,6 +23,12 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Staff fixtures hash several passwords per test; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Staff:
     studio: Studio

@@ -1,0 +1,258 @@
+"""Capturing StudioState: read the cloud, update the mirror, compute, diff, check drift, rebuild."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from brain.canonical import content_hash
+from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
+from brain.services.mirror import mirror_sync
+from brain.state.diff import diff_metrics
+from brain.state.drift import find_drift
+from brain.state.snapshot import FIRESTORE_COLLECTIONS, CollectionRead, MirrorEntry, compute_content
+from brain.state.sources import CloudSource, DemoSource, ReadProgress, SourceRead, collection_group
+
+log = structlog.stdlib.get_logger("brain.snapshots")
+
+
+
+class SnapshotError(Exception):
+    """A snapshot cannot be taken or changed as asked; the message says why."""
+
+
+def studio_today(studio: Studio, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(ZoneInfo(studio.timezone)).date()
+
+
+def content_from_mirror(studio: Studio, reads: list[CollectionRead]) -> dict[str, Any]:
+    """Compute snapshot content from the studio's live mirror (two queries)."""
+    live = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True)
+    firestore: dict[str, dict[str, Any]] = {}
+    stripe: dict[str, list[Any]] = {}
+    metric_rows = live.filter(
+        source__in=["firestore", "stripe"]
+    ).exclude(collection__contains="/").values_list("source", "collection", "doc_id", "data")
+    for source, collection, doc_id, data in metric_rows.iterator(chunk_size=5000):
+        if source == "firestore":
+            firestore.setdefault(collection, {})[doc_id] = data
+        else:
+            stripe.setdefault(collection, []).append(data)
+    entries = (
+        MirrorEntry(source, collection, doc_id, digest)
+        for source, collection, doc_id, digest in live.values_list(
+            "source", "collection", "doc_id", "content_hash"
+        ).iterator(chunk_size=10000)
+    )
+    return compute_content(firestore=firestore, stripe=stripe, reads=reads, mirror=entries)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    snapshot: Snapshot
+    created: bool
+
+
+def snapshot_capture(
+    *,
+    studio: Studio,
+    source: CloudSource,
+    kind: str = Snapshot.Kind.CAPTURE,
+    job_run: JobRun | None = None,
+    progress: ReadProgress | None = None,
+) -> CaptureResult:
+    """Read every source, apply the reads to the mirror, and store a snapshot with its diff.
+
+    Reads happen before the transaction (they are I/O); the mirror update, the snapshot and
+    its diff commit together, with the studio row locked so captures of a studio serialize.
+    A daily snapshot is taken once per local date and never changed afterwards.
+    """
+    today = studio_today(studio)
+    if kind == Snapshot.Kind.DAILY:
+        existing = Snapshot.objects.filter(studio=studio, kind=kind, snapshot_date=today).first()
+        if existing is not None:
+            return CaptureResult(existing, created=False)
+    started = time.perf_counter()
+    if progress is not None:
+        reads: list[SourceRead] = source.read(scan_limit=settings.BRAIN.scan_limit, progress=progress)
+    else:
+        reads = source.read(scan_limit=settings.BRAIN.scan_limit)
+    read_ms = round((time.perf_counter() - started) * 1000)
+    with transaction.atomic():
+        Studio.objects.select_for_update().get(pk=studio.pk)
+        if kind == Snapshot.Kind.DAILY and Snapshot.objects.filter(studio=studio, kind=kind,
+                                                                   snapshot_date=today).exists():
+            return CaptureResult(Snapshot.objects.get(studio=studio, kind=kind, snapshot_date=today), False)
+        sync_started = time.perf_counter()
+        changes: dict[str, Any] = {}
+        for read in reads:
+            changes.update({f"{read.source}:{name}": change
+                            for name, change in mirror_sync(studio=studio, read=read).items()})
+        sync_ms = round((time.perf_counter() - sync_started) * 1000)
+        compute_started = time.perf_counter()
+        collection_reads = [r for read in reads for r in read.reads]
+        content = content_from_mirror(studio, collection_reads)
+        compute_ms = round((time.perf_counter() - compute_started) * 1000)
+        previous = Snapshot.objects.filter(studio=studio).order_by("-generated_at", "-pk").first()
+        read_at = {read.source: read.read_at for read in reads}
+        snapshot = Snapshot.objects.create(
+            studio=studio, kind=kind, snapshot_date=today, generated_at=timezone.now(),
+            firestore_read_at=read_at.get("firestore"), stripe_read_at=read_at.get("stripe"),
+            data_source=source.name, content=content, content_hash=content_hash(content),
+            completeness=content["diagnostics"]["completeness"],
+            durations_ms={"read": read_ms, "mirror": sync_ms, "compute": compute_ms,
+                          **{f"read_{r.source}": r.duration_ms for r in reads}},
+            job_run=job_run,
+        )
+        SnapshotDiff.objects.create(
+            studio=studio, previous=previous, current=snapshot,
+            metrics=diff_metrics(previous.content if previous else None, content), records=changes,
+        )
+    log.info("studio_state.captured", studio=studio.slug, kind=kind, content_hash=snapshot.content_hash,
+             completeness=snapshot.completeness, durations_ms=snapshot.durations_ms)
+    return CaptureResult(snapshot, created=True)
+
+
+def snapshot_latest(studio: Studio) -> Snapshot | None:
+    return Snapshot.objects.filter(studio=studio).order_by("-generated_at", "-pk").first()
+
+
+def snapshot_is_stale(snapshot: Snapshot | None, now: datetime | None = None) -> bool:
+    if snapshot is None:
+        return True
+    return (now or timezone.now()) - snapshot.generated_at > settings.BRAIN.snapshot_max_age
+
+
+def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
+    """Compare fresh collection counts with the latest snapshot; record and flag any drift.
+
+    Only collections the snapshot read completely are compared (a scan-limited count is not
+    an expectation). Drift marks the snapshot partial with a warning per drifting collection.
+    """
+    snapshot = snapshot_latest(studio)
+    if snapshot is None:
+        raise SnapshotError("no snapshot to compare with yet; capture one first")
+    observed = source.count()
+    scanned = snapshot.content["diagnostics"]["documents_scanned"]
+    warnings = set(snapshot.content["diagnostics"]["warnings"])
+    expected = {
+        name: scanned[f"firestore:{name}"]
+        for name in FIRESTORE_COLLECTIONS
+        if f"firestore:{name}" in scanned
+        and not any(w.startswith(f"firestore:{name} ") for w in warnings)
+    }
+    config = settings.BRAIN
+    drifts = find_drift(expected, observed, absolute=config.drift_absolute, ratio=config.drift_ratio)
+    if not drifts:
+        log.info("studio_state.drift_checked", studio=studio.slug, drifting=0)
+        return None
+    with transaction.atomic():
+        locked = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
+        diagnostics = locked.content["diagnostics"]
+        diagnostics["completeness"] = "partial"
+        diagnostics["warnings"] = sorted(set(diagnostics["warnings"]) | {
+            f"drift: {d.metric} expected {d.expected}, cloud now has {d.observed}" for d in drifts
+        })
+        locked.completeness = "partial"
+        locked.content_hash = content_hash(locked.content)
+        locked.save(update_fields=["content", "completeness", "content_hash"])
+        finding = DriftFinding.objects.create(
+            studio=studio, snapshot=locked, drifts=[d.as_json() for d in drifts],
+            thresholds={"absolute": config.drift_absolute, "ratio": config.drift_ratio},
+            checked_at=timezone.now(),
+        )
+    log.warning("studio_state.drift_detected", studio=studio.slug, drifts=[d.as_json() for d in drifts])
+    return finding
+
+
+@dataclass(frozen=True)
+class RebuildPlan:
+    records_by_collection: dict[str, int]
+    records: int
+    snapshots: int
+    diffs: int
+    drift_findings: int
+    latest_hash: str | None
+
+
+def rebuild_plan(studio: Studio) -> RebuildPlan:
+    latest = snapshot_latest(studio)
+    by_collection: dict[str, int] = {}
+    rows = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True).values_list("source", "collection")
+    for source_name, collection in rows.iterator(chunk_size=10000):
+        key = f"{source_name}:{collection_group(collection)}"
+        by_collection[key] = by_collection.get(key, 0) + 1
+    return RebuildPlan(
+        records_by_collection=by_collection,
+        records=CloudRecord.objects.filter(studio=studio).count(),
+        snapshots=Snapshot.objects.filter(studio=studio).count(),
+        diffs=SnapshotDiff.objects.filter(studio=studio).count(),
+        drift_findings=DriftFinding.objects.filter(studio=studio).count(),
+        latest_hash=latest.content_hash if latest else None,
+    )
+
+
+def studio_rebuild(
+    *, studio: Studio, source: CloudSource, progress: ReadProgress | None = None
+) -> tuple[RebuildPlan, Snapshot]:
+    """Drop every derived row of the studio (never audit history) and recompute from cloud reads."""
+    plan = rebuild_plan(studio)
+    with transaction.atomic():
+        Studio.objects.select_for_update().get(pk=studio.pk)
+        DriftFinding.objects.filter(studio=studio).delete()
+        SnapshotDiff.objects.filter(studio=studio).delete()
+        Snapshot.objects.filter(studio=studio).delete()
+        CloudRecord.objects.filter(studio=studio).delete()
+        _drop_other_derived(studio)
+    result = snapshot_capture(studio=studio, source=source, kind=Snapshot.Kind.CAPTURE, progress=progress)
+    log.info("studio_state.rebuilt", studio=studio.slug, previous_hash=plan.latest_hash,
+             new_hash=result.snapshot.content_hash, same=plan.latest_hash == result.snapshot.content_hash)
+    return plan, result.snapshot
+
+
+# Other derived state (device readings, connector health) registers its own cleanup here.
+DERIVED_CLEANUPS: list[Callable[[Studio], None]] = []
+
+
+def _drop_other_derived(studio: Studio) -> None:
+    for cleanup in DERIVED_CLEANUPS:
+        cleanup(studio)
+
+
+def prune_snapshots(*, studio: Studio | None = None, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BRAIN.retention_days)
+    queryset = Snapshot.objects.filter(generated_at__lt=cutoff)
+    if studio is not None:
+        queryset = queryset.filter(studio=studio)
+    deleted, _ = queryset.delete()
+    return deleted
+
+
+def demo_directory(studio_slug: str) -> Path:
+    base = Path(settings.BRAIN.demo_dir)
+    if not base.is_absolute():
+        base = Path(settings.BASE_DIR) / base
+    return base / studio_slug
+
+
+def source_for(studio: Studio, name: str | None = None) -> CloudSource:
+    """The configured source of cloud reads for a studio: ``demo`` files or the ``cloud`` readers."""
+    name = name or ("demo" if settings.BRAIN.demo_mode else "cloud")
+    if name == "demo":
+        return DemoSource(demo_directory(studio.slug))
+    if name == "cloud":
+        raise SnapshotError(
+            "the cloud readers (Firestore, Stripe) are not configured for this runtime yet; "
+            "use --source demo"
+        )
+    raise SnapshotError(f"unknown source {name!r}; use demo or cloud")
