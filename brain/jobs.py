@@ -55,9 +55,15 @@ def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: s
     with its error and re-raised so Celery sees it too.
     """
     job_id = job_id or uuid.uuid4().hex
-    structlog.contextvars.bind_contextvars(job_id=job_id, job=name)
+    bindings: dict[str, Any] = {"job_id": job_id, "job": name}
     if studio_id is not None:
-        structlog.contextvars.bind_contextvars(studio=studio_id)
+        bindings["studio"] = studio_id
+    # Bound for the run only: a job run inline (a command, a test) leaves the caller's context as it was.
+    with structlog.contextvars.bound_contextvars(**bindings):
+        return _run_job(name, body, studio_id=studio_id, job_id=job_id)
+
+
+def _run_job(name: str, body: JobBody, *, studio_id: int | None, job_id: str) -> JobRun:
     request_id = current_request_id() or ""
     with single_flight(name, studio_id) as acquired:
         now = timezone.now()

@@ -14,6 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from django.core.signals import setting_changed
 
 REDACTED = "[redacted]"
 
@@ -45,9 +46,13 @@ def known_secrets() -> tuple[str, ...]:
     return _known_secrets
 
 
-def reset_known_secrets() -> None:
+def reset_known_secrets(**_: Any) -> None:
     global _known_secrets
     _known_secrets = None
+
+
+# A changed BRAIN setting (override_settings in tests) must not keep redacting the old values only.
+setting_changed.connect(reset_known_secrets, dispatch_uid="brain.logs.reset_known_secrets")
 
 
 def redact_text(text: str) -> str:
