@@ -34,7 +34,9 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.view_name if match and match.view_name else "unmatched"
-        metrics.observe_request(request.method or "GET", route, response.status_code, time.perf_counter() - started)
+        metrics.observe_request(
+            request.method or "GET", route, response.status_code, time.perf_counter() - started
+        )
         return response
 
 
@@ -42,4 +44,6 @@ def _forget_request_context(**_: object) -> None:
     structlog.contextvars.clear_contextvars()
 
 
-request_finished.connect(_forget_request_context, dispatch_uid="brain.middleware.forget_request_context")
+request_finished.connect(
+    _forget_request_context, dispatch_uid="brain.middleware.forget_request_context"
+)

@@ -38,10 +38,16 @@ def ids(messages: list[Any]) -> list[str]:
 CASES = [
     (
         checks.check_writes_need_approval,
-        {"enable_write_execution": True, "require_approval_for_external_writes": False,
-         "audit_signing_key": "audit-key-123456"},
-        {"enable_write_execution": True, "require_approval_for_external_writes": True,
-         "audit_signing_key": "audit-key-123456"},
+        {
+            "enable_write_execution": True,
+            "require_approval_for_external_writes": False,
+            "audit_signing_key": "audit-key-123456",
+        },
+        {
+            "enable_write_execution": True,
+            "require_approval_for_external_writes": True,
+            "audit_signing_key": "audit-key-123456",
+        },
         "brain.E001",
         Error,
     ),
@@ -109,7 +115,9 @@ def test_every_check_id_in_the_module_is_tested_here():
     assert set(re.findall(r'id="(brain\.[EW]\d{3})"', source)) == {case[3] for case in CASES}
 
 
-@pytest.mark.parametrize(("check", "bad", "good", "check_id", "level"), CASES, ids=[c[3] for c in CASES])
+@pytest.mark.parametrize(
+    ("check", "bad", "good", "check_id", "level"), CASES, ids=[c[3] for c in CASES]
+)
 def test_the_check_fires_on_the_bad_combination_only(check, bad, good, check_id, level):
     fired = run_with(check, **bad)
     assert ids(fired) == [check_id]
@@ -125,13 +133,20 @@ def test_the_default_configuration_passes_every_brain_check():
 
 
 def test_allowed_studios_empty_means_any_default_studio_is_fine():
-    assert run_with(checks.check_default_studio_allowed, default_studio="north-kiln", allowed_studios=()) == []
+    assert (
+        run_with(
+            checks.check_default_studio_allowed, default_studio="north-kiln", allowed_studios=()
+        )
+        == []
+    )
 
 
 def test_the_check_command_refuses_a_bad_combination():
-    with override_settings(BRAIN=replace(settings.BRAIN, stripe_read_only=False)):
-        with pytest.raises(SystemCheckError) as error:
-            call_command("check")
+    with (
+        override_settings(BRAIN=replace(settings.BRAIN, stripe_read_only=False)),
+        pytest.raises(SystemCheckError) as error,
+    ):
+        call_command("check")
     assert "brain.E005" in str(error.value)
 
 

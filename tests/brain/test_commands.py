@@ -34,7 +34,9 @@ def run(*args: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | 
 
 
 def test_studio_create_creates_a_studio_with_its_timezone():
-    output = run("studio", "create", "east-glaze", "--name", "East Glaze", "--timezone", "Europe/Lisbon")
+    output = run(
+        "studio", "create", "east-glaze", "--name", "East Glaze", "--timezone", "Europe/Lisbon"
+    )
 
     studio = Studio.objects.get(slug="east-glaze")
     assert studio.name == "East Glaze"
@@ -59,7 +61,10 @@ def test_studio_create_rejects_an_unknown_timezone_and_writes_nothing():
     with pytest.raises(CommandError) as error:
         run("studio", "create", "east-glaze", "--name", "East Glaze", "--timezone", "Mars/Olympus")
 
-    assert str(error.value) == "timezone: 'Mars/Olympus' is not a known time zone (for example Europe/London)."
+    assert (
+        str(error.value)
+        == "timezone: 'Mars/Olympus' is not a known time zone (for example Europe/London)."
+    )
     assert Studio.objects.count() == 0
 
 
@@ -75,7 +80,9 @@ def test_studio_create_rejects_a_taken_slug(studio):
 
 
 def test_staff_add_prints_a_generated_one_time_password_once(studio):
-    output = run("staff", "add", "--studio", "north-kiln", "--role", "operator", "--username", "mira")
+    output = run(
+        "staff", "add", "--studio", "north-kiln", "--role", "operator", "--username", "mira"
+    )
 
     match = re.search(r"one-time password \(shown once, not stored in clear\): (\S+)", output)
     assert match
@@ -97,8 +104,17 @@ def test_two_generated_passwords_differ(studio):
 
 def test_staff_add_takes_the_password_from_stdin_and_prints_none(studio, monkeypatch):
     output = run(
-        "staff", "add", "--studio", "north-kiln", "--role", "approver", "--username", "juno",
-        "--password-stdin", stdin="glaze-fire-cone-six-42\n", monkeypatch=monkeypatch,
+        "staff",
+        "add",
+        "--studio",
+        "north-kiln",
+        "--role",
+        "approver",
+        "--username",
+        "juno",
+        "--password-stdin",
+        stdin="glaze-fire-cone-six-42\n",
+        monkeypatch=monkeypatch,
     )
 
     assert "glaze-fire-cone-six-42" not in output
@@ -109,8 +125,17 @@ def test_staff_add_takes_the_password_from_stdin_and_prints_none(studio, monkeyp
 def test_staff_add_with_empty_stdin_is_refused(studio, monkeypatch):
     with pytest.raises(CommandError) as error:
         run(
-            "staff", "add", "--studio", "north-kiln", "--role", "viewer", "--username", "juno",
-            "--password-stdin", stdin="", monkeypatch=monkeypatch,
+            "staff",
+            "add",
+            "--studio",
+            "north-kiln",
+            "--role",
+            "viewer",
+            "--username",
+            "juno",
+            "--password-stdin",
+            stdin="",
+            monkeypatch=monkeypatch,
         )
 
     assert "standard input was empty" in str(error.value)
@@ -119,13 +144,28 @@ def test_staff_add_with_empty_stdin_is_refused(studio, monkeypatch):
 
 @pytest.mark.parametrize(
     ("password", "reason"),
-    [("short1", "too short"), ("password1234", "too common"), ("98765432109876", "entirely numeric")],
+    [
+        ("short1", "too short"),
+        ("password1234", "too common"),
+        ("98765432109876", "entirely numeric"),
+    ],
 )
-def test_staff_add_rejects_a_weak_password_and_writes_nothing(studio, monkeypatch, password, reason):
+def test_staff_add_rejects_a_weak_password_and_writes_nothing(
+    studio, monkeypatch, password, reason
+):
     with pytest.raises(CommandError) as error:
         run(
-            "staff", "add", "--studio", "north-kiln", "--role", "viewer", "--username", "juno",
-            "--password-stdin", stdin=f"{password}\n", monkeypatch=monkeypatch,
+            "staff",
+            "add",
+            "--studio",
+            "north-kiln",
+            "--role",
+            "viewer",
+            "--username",
+            "juno",
+            "--password-stdin",
+            stdin=f"{password}\n",
+            monkeypatch=monkeypatch,
         )
 
     assert str(error.value).startswith("password rejected:")
@@ -146,7 +186,9 @@ def test_staff_add_rejects_an_unknown_studio():
     with pytest.raises(CommandError) as error:
         run("staff", "add", "--studio", "no-such-studio", "--role", "viewer", "--username", "juno")
 
-    assert str(error.value) == "no studio 'no-such-studio'; create it with `manage.py studio create`"
+    assert (
+        str(error.value) == "no studio 'no-such-studio'; create it with `manage.py studio create`"
+    )
     assert not User.objects.filter(username="juno").exists()
 
 
@@ -154,8 +196,17 @@ def test_staff_add_re_roles_an_existing_user_and_keeps_their_password(staff, mon
     before = User.objects.get(username="vera").password
 
     output = run(
-        "staff", "add", "--studio", "north-kiln", "--role", "approver", "--username", "vera",
-        "--password-stdin", stdin="a-brand-new-password-77\n", monkeypatch=monkeypatch,
+        "staff",
+        "add",
+        "--studio",
+        "north-kiln",
+        "--role",
+        "approver",
+        "--username",
+        "vera",
+        "--password-stdin",
+        stdin="a-brand-new-password-77\n",
+        monkeypatch=monkeypatch,
     )
 
     vera = User.objects.get(username="vera")

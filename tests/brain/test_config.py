@@ -105,8 +105,17 @@ def test_it_refuses_to_start_without_a_required_value(required):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
-     ("false", False), ("0", False), ("no", False), ("Off", False)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("Off", False),
+    ],
 )
 def test_it_reads_booleans_in_their_usual_spellings(raw, expected):
     assert load_config(env(BRAIN_DEMO_MODE=raw)).demo_mode is expected
@@ -260,7 +269,9 @@ def test_a_secret_given_both_ways_is_refused(tmp_path):
     path.write_text("from-the-file-123456", encoding="utf-8")
 
     with pytest.raises(ConfigError) as error:
-        load_config(env(BRAIN_METRICS_TOKEN="from-the-env-123456", BRAIN_METRICS_TOKEN_FILE=str(path)))
+        load_config(
+            env(BRAIN_METRICS_TOKEN="from-the-env-123456", BRAIN_METRICS_TOKEN_FILE=str(path))
+        )
 
     message = str(error.value)
     assert_one_line(message)
@@ -284,7 +295,10 @@ def test_an_unreadable_secret_file_is_one_line_naming_the_file(tmp_path):
 
 def test_describe_shows_secrets_as_set_or_unset_and_never_their_value():
     config = load_config(
-        env(BRAIN_STRIPE_API_KEY="rk_test_neverprint987654", BRAIN_METRICS_TOKEN="metrics-token-xyz-987")
+        env(
+            BRAIN_STRIPE_API_KEY="rk_test_neverprint987654",
+            BRAIN_METRICS_TOKEN="metrics-token-xyz-987",
+        )
     )
     shown = {name: value for name, value, _ in config.describe()}
 
@@ -348,7 +362,8 @@ def test_check_with_a_bad_value_exits_2_with_exactly_one_line_and_no_traceback()
     assert result.stderr.count("\n") == 1
     assert result.stderr == (
         "configuration error: BRAIN_RETENTION_DAYS='5' is invalid (too small): allowed 7 to 3650; "
-        "fix: set BRAIN_RETENTION_DAYS to a value in that range or unset it to use the default (180).\n"
+        "fix: set BRAIN_RETENTION_DAYS to a value in that range or unset it to use the default "
+        "(180).\n"
     )
     assert "Traceback" not in result.stderr
 

@@ -23,7 +23,9 @@ def failing(body: dict) -> set[str]:
 @pytest.fixture
 def quick_worker_timeout() -> Iterator[None]:
     # The shortest wait the contract allows, so "no worker" answers within a second.
-    with override_settings(BRAIN=replace(settings.BRAIN, readyz_worker_timeout=timedelta(seconds=1))):
+    with override_settings(
+        BRAIN=replace(settings.BRAIN, readyz_worker_timeout=timedelta(seconds=1))
+    ):
         yield
 
 
@@ -164,7 +166,9 @@ def test_metrics_are_refused_as_json_to_another_address(client):
 
 
 def test_metrics_are_refused_to_loopback_behind_a_forwarding_proxy(client):
-    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", headers={"X-Forwarded-For": "192.0.2.10"})
+    response = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", headers={"X-Forwarded-For": "192.0.2.10"}
+    )
 
     assert response.status_code == 403
 
@@ -190,13 +194,17 @@ def test_metrics_are_served_to_another_address_with_the_right_token(client, metr
     ["Bearer wrong-token-0123456789", "Bearer ", "", "metrics-scrape-token-012345678"],
 )
 def test_metrics_are_refused_with_a_wrong_token(client, metrics_token, authorization):
-    response = client.get("/metrics", REMOTE_ADDR="192.0.2.10", headers={"Authorization": authorization})
+    response = client.get(
+        "/metrics", REMOTE_ADDR="192.0.2.10", headers={"Authorization": authorization}
+    )
 
     assert response.status_code == 403
     assert response.json()["code"] == "FORBIDDEN"
 
 
 def test_without_a_configured_token_no_bearer_opens_metrics(client):
-    response = client.get("/metrics", REMOTE_ADDR="192.0.2.10", headers={"Authorization": "Bearer "})
+    response = client.get(
+        "/metrics", REMOTE_ADDR="192.0.2.10", headers={"Authorization": "Bearer "}
+    )
 
     assert response.status_code == 403

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +26,9 @@ class KilnOffline(Exception):
 
 @pytest.mark.django_db
 def test_a_successful_run_is_recorded_with_its_summary_and_logged(json_logs, studio):
-    run = run_job("capture", lambda run: {"documents": 12}, studio_id=studio.id, job_id="job-capture-1")
+    run = run_job(
+        "capture", lambda run: {"documents": 12}, studio_id=studio.id, job_id="job-capture-1"
+    )
 
     run.refresh_from_db()
     assert run.status == JobRun.Status.SUCCEEDED
@@ -81,7 +83,9 @@ def test_a_failed_run_releases_the_lock_for_the_next_one(studio):
     with pytest.raises(KilnOffline):
         run_job("capture", body, studio_id=studio.id)
 
-    assert run_job("capture", lambda run: None, studio_id=studio.id).status == JobRun.Status.SUCCEEDED
+    assert (
+        run_job("capture", lambda run: None, studio_id=studio.id).status == JobRun.Status.SUCCEEDED
+    )
 
 
 @contextmanager
@@ -120,7 +124,9 @@ def run_held_open(name: str, studio_id: int | None) -> Iterator[dict[str, Any]]:
 def test_a_run_is_skipped_while_another_holds_the_lock_for_the_same_studio(json_logs):
     studio = StudioFactory(slug="north-kiln")
     with run_held_open("capture", studio.id):
-        skipped = run_job("capture", lambda run: {"ran": True}, studio_id=studio.id, job_id="job-second")
+        skipped = run_job(
+            "capture", lambda run: {"ran": True}, studio_id=studio.id, job_id="job-second"
+        )
 
     assert skipped.status == JobRun.Status.SKIPPED
     assert skipped.summary == {"reason": "already running for this studio"}
@@ -140,7 +146,9 @@ def test_the_lock_is_free_again_once_the_holder_finishes():
     with run_held_open("capture", studio.id):
         pass
 
-    assert run_job("capture", lambda run: None, studio_id=studio.id).status == JobRun.Status.SUCCEEDED
+    assert (
+        run_job("capture", lambda run: None, studio_id=studio.id).status == JobRun.Status.SUCCEEDED
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -175,10 +183,20 @@ def test_a_runtime_wide_job_is_single_flight_too():
 def test_pruning_deletes_job_runs_older_than_the_retention_period(studio, settings):
     now = timezone.now()
     retention = timedelta(days=settings.BRAIN.retention_days)
-    old = JobRun.objects.create(name="capture", studio=studio, job_id="old", status="succeeded",
-                                started_at=now - retention - timedelta(hours=1))
-    kept = JobRun.objects.create(name="capture", studio=studio, job_id="kept", status="succeeded",
-                                 started_at=now - retention + timedelta(hours=1))
+    old = JobRun.objects.create(
+        name="capture",
+        studio=studio,
+        job_id="old",
+        status="succeeded",
+        started_at=now - retention - timedelta(hours=1),
+    )
+    kept = JobRun.objects.create(
+        name="capture",
+        studio=studio,
+        job_id="kept",
+        status="succeeded",
+        started_at=now - retention + timedelta(hours=1),
+    )
 
     prune_job_runs.apply()
 

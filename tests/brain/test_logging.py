@@ -19,7 +19,13 @@ from brain.logs import REDACTED
 log = structlog.stdlib.get_logger("brain.tests")
 
 WELL_FORMED_IDS = ["req-2026-11-27.kiln:42", "0123456789abcdef", "a" * 128]
-MALFORMED_IDS = ["short", "has spaces in it", "line\nbreak-injected", "x" * 200, "<script>alert(1)</script>"]
+MALFORMED_IDS = [
+    "short",
+    "has spaces in it",
+    "line\nbreak-injected",
+    "x" * 200,
+    "<script>alert(1)</script>",
+]
 
 
 # --- the shape of a line ------------------------------------------------------------------
@@ -199,7 +205,8 @@ def test_stripe_keys_are_removed_wherever_they_appear(json_logs):
 
 
 @pytest.mark.parametrize(
-    "key", ["password", "token", "secret", "api_key", "client_secret", "Authorization", "signing_key"]
+    "key",
+    ["password", "token", "secret", "api_key", "client_secret", "Authorization", "signing_key"],
 )
 def test_values_under_secret_keys_are_removed_whatever_they_look_like(json_logs, key):
     log.info("login.attempt", **{key: "plain-looking-value-42"})
@@ -210,7 +217,9 @@ def test_values_under_secret_keys_are_removed_whatever_they_look_like(json_logs,
 
 
 def test_secret_keys_inside_nested_data_are_removed(json_logs):
-    log.info("connector.config", config={"host": "hub.local", "auth": {"password": "nested-pass-77"}})
+    log.info(
+        "connector.config", config={"host": "hub.local", "auth": {"password": "nested-pass-77"}}
+    )
 
     line = json_logs.events("connector.config")[0]
     assert line["config"] == {"host": "hub.local", "auth": {"password": REDACTED}}
@@ -219,7 +228,10 @@ def test_secret_keys_inside_nested_data_are_removed(json_logs):
 def test_database_url_passwords_are_removed(json_logs):
     log.info("db.connect", dsn="postgres://brain:hunter2-url-pass@db.internal:5432/brain")
 
-    assert json_logs.events("db.connect")[0]["dsn"] == f"postgres://brain:{REDACTED}@db.internal:5432/brain"
+    assert (
+        json_logs.events("db.connect")[0]["dsn"]
+        == f"postgres://brain:{REDACTED}@db.internal:5432/brain"
+    )
 
 
 def test_exception_text_is_redacted_too(json_logs):

@@ -21,7 +21,7 @@ from django.urls import reverse
 from brain.models import Role
 from cockpit.access import RoleRequired, studio_view
 from cockpit.views import SECTIONS, permission_denied
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,9 @@ def page_url(page: str, studio: str = "north-kiln") -> str:
 def without_tokens(html: str) -> str:
     """The page minus what differs per response (CSP nonce, CSRF token)."""
     html = re.sub(r'nonce="[^"]+"', 'nonce=""', html)
-    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrfmiddlewaretoken" value=""', html)
+    html = re.sub(
+        r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrfmiddlewaretoken" value=""', html
+    )
     return re.sub(r'"X-CSRFToken": "[^"]+"', '"X-CSRFToken": ""', html)
 
 
@@ -159,7 +161,9 @@ def test_the_role_check_sends_anonymous_users_to_login(studio):
 
 
 def attempt(client: Client, username: str, password: str, address: str):
-    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+    return client.post(
+        reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address
+    )
 
 
 def is_locked(response) -> bool:
@@ -177,7 +181,9 @@ def test_an_account_is_locked_after_repeated_failures_even_from_different_addres
 
     locked = attempt(client, "vera", "wrong-password", "198.51.100.99")
     assert is_locked(locked)
-    assert b"Too many failed sign-in attempts for this account or from this address." in locked.content
+    assert (
+        b"Too many failed sign-in attempts for this account or from this address." in locked.content
+    )
 
     # Even the right password from a fresh address is refused while the lockout lasts.
     assert is_locked(attempt(Client(), "vera", PASSWORD, "203.0.113.7"))
@@ -220,8 +226,8 @@ def test_the_lockout_ends_after_the_cooloff(staff):
 
 
 def test_throttling_follows_the_config_contract():
-    assert settings.AXES_FAILURE_LIMIT == settings.BRAIN.login_failure_limit
-    assert settings.AXES_COOLOFF_TIME == settings.BRAIN.login_lockout
+    assert settings.BRAIN.login_failure_limit == settings.AXES_FAILURE_LIMIT
+    assert settings.BRAIN.login_lockout == settings.AXES_COOLOFF_TIME
     assert settings.AXES_LOCKOUT_PARAMETERS == ["ip_address", "username"]
 
 
@@ -229,7 +235,7 @@ def test_throttling_follows_the_config_contract():
 
 
 def test_sessions_expire_after_the_configured_inactivity():
-    assert settings.SESSION_COOKIE_AGE == settings.BRAIN.session_idle_timeout.total_seconds()
+    assert settings.BRAIN.session_idle_timeout.total_seconds() == settings.SESSION_COOKIE_AGE
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
 
 

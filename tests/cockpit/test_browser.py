@@ -19,7 +19,11 @@ from tests.factories import PASSWORD, MembershipFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
 
 
 @pytest.fixture
@@ -63,7 +67,9 @@ def test_staff_sign_in_and_land_on_the_cockpit_home(live_server, staff, page: Pa
 
     # Wrong password: the form says so and keeps the username.
     sign_in(page, base, "ada", "not-the-password")
-    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Please enter a correct username and password"
+    )
     expect(page.get_by_label("Username")).to_have_value("ada")
     shot(page, "login-error.png")
 
@@ -91,14 +97,33 @@ def test_staff_sign_in_and_land_on_the_cockpit_home(live_server, staff, page: Pa
 
 def add_job_runs(studio) -> None:
     now = timezone.now()
-    JobRun.objects.create(name="prune_job_runs", studio=studio, job_id="j1", status="succeeded",
-                          started_at=now - timedelta(minutes=30), finished_at=now, summary={"deleted": 14})
-    JobRun.objects.create(name="firestore_read", studio=studio, job_id="j2", status="failed",
-                          started_at=now - timedelta(minutes=20), finished_at=now,
-                          error="ConnectorError: UNAVAILABLE firestore did not answer within 10 s")
-    JobRun.objects.create(name="firestore_read", studio=studio, job_id="j3", status="skipped",
-                          started_at=now - timedelta(minutes=5), finished_at=now,
-                          summary={"reason": "already running for this studio"})
+    JobRun.objects.create(
+        name="prune_job_runs",
+        studio=studio,
+        job_id="j1",
+        status="succeeded",
+        started_at=now - timedelta(minutes=30),
+        finished_at=now,
+        summary={"deleted": 14},
+    )
+    JobRun.objects.create(
+        name="firestore_read",
+        studio=studio,
+        job_id="j2",
+        status="failed",
+        started_at=now - timedelta(minutes=20),
+        finished_at=now,
+        error="ConnectorError: UNAVAILABLE firestore did not answer within 10 s",
+    )
+    JobRun.objects.create(
+        name="firestore_read",
+        studio=studio,
+        job_id="j3",
+        status="skipped",
+        started_at=now - timedelta(minutes=5),
+        finished_at=now,
+        summary={"reason": "already running for this studio"},
+    )
 
 
 def test_the_studio_switcher_is_a_plain_disclosure(live_server, staff, page: Page, console):
@@ -131,7 +156,9 @@ def test_the_cockpit_home_fits_a_narrow_screen(live_server, staff, browser, cons
         # Every section link is on screen, none hidden behind a sideways scroll.
         for link in narrow.get_by_role("navigation", name="Sections").get_by_role("link").all():
             box = link.bounding_box()
-            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, link.inner_text()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (
+                link.inner_text()
+            )
         # Nothing wider than the screen: no sideways scrolling of the page.
         assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
         shot(narrow, "cockpit-home-narrow.png")

@@ -30,7 +30,10 @@ def page_url(page: str, studio: str = "north-kiln") -> str:
 def nav_links(html: str) -> dict[str, str]:
     nav = re.search(r'<nav class="sections"[^>]*>(.*?)</nav>', html, re.S)
     assert nav, "no section navigation"
-    return {label: href for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav.group(1))}
+    return {
+        label: href
+        for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav.group(1))
+    }
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -81,7 +84,10 @@ def test_the_switcher_lists_every_studio_of_a_member_of_several(login, staff):
     html = login(staff.viewer).get(page_url("overview")).content.decode()
 
     switcher = re.search(r'<details class="switcher">(.*?)</details>', html, re.S).group(1)
-    assert re.findall(r'href="(/s/[^"]+)"', switcher) == [page_url("overview"), page_url("overview", "south-clay")]
+    assert re.findall(r'href="(/s/[^"]+)"', switcher) == [
+        page_url("overview"),
+        page_url("overview", "south-clay"),
+    ]
     assert 'aria-current="true">North Kiln Ceramics' in switcher
     assert "operator" in switcher
 
@@ -99,7 +105,9 @@ def test_home_prefers_the_configured_default_studio(login, staff, settings):
     MembershipFactory(user=staff.viewer, studio=staff.other_studio)
     settings.BRAIN = replace(settings.BRAIN, default_studio="south-clay")
 
-    assert login(staff.viewer).get(reverse("cockpit:home"))["Location"] == page_url("overview", "south-clay")
+    assert login(staff.viewer).get(reverse("cockpit:home"))["Location"] == page_url(
+        "overview", "south-clay"
+    )
 
 
 def test_home_explains_what_to_do_for_staff_without_a_studio(login, db):
@@ -107,7 +115,9 @@ def test_home_explains_what_to_do_for_staff_without_a_studio(login, db):
 
     assert response.status_code == 200
     assert b"You are not a member of any studio yet" in response.content
-    assert b"manage.py staff add --studio SLUG --role viewer --username newcomer" in response.content
+    assert (
+        b"manage.py staff add --studio SLUG --role viewer --username newcomer" in response.content
+    )
 
 
 def test_home_sends_anonymous_visitors_to_login(client):
@@ -123,8 +133,14 @@ def test_home_sends_anonymous_visitors_to_login(client):
 def add_runs(studio, count: int) -> None:
     now = timezone.now()
     JobRun.objects.bulk_create(
-        JobRun(name=f"capture-{n}", studio=studio, job_id=f"j{n}", status="succeeded", started_at=now,
-               summary={"documents": n})
+        JobRun(
+            name=f"capture-{n}",
+            studio=studio,
+            job_id=f"j{n}",
+            status="succeeded",
+            started_at=now,
+            summary={"documents": n},
+        )
         for n in range(count)
     )
 
@@ -137,8 +153,14 @@ def test_the_overview_shows_an_empty_state_before_any_job_ran(login, staff):
 
 def test_the_overview_lists_recent_job_runs_of_this_studio_only(login, staff):
     add_runs(staff.studio, 2)
-    JobRun.objects.create(name="other-studio-job", studio=staff.other_studio, job_id="x", status="failed",
-                          started_at=timezone.now(), error="elsewhere")
+    JobRun.objects.create(
+        name="other-studio-job",
+        studio=staff.other_studio,
+        job_id="x",
+        status="failed",
+        started_at=timezone.now(),
+        error="elsewhere",
+    )
 
     html = login(staff.viewer).get(page_url("overview")).content.decode()
 
@@ -150,8 +172,13 @@ def test_the_overview_lists_recent_job_runs_of_this_studio_only(login, staff):
 def test_job_times_are_shown_in_the_studios_time_zone(login, staff):
     staff.studio.timezone = "America/New_York"
     staff.studio.save()
-    JobRun.objects.create(name="capture", studio=staff.studio, job_id="tz", status="succeeded",
-                          started_at=datetime(2026, 7, 1, 16, 30, tzinfo=UTC))
+    JobRun.objects.create(
+        name="capture",
+        studio=staff.studio,
+        job_id="tz",
+        status="succeeded",
+        started_at=datetime(2026, 7, 1, 16, 30, tzinfo=UTC),
+    )
 
     html = login(staff.viewer).get(page_url("overview")).content.decode()
 
