@@ -56,9 +56,8 @@ class Setting:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "duration":
-            return (
-                f"{_fmt_duration(self.low)} to {_fmt_duration(self.high)} (e.g. 900, 15m, 4h, 7d)"
-            )
+            low, high = format_duration(self.low), format_duration(self.high)
+            return f"{low} to {high} (e.g. 900, 15m, 4h, 7d)"
         if self.kind in ("int", "float"):
             return f"{_fmt_num(self.low)} to {_fmt_num(self.high)}"
         if self.kind == "choice":
@@ -80,7 +79,8 @@ def _fmt_num(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _fmt_duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """Seconds in the largest whole unit: 900 -> "15 min", 14400 -> "4 h", 90 -> "90 s"."""
     if seconds is None:
         return "?"
     seconds = int(seconds)
@@ -440,7 +440,7 @@ def render_value(setting: Setting, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, timedelta):
-        return _fmt_duration(value.total_seconds())
+        return format_duration(value.total_seconds())
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)

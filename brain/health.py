@@ -104,7 +104,16 @@ def register_readiness_check(check: ReadinessCheck) -> ReadinessCheck:
 
 
 def readiness() -> tuple[bool, list[CheckResult]]:
-    results = [check_database(), check_redis(), check_worker()]
+    redis_result = check_redis()
+    if redis_result.status == "fail":
+        # Redis is the broker: a ping would only sit in kombu's connection retries for
+        # seconds and fail anyway, holding the probe (and a web thread) meanwhile.
+        worker_result = CheckResult(
+            "celery_worker", "fail", True, "not asked: Redis, the broker, is unreachable"
+        )
+    else:
+        worker_result = check_worker()
+    results = [check_database(), redis_result, worker_result]
     for extra in EXTRA_CHECKS:
         try:
             results.extend(extra())

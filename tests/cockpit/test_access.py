@@ -231,6 +231,26 @@ def test_throttling_follows_the_config_contract():
     assert settings.AXES_LOCKOUT_PARAMETERS == ["ip_address", "username"]
 
 
+@pytest.mark.django_db
+def test_signing_out_ends_the_session(staff):
+    client = Client()
+    assert attempt(client, "vera", PASSWORD, "198.51.100.60").status_code == 302
+
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
+    assert client.get(page_url("overview")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_signing_out_needs_post(login, staff):
+    client = login(staff.viewer)
+
+    assert client.get(reverse("logout")).status_code == 405
+    assert client.get(page_url("overview")).status_code == 200
+
+
 # --- idle session expiry ------------------------------------------------------------------
 
 

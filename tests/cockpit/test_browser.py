@@ -95,6 +95,17 @@ def test_staff_sign_in_and_land_on_the_cockpit_home(live_server, staff, page: Pa
     shot(page, "not-found.png")
 
 
+def test_repeated_wrong_passwords_lock_the_account_with_a_clear_page(
+    live_server, staff, page: Page, console, settings
+):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(page, live_server.url, "otto", "not-the-password")
+
+    expect(page.get_by_role("heading", name="Sign-in temporarily locked")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Wait 15 min and try again")
+    shot(page, "login-locked.png")
+
+
 def add_job_runs(studio) -> None:
     now = timezone.now()
     JobRun.objects.create(
