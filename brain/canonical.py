@@ -28,7 +28,9 @@ def normalize(value: Any) -> Any:
     if kind is str or kind is int or kind is bool or value is None:
         return value
     if kind is dict:
-        return {key if type(key) is str else str(key): normalize(item) for key, item in value.items()}
+        return {
+            key if type(key) is str else str(key): normalize(item) for key, item in value.items()
+        }
     if kind is list:
         return [normalize(item) for item in value]
     if isinstance(value, bool | str | int):
@@ -61,13 +63,16 @@ def normalize(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def canonical_json_of_normalized(value: Any) -> str:
     """Canonical JSON of a value already passed through ``normalize`` (skips the second walk)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(data: str | bytes) -> str:

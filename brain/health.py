@@ -36,8 +36,14 @@ class CheckResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "required": self.required,
-                "detail": self.detail, "latency_ms": round(self.latency_ms, 1), **self.extra}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "required": self.required,
+            "detail": self.detail,
+            "latency_ms": round(self.latency_ms, 1),
+            **self.extra,
+        }
 
 
 def _timed(name: str, required: bool, probe: Callable[[], tuple[str, str]]) -> CheckResult:
@@ -60,7 +66,10 @@ def check_database() -> CheckResult:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    url = settings.REDIS_URL
+    if not url:
+        raise RuntimeError("REDIS_URL is unset")
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
 def check_redis() -> CheckResult:
@@ -120,21 +129,36 @@ def check_snapshots() -> list[CheckResult]:
             detail = f"stale: latest snapshot is {minutes} min old (limit {int(max_age.total_seconds() // 60)} min)"
             results.append(CheckResult(name, "stale", True, detail, extra=extra))
         else:
-            results.append(CheckResult(name, "ok", True, f"latest snapshot is {minutes} min old", extra=extra))
+            results.append(
+                CheckResult(name, "ok", True, f"latest snapshot is {minutes} min old", extra=extra)
+            )
     return results
 
 
 def readiness() -> tuple[bool, list[CheckResult]]:
-    results = [check_database(), check_redis(), check_worker()]
+    redis_result = check_redis()
+    if redis_result.status == "fail":
+        # Redis is the broker: a ping would only sit in kombu's connection retries for
+        # seconds and fail anyway, holding the probe (and a web thread) meanwhile.
+        worker_result = CheckResult(
+            "celery_worker", "fail", True, "not asked: Redis, the broker, is unreachable"
+        )
+    else:
+        worker_result = check_worker()
+    results = [check_database(), redis_result, worker_result]
     try:
         results.extend(check_snapshots())
     except Exception as error:  # the database check already reports why
-        results.append(CheckResult("snapshots", "fail", True, f"{type(error).__name__}: {error}"[:300]))
+        results.append(
+            CheckResult("snapshots", "fail", True, f"{type(error).__name__}: {error}"[:300])
+        )
     for extra in EXTRA_CHECKS:
         try:
             results.extend(extra())
         except Exception as error:
-            results.append(CheckResult(getattr(extra, "__name__", "check"), "fail", True, str(error)[:300]))
+            results.append(
+                CheckResult(getattr(extra, "__name__", "check"), "fail", True, str(error)[:300])
+            )
     ready = all(r.status in ("ok", "warn") for r in results if r.required)
     return ready, results
 
@@ -150,10 +174,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, results = readiness()
     if not ready:
-        log.warning("readiness.failed", failing=[r.name for r in results if r.status in ("fail", "stale")])
-    stale = any(r.status == "stale" for r in results)
-    status = "ready" if ready else ("stale" if stale and all(
-        r.status in ("ok", "warn", "stale") for r in results if r.required) else "not_ready")
+        log.warning(
+            "readiness.failed",
+            failing=[r.name for r in results if r.status in ("fail", "stale") and r.required],
+        )
+    # "stale" when fresh data is the only thing missing; "not_ready" when a dependency is down.
+    stale_only = all(r.status in ("ok", "warn", "stale") for r in results if r.required)
+    status = "ready" if ready else ("stale" if stale_only else "not_ready")
     return JsonResponse(
         {"status": status, "checks": [r.as_json() for r in results]},
         status=200 if ready else 503,
@@ -173,12 +200,17 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     token = settings.BRAIN.metrics_token
     supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     # REMOTE_ADDR is the socket peer; a forwarded header never makes a caller loopback.
-    allowed = _is_loopback(request.META.get("REMOTE_ADDR", "")) and not request.headers.get("X-Forwarded-For")
+    allowed = _is_loopback(request.META.get("REMOTE_ADDR", "")) and not request.headers.get(
+        "X-Forwarded-For"
+    )
     if not allowed and token and supplied and hmac.compare_digest(supplied, token):
         allowed = True
     if not allowed:
         return JsonResponse(
-            {"code": "FORBIDDEN", "message": "metrics are served to loopback or with the metrics token"},
+            {
+                "code": "FORBIDDEN",
+                "message": "metrics are served to loopback or with the metrics token",
+            },
             status=403,
         )
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

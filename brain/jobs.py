@@ -48,31 +48,49 @@ def single_flight(name: str, studio_id: int | None) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
 
 
-def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: str | None = None) -> JobRun:
+def run_job(
+    name: str, body: JobBody, *, studio_id: int | None = None, job_id: str | None = None
+) -> JobRun:
     """Run ``body`` as job ``name`` for a studio, recording begin/success/failure/skip.
 
     ``body`` receives the running JobRun and returns a JSON summary. A failure is recorded
     with its error and re-raised so Celery sees it too.
     """
     job_id = job_id or uuid.uuid4().hex
-    structlog.contextvars.bind_contextvars(job_id=job_id, job=name)
+    bindings: dict[str, Any] = {"job_id": job_id, "job": name}
     if studio_id is not None:
-        structlog.contextvars.bind_contextvars(studio=studio_id)
+        bindings["studio"] = studio_id
+    # Bound for the run only: a job run inline (a command, a test) leaves the caller's
+    # logging context as it was.
+    with structlog.contextvars.bound_contextvars(**bindings):
+        return _run_job(name, body, studio_id=studio_id, job_id=job_id)
+
+
+def _run_job(name: str, body: JobBody, *, studio_id: int | None, job_id: str) -> JobRun:
     request_id = current_request_id() or ""
     with single_flight(name, studio_id) as acquired:
         now = timezone.now()
         if not acquired:
             run = JobRun.objects.create(
-                name=name, studio_id=studio_id, job_id=job_id, request_id=request_id,
-                status=JobRun.Status.SKIPPED, started_at=now, finished_at=now,
+                name=name,
+                studio_id=studio_id,
+                job_id=job_id,
+                request_id=request_id,
+                status=JobRun.Status.SKIPPED,
+                started_at=now,
+                finished_at=now,
                 summary={"reason": "already running for this studio"},
             )
             log.info(f"job.{name}.skipped", reason="already running")
             metrics.JOB_RUNS.labels(job=name, status="skipped").inc()
             return run
         run = JobRun.objects.create(
-            name=name, studio_id=studio_id, job_id=job_id, request_id=request_id,
-            status=JobRun.Status.RUNNING, started_at=now,
+            name=name,
+            studio_id=studio_id,
+            job_id=job_id,
+            request_id=request_id,
+            status=JobRun.Status.RUNNING,
+            started_at=now,
         )
         log.info(f"job.{name}.begin")
         try:
@@ -89,7 +107,10 @@ def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: s
         run.summary = summary
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "summary", "finished_at"])
-        log.info(f"job.{name}.success", summary=summary,
-                 duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000))
+        log.info(
+            f"job.{name}.success",
+            summary=summary,
+            duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000),
+        )
         metrics.JOB_RUNS.labels(job=name, status="succeeded").inc()
         return run

@@ -14,6 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from django.core.signals import setting_changed
 
 REDACTED = "[redacted]"
 
@@ -24,7 +25,9 @@ SECRET_KEY_RE = re.compile(
 )
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Tokens in URLs (Hubitat's Maker API puts access_token in the query string) and headers.
-QUERY_TOKEN_RE = re.compile(r"((?:access_token|token|api_key|key|secret|password)=)[^&\s\"']+", re.IGNORECASE)
+QUERY_TOKEN_RE = re.compile(
+    r"((?:access_token|token|api_key|key|secret|password)=)[^&\s\"']+", re.IGNORECASE
+)
 BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 STRIPE_KEY_RE = re.compile(r"\b(sk|rk|pk|whsec)_(live|test)_[A-Za-z0-9]+")
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
@@ -45,9 +48,13 @@ def known_secrets() -> tuple[str, ...]:
     return _known_secrets
 
 
-def reset_known_secrets() -> None:
+def reset_known_secrets(**_: Any) -> None:
     global _known_secrets
     _known_secrets = None
+
+
+# A changed BRAIN setting (override_settings in tests) must not keep redacting the old values only.
+setting_changed.connect(reset_known_secrets, dispatch_uid="brain.logs.reset_known_secrets")
 
 
 def redact_text(text: str) -> str:
@@ -135,7 +142,13 @@ def logging_config(level: str) -> dict[str, Any]:
                 ],
             }
         },
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             "django.server": {"level": "WARNING"},

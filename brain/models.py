@@ -21,7 +21,9 @@ class Studio(models.Model):
     slug = models.SlugField(
         max_length=50,
         unique=True,
-        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and hyphens.")],
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and hyphens.")
+        ],
     )
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -51,13 +53,17 @@ class Role(models.IntegerChoices):
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="memberships")
     role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "studio"], name="membership_one_per_studio")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "studio"], name="membership_one_per_studio")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.studio.slug} ({self.get_role_display()})"
@@ -76,8 +82,12 @@ class JobRun(models.Model):
         SKIPPED = "skipped"
 
     name = models.CharField(max_length=100)
-    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, null=True, blank=True, related_name="job_runs")
-    job_id = models.CharField(max_length=64, help_text="Celery task id, or a generated id when run inline.")
+    studio = models.ForeignKey(
+        Studio, on_delete=models.CASCADE, null=True, blank=True, related_name="job_runs"
+    )
+    job_id = models.CharField(
+        max_length=64, help_text="Celery task id, or a generated id when run inline."
+    )
     request_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices)
     started_at = models.DateTimeField()
@@ -89,7 +99,9 @@ class JobRun(models.Model):
         ordering = ["-started_at"]
         indexes = [
             # The cockpit and retention read "latest runs of a job for a studio".
-            models.Index(fields=["studio", "name", "-started_at"], name="jobrun_studio_name_started"),
+            models.Index(
+                fields=["studio", "name", "-started_at"], name="jobrun_studio_name_started"
+            ),
             models.Index(fields=["started_at"], name="jobrun_started"),
         ]
 
@@ -110,20 +122,30 @@ class CloudRecord(models.Model):
 
     studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="cloud_records")
     source = models.CharField(max_length=16, choices=Source.choices)
-    collection = models.CharField(max_length=200, help_text="Collection path, e.g. batches/b1/pieces.")
+    collection = models.CharField(
+        max_length=200, help_text="Collection path, e.g. batches/b1/pieces."
+    )
     doc_id = models.CharField(max_length=200)
     data = models.JSONField(help_text="Normalized fields (canonical JSON types).")
-    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the fields, volatile ones excluded.")
+    content_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the fields, volatile ones excluded."
+    )
     source_updated_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(help_text="The source's own read time of the last read that saw it.")
+    read_at = models.DateTimeField(
+        help_text="The source's own read time of the last read that saw it."
+    )
     first_seen_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["studio", "source", "collection", "doc_id"], name="cloudrecord_identity")
+            models.UniqueConstraint(
+                fields=["studio", "source", "collection", "doc_id"], name="cloudrecord_identity"
+            )
         ]
-        indexes = [models.Index(fields=["studio", "source", "collection"], name="cloudrecord_collection")]
+        indexes = [
+            models.Index(fields=["studio", "source", "collection"], name="cloudrecord_collection")
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.collection}/{self.doc_id}"
@@ -147,13 +169,17 @@ class Snapshot(models.Model):
     content_hash = models.CharField(max_length=64)
     completeness = models.CharField(max_length=16)
     durations_ms = models.JSONField(default=dict)
-    job_run = models.ForeignKey(JobRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    job_run = models.ForeignKey(
+        JobRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-generated_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["studio", "snapshot_date"], condition=models.Q(kind="daily"), name="snapshot_one_daily"
+                fields=["studio", "snapshot_date"],
+                condition=models.Q(kind="daily"),
+                name="snapshot_one_daily",
             )
         ]
         indexes = [models.Index(fields=["studio", "-generated_at"], name="snapshot_latest")]
@@ -166,14 +192,21 @@ class SnapshotDiff(models.Model):
     """What changed between a snapshot and the one before it."""
 
     studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="snapshot_diffs")
-    previous = models.ForeignKey(Snapshot, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    previous = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     current = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="diff")
     metrics = models.JSONField(help_text="Changed metrics only: {metric: {from, to}}.")
-    records = models.JSONField(help_text="{collection: {added|removed|changed: {count, examples}}}.")
+    records = models.JSONField(
+        help_text="{collection: {added|removed|changed: {count, examples}}}."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"diff to snapshot {self.current_id}"
 
 
 class DriftFinding(models.Model):
@@ -187,3 +220,6 @@ class DriftFinding(models.Model):
 
     class Meta:
         ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"drift on snapshot {self.snapshot_id} at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -18,17 +18,25 @@ def membership_list(user: AbstractBaseUser | AnonymousUser) -> list[Membership]:
     """The studios this user may open here, with their role, for the studio switcher."""
     if not user.is_authenticated:
         return []
-    return list(_served(Membership.objects.filter(user=user)).select_related("studio").order_by("studio__name"))
+    return list(
+        _served(Membership.objects.filter(user_id=user.pk))
+        .select_related("studio")
+        .order_by("studio__name")
+    )
 
 
 def membership_get(user: AbstractBaseUser | AnonymousUser, studio_slug: str) -> Membership | None:
     """The user's membership of a studio, or None (unknown studio and non-member look the same)."""
     if not user.is_authenticated:
         return None
-    return _served(Membership.objects.filter(user=user, studio__slug=studio_slug)).select_related("studio").first()
+    return (
+        _served(Membership.objects.filter(user_id=user.pk, studio__slug=studio_slug))
+        .select_related("studio")
+        .first()
+    )
 
 
-def job_run_list(studio_id: int | None, limit: int = 20) -> list[JobRun]:
+def job_run_list(studio_id: int, limit: int = 20) -> list[JobRun]:
     return list(JobRun.objects.filter(studio_id=studio_id).order_by("-started_at")[:limit])
 
 
@@ -46,13 +54,17 @@ def snapshot_diff_page(studio_id: int, *, offset: int = 0, limit: int = 25) -> l
 
 def snapshot_diff_get(studio_id: int, diff_id: int) -> SnapshotDiff | None:
     return (
-        SnapshotDiff.objects.filter(studio_id=studio_id, pk=diff_id).select_related("current", "previous").first()
+        SnapshotDiff.objects.filter(studio_id=studio_id, pk=diff_id)
+        .select_related("current", "previous")
+        .first()
     )
 
 
 def drift_finding_page(studio_id: int, *, limit: int = 50) -> list[DriftFinding]:
     return list(
-        DriftFinding.objects.filter(studio_id=studio_id).select_related("snapshot").order_by("-checked_at")[:limit]
+        DriftFinding.objects.filter(studio_id=studio_id)
+        .select_related("snapshot")
+        .order_by("-checked_at")[:limit]
     )
 
 

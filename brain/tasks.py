@@ -8,9 +8,8 @@ from typing import Any
 import structlog
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
-
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from brain.jobs import run_job
 from brain.models import JobRun, Snapshot, Studio
@@ -45,16 +44,17 @@ def log_probe(self: Any, message: str) -> None:
 def capture_all_studios() -> None:
     """Beat: queue a read + capture for every studio this runtime serves (single flight per studio)."""
     for studio_id in served_studios().values_list("pk", flat=True):
-        capture_studio_state.apply_async(args=[studio_id], queue="reads")
+        capture_studio_state.apply_async(args=(studio_id,), queue="reads")
 
 
 @shared_task(name="brain.tasks.daily_snapshots")
 def daily_snapshots() -> None:
     """Beat (hourly): after local midnight, take each studio's daily snapshot if it has none yet."""
     for studio in served_studios():
-        if not Snapshot.objects.filter(studio=studio, kind=Snapshot.Kind.DAILY,
-                                       snapshot_date=studio_today(studio)).exists():
-            capture_studio_state.apply_async(args=[studio.pk, Snapshot.Kind.DAILY], queue="reads")
+        if not Snapshot.objects.filter(
+            studio=studio, kind=Snapshot.Kind.DAILY, snapshot_date=studio_today(studio)
+        ).exists():
+            capture_studio_state.apply_async(args=(studio.pk, Snapshot.Kind.DAILY), queue="reads")
 
 
 @shared_task(name="brain.tasks.capture_studio_state", bind=True)
@@ -68,9 +68,12 @@ def capture_studio_state(self: Any, studio_id: int, kind: str = Snapshot.Kind.CA
     def body(run: JobRun) -> dict[str, Any]:
         source = source_for(studio)
         result = snapshot_capture(studio=studio, source=source, kind=kind, job_run=run)
-        summary: dict[str, Any] = {"snapshot": result.snapshot.pk, "created": result.created,
-                                   "content_hash": result.snapshot.content_hash,
-                                   "completeness": result.snapshot.completeness}
+        summary: dict[str, Any] = {
+            "snapshot": result.snapshot.pk,
+            "created": result.created,
+            "content_hash": result.snapshot.content_hash,
+            "completeness": result.snapshot.completeness,
+        }
         if result.created:
             finding = drift_check(studio=studio, source=source)
             summary["drift"] = len(finding.drifts) if finding else 0

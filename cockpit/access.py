@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
 from brain.models import Membership, Role, Studio
 from brain.selectors import membership_get
@@ -35,7 +36,11 @@ View = Callable[..., HttpResponse]
 
 
 def studio_view(minimum: Role = Role.VIEWER) -> Callable[[View], View]:
-    """Resolve ``<studio>`` from the URL into ``request.studio`` for members with ``minimum`` role."""
+    """Resolve ``<studio>`` from the URL into ``request.studio`` for members with ``minimum`` role.
+
+    The view runs in the studio's time zone, so times are shown as the studio lives them
+    (stored in UTC).
+    """
 
     def decorator(view: View) -> View:
         @wraps(view)
@@ -47,7 +52,8 @@ def studio_view(minimum: Role = Role.VIEWER) -> Callable[[View], View]:
                 raise RoleRequired(minimum, membership.studio)
             request.studio = membership.studio  # type: ignore[attr-defined]
             request.membership = membership  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
+            with timezone.override(membership.studio.timezone):
+                return view(request, *args, **kwargs)
 
         return login_required(wrapper)
 

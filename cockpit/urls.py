@@ -13,10 +13,17 @@ urlpatterns = [
     path("s/<slug:studio>/", views.overview, name="overview"),
     path("s/<slug:studio>/state/", views_state.state, name="state"),
     path("s/<slug:studio>/state/capture/", views_state.state_capture, name="state-capture"),
-    path("s/<slug:studio>/state/capture/<str:task_id>/", views_state.state_capture_progress,
-         name="state-capture-progress"),
+    path(
+        "s/<slug:studio>/state/capture/<str:task_id>/",
+        views_state.state_capture_progress,
+        name="state-capture-progress",
+    ),
     path("s/<slug:studio>/state/diffs/", views_state.state_diffs, name="state-diffs"),
-    path("s/<slug:studio>/state/diffs/<int:diff_id>/", views_state.state_diff_detail, name="state-diff"),
+    path(
+        "s/<slug:studio>/state/diffs/<int:diff_id>/",
+        views_state.state_diff_detail,
+        name="state-diff",
+    ),
     path("s/<slug:studio>/state/drift/", views_state.state_drift, name="state-drift"),
     *[
         path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)

@@ -22,19 +22,45 @@ from cockpit.access import studio_view
 log = structlog.stdlib.get_logger("cockpit.state")
 
 METRIC_GROUPS = (
-    ("Studio", "counts", (("batchesActive", "Active batches"), ("batchesClosed", "Closed batches"),
-                          ("reservationsOpen", "Open reservations"), ("firingsScheduled", "Scheduled firings"),
-                          ("reportsOpen", "Open community reports"))),
-    ("Operations", "ops", (("blockedTickets", "Blocked tickets"), ("agentRequestsPending", "Pending agent requests"),
-                           ("highSeverityReports", "High-severity reports"))),
-    ("Finance", "finance", (("pendingOrders", "Pending materials orders"),
-                            ("unsettledPayments", "Orders and payments that disagree"))),
+    (
+        "Studio",
+        "counts",
+        (
+            ("batchesActive", "Active batches"),
+            ("batchesClosed", "Closed batches"),
+            ("reservationsOpen", "Open reservations"),
+            ("firingsScheduled", "Scheduled firings"),
+            ("reportsOpen", "Open community reports"),
+        ),
+    ),
+    (
+        "Operations",
+        "ops",
+        (
+            ("blockedTickets", "Blocked tickets"),
+            ("agentRequestsPending", "Pending agent requests"),
+            ("highSeverityReports", "High-severity reports"),
+        ),
+    ),
+    (
+        "Finance",
+        "finance",
+        (
+            ("pendingOrders", "Pending materials orders"),
+            ("unsettledPayments", "Orders and payments that disagree"),
+        ),
+    ),
 )
 
 
 def _metric_groups(content: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"title": title, "metrics": [{"label": label, "value": content.get(key, {}).get(name)} for name, label in items]}
+        {
+            "title": title,
+            "metrics": [
+                {"label": label, "value": content.get(key, {}).get(name)} for name, label in items
+            ],
+        }
         for title, key, items in METRIC_GROUPS
     ]
 
@@ -60,7 +86,7 @@ def state(request: HttpRequest) -> HttpResponse:
 def state_capture(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
     try:
-        task = capture_studio_state.apply_async(args=[studio.id], queue="reads")
+        task = capture_studio_state.apply_async(args=(studio.id,), queue="reads")
     except Exception as error:  # broker down: say so, change nothing
         log.error("state.capture_not_queued", error=str(error))
         message = "Could not queue the capture: the job queue (Redis) is unreachable. Nothing was changed."
@@ -70,8 +96,13 @@ def state_capture(request: HttpRequest) -> HttpResponse:
         return redirect("cockpit:state", studio=studio.slug)
     log.info("state.capture_queued", studio=studio.slug, task_id=task.id)
     if request.htmx:  # type: ignore[attr-defined]
-        return render(request, "cockpit/state.html#capture-progress", {"task_id": task.id, "run": None})
-    messages.info(request, "Capture queued. The page shows the new snapshot once the worker has read the cloud.")
+        return render(
+            request, "cockpit/state.html#capture-progress", {"task_id": task.id, "run": None}
+        )
+    messages.info(
+        request,
+        "Capture queued. The page shows the new snapshot once the worker has read the cloud.",
+    )
     return redirect("cockpit:state", studio=studio.slug)
 
 
@@ -89,11 +120,15 @@ def state_capture_progress(request: HttpRequest, task_id: str) -> HttpResponse:
 @studio_view()
 def state_diffs(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
-    diffs = SnapshotDiff.objects.filter(studio=studio).select_related("current", "previous").order_by(
-        "-current__generated_at", "-pk"
+    diffs = (
+        SnapshotDiff.objects.filter(studio=studio)
+        .select_related("current", "previous")
+        .order_by("-current__generated_at", "-pk")
     )
     page = Paginator(diffs, 25).get_page(request.GET.get("page"))
-    return render(request, "cockpit/state_diffs.html", {"active": "state", "state_tab": "diffs", "page": page})
+    return render(
+        request, "cockpit/state_diffs.html", {"active": "state", "state_tab": "diffs", "page": page}
+    )
 
 
 @require_GET
@@ -103,14 +138,24 @@ def state_diff_detail(request: HttpRequest, diff_id: int) -> HttpResponse:
     diff = snapshot_diff_get(studio.id, diff_id)
     if diff is None:
         raise Http404("No such diff.")
-    return render(request, "cockpit/state_diff_detail.html", {"active": "state", "state_tab": "diffs", "diff": diff})
+    return render(
+        request,
+        "cockpit/state_diff_detail.html",
+        {"active": "state", "state_tab": "diffs", "diff": diff},
+    )
 
 
 @require_GET
 @studio_view()
 def state_drift(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
-    return render(request, "cockpit/state_drift.html", {
-        "active": "state", "state_tab": "drift", "findings": drift_finding_page(studio.id),
-        "drift_absolute": settings.BRAIN.drift_absolute,
-    })
+    return render(
+        request,
+        "cockpit/state_drift.html",
+        {
+            "active": "state",
+            "state_tab": "drift",
+            "findings": drift_finding_page(studio.id),
+            "drift_absolute": settings.BRAIN.drift_absolute,
+        },
+    )

@@ -1,8 +1,20 @@
-"""Shared fixtures: two studios, and staff of every role plus an outsider, per STYLE.md."""
+"""Shared fixtures: two studios, staff of every role plus an outsider (STYLE.md), the real
+JSON log output, and a real Celery worker on the machine's Redis."""
 
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from celery import signals
+from celery.contrib.testing.worker import start_worker
+from django.db import connections
 from django.test import Client
 
 from brain.models import Role, Studio
@@ -17,15 +29,22 @@ BROWSER_ARGS = [
     "--no-first-run",
 ]
 
+# Every wait on another thread or process is bounded by this many seconds.
+WAIT_SECONDS = 20.0
+
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": BROWSER_ARGS,
+    }
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
-    # Staff fixtures hash several passwords per test; the production hasher is slow on purpose.
+    # Django's default PBKDF2 work factor is for production; tests hash many passwords.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
@@ -33,11 +52,11 @@ def fast_password_hashing(settings):
 class Staff:
     studio: Studio
     other_studio: Studio
-    viewer: object
-    operator: object
-    approver: object
-    admin: object
-    outsider: object  # a member of the other studio only
+    viewer: Any
+    operator: Any
+    approver: Any
+    admin: Any
+    outsider: Any  # a member of the other studio only
 
 
 @pytest.fixture
@@ -74,3 +93,67 @@ def login():
         return client
 
     return _login
+
+
+class LogCapture:
+    """The lines the runtime writes to stdout, rendered by the configured JSON formatter."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        # Every line must be one JSON object: a line that is not fails the test here.
+        return [json.loads(line) for line in self.text().splitlines() if line.strip()]
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("event") == event]
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines() if predicate(line)]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no matching log line within {WAIT_SECONDS:g} s:\n{self.text()}")
+
+
+@pytest.fixture
+def json_logs() -> Iterator[LogCapture]:
+    """Capture log output through the formatter of the real `stdout` handler (JSON + redaction).
+
+    Request this fixture after `celery_worker` when both are used: starting a worker
+    re-applies the logging configuration, which replaces the root logger's handlers.
+    """
+    root = logging.getLogger()
+    stdout = next(handler for handler in root.handlers if handler.name == "stdout")
+    capture = LogCapture()
+    handler = logging.StreamHandler(capture.stream)
+    handler.setFormatter(stdout.formatter)
+    root.addHandler(handler)
+    try:
+        yield capture
+    finally:
+        root.removeHandler(handler)
+
+
+def _close_worker_connections(**_: Any) -> None:
+    connections.close_all()
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Any]:
+    """A real Celery worker (solo pool, in a thread) consuming the app's queues on Redis."""
+    from brain.celery import app
+
+    # The worker thread opens its own database connection; close it after each task so
+    # no connection outlives the test.
+    signals.task_postrun.connect(_close_worker_connections, weak=False)
+    try:
+        with start_worker(app, perform_ping_check=False, shutdown_timeout=WAIT_SECONDS) as worker:
+            yield worker
+    finally:
+        signals.task_postrun.disconnect(_close_worker_connections)

@@ -1,4 +1,7 @@
-"""The import direction in DESIGN.md, checked on the source: cockpit → governance → brain → connectors."""
+"""DESIGN.md's import direction, checked on the source.
+
+cockpit → governance → brain → connectors; never the other way.
+"""
 
 import ast
 from pathlib import Path

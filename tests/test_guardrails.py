@@ -10,10 +10,29 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("brain", "governance", "cockpit", "connectors")
 CLOUD_MODULES = ("google.cloud.firestore", "google.cloud.firestore_v1", "stripe")
-WRITE_METHODS = frozenset({
-    "set", "update", "delete", "add", "create", "modify", "commit", "batch", "transaction", "bulk_writer",
-    "recursive_delete", "cancel", "capture", "confirm", "close", "pay", "void_invoice", "reverse", "expire",
-})
+WRITE_METHODS = frozenset(
+    {
+        "set",
+        "update",
+        "delete",
+        "add",
+        "create",
+        "modify",
+        "commit",
+        "batch",
+        "transaction",
+        "bulk_writer",
+        "recursive_delete",
+        "cancel",
+        "capture",
+        "confirm",
+        "close",
+        "pay",
+        "void_invoice",
+        "reverse",
+        "expire",
+    }
+)
 GATED_WRITE_FILE = "writes.py"
 
 
@@ -26,7 +45,10 @@ def cloud_imports(tree: ast.AST) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         for name in names:
-            if any(name == m or name.startswith(m + ".") for m in CLOUD_MODULES) or name == "google.cloud":
+            if (
+                any(name == m or name.startswith(m + ".") for m in CLOUD_MODULES)
+                or name == "google.cloud"
+            ):
                 found.append((name, node.lineno))
     return found
 
@@ -35,7 +57,9 @@ def write_calls(tree: ast.AST) -> list[tuple[str, int]]:
     return [
         (node.func.attr, node.lineno)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_METHODS
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in WRITE_METHODS
     ]
 
 
@@ -60,14 +84,20 @@ def test_no_cloud_write_call_outside_the_gated_write_modules():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         if not cloud_imports(tree) or path.name == GATED_WRITE_FILE:
             continue
-        offenders += [f"{path.relative_to(ROOT)}:{line} calls .{name}()" for name, line in write_calls(tree)]
+        offenders += [
+            f"{path.relative_to(ROOT)}:{line} calls .{name}()" for name, line in write_calls(tree)
+        ]
     assert not offenders, "write calls on cloud clients outside writes.py:\n" + "\n".join(offenders)
 
 
 @pytest.mark.parametrize(
     ("source", "imports", "writes"),
     [
-        ("from google.cloud import firestore\nclient.collection('x').document('y').set({})\n", 1, 1),
+        (
+            "from google.cloud import firestore\nclient.collection('x').document('y').set({})\n",
+            1,
+            1,
+        ),
         ("import stripe\nstripe.Refund.create(charge='ch')\n", 1, 1),
         ("from google.cloud.firestore_v1 import FieldFilter\nq.where(filter=f).stream()\n", 1, 0),
         ("import json\nd.update({})\n", 0, 1),

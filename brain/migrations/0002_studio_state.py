@@ -5,88 +5,221 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('brain', '0001_initial'),
+        ("brain", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Snapshot',
+            name="Snapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('daily', 'Daily'), ('capture', 'Capture')], max_length=16)),
-                ('snapshot_date', models.DateField(help_text="The studio's local date.")),
-                ('generated_at', models.DateTimeField()),
-                ('firestore_read_at', models.DateTimeField(blank=True, null=True)),
-                ('stripe_read_at', models.DateTimeField(blank=True, null=True)),
-                ('data_source', models.CharField(help_text='demo or cloud', max_length=16)),
-                ('content', models.JSONField(help_text='The hashed content: metrics, source hashes, diagnostics.')),
-                ('content_hash', models.CharField(max_length=64)),
-                ('completeness', models.CharField(max_length=16)),
-                ('durations_ms', models.JSONField(default=dict)),
-                ('job_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='brain.jobrun')),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='brain.studio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("daily", "Daily"), ("capture", "Capture")], max_length=16
+                    ),
+                ),
+                ("snapshot_date", models.DateField(help_text="The studio's local date.")),
+                ("generated_at", models.DateTimeField()),
+                ("firestore_read_at", models.DateTimeField(blank=True, null=True)),
+                ("stripe_read_at", models.DateTimeField(blank=True, null=True)),
+                ("data_source", models.CharField(help_text="demo or cloud", max_length=16)),
+                (
+                    "content",
+                    models.JSONField(
+                        help_text="The hashed content: metrics, source hashes, diagnostics."
+                    ),
+                ),
+                ("content_hash", models.CharField(max_length=64)),
+                ("completeness", models.CharField(max_length=16)),
+                ("durations_ms", models.JSONField(default=dict)),
+                (
+                    "job_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="brain.jobrun",
+                    ),
+                ),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshots",
+                        to="brain.studio",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-generated_at'],
+                "ordering": ["-generated_at"],
             },
         ),
         migrations.CreateModel(
-            name='DriftFinding',
+            name="DriftFinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('drifts', models.JSONField(help_text='[{metric, expected, observed, delta, ratio}]')),
-                ('thresholds', models.JSONField()),
-                ('checked_at', models.DateTimeField()),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drift_findings', to='brain.studio')),
-                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drift_findings', to='brain.snapshot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "drifts",
+                    models.JSONField(help_text="[{metric, expected, observed, delta, ratio}]"),
+                ),
+                ("thresholds", models.JSONField()),
+                ("checked_at", models.DateTimeField()),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drift_findings",
+                        to="brain.studio",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drift_findings",
+                        to="brain.snapshot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-checked_at'],
+                "ordering": ["-checked_at"],
             },
         ),
         migrations.CreateModel(
-            name='SnapshotDiff',
+            name="SnapshotDiff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('metrics', models.JSONField(help_text='Changed metrics only: {metric: {from, to}}.')),
-                ('records', models.JSONField(help_text='{collection: {added|removed|changed: {count, examples}}}.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('current', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='diff', to='brain.snapshot')),
-                ('previous', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='brain.snapshot')),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshot_diffs', to='brain.studio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "metrics",
+                    models.JSONField(help_text="Changed metrics only: {metric: {from, to}}."),
+                ),
+                (
+                    "records",
+                    models.JSONField(
+                        help_text="{collection: {added|removed|changed: {count, examples}}}."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "current",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="diff",
+                        to="brain.snapshot",
+                    ),
+                ),
+                (
+                    "previous",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="brain.snapshot",
+                    ),
+                ),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshot_diffs",
+                        to="brain.studio",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CloudRecord',
+            name="CloudRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('firestore', 'Firestore'), ('stripe', 'Stripe')], max_length=16)),
-                ('collection', models.CharField(help_text='Collection path, e.g. batches/b1/pieces.', max_length=200)),
-                ('doc_id', models.CharField(max_length=200)),
-                ('data', models.JSONField(help_text='Normalized fields (canonical JSON types).')),
-                ('content_hash', models.CharField(help_text='SHA-256 of the fields, volatile ones excluded.', max_length=64)),
-                ('source_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('read_at', models.DateTimeField(help_text="The source's own read time of the last read that saw it.")),
-                ('first_seen_at', models.DateTimeField()),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cloud_records', to='brain.studio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("firestore", "Firestore"), ("stripe", "Stripe")], max_length=16
+                    ),
+                ),
+                (
+                    "collection",
+                    models.CharField(
+                        help_text="Collection path, e.g. batches/b1/pieces.", max_length=200
+                    ),
+                ),
+                ("doc_id", models.CharField(max_length=200)),
+                ("data", models.JSONField(help_text="Normalized fields (canonical JSON types).")),
+                (
+                    "content_hash",
+                    models.CharField(
+                        help_text="SHA-256 of the fields, volatile ones excluded.", max_length=64
+                    ),
+                ),
+                ("source_updated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "read_at",
+                    models.DateTimeField(
+                        help_text="The source's own read time of the last read that saw it."
+                    ),
+                ),
+                ("first_seen_at", models.DateTimeField()),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cloud_records",
+                        to="brain.studio",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['studio', 'source', 'collection'], name='cloudrecord_collection')],
-                'constraints': [models.UniqueConstraint(fields=('studio', 'source', 'collection', 'doc_id'), name='cloudrecord_identity')],
+                "indexes": [
+                    models.Index(
+                        fields=["studio", "source", "collection"], name="cloudrecord_collection"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("studio", "source", "collection", "doc_id"),
+                        name="cloudrecord_identity",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='snapshot',
-            index=models.Index(fields=['studio', '-generated_at'], name='snapshot_latest'),
+            model_name="snapshot",
+            index=models.Index(fields=["studio", "-generated_at"], name="snapshot_latest"),
         ),
         migrations.AddConstraint(
-            model_name='snapshot',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'daily')), fields=('studio', 'snapshot_date'), name='snapshot_one_daily'),
+            model_name="snapshot",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "daily")),
+                fields=("studio", "snapshot_date"),
+                name="snapshot_one_daily",
+            ),
         ),
     ]

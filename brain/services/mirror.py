@@ -25,9 +25,12 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
         "pk", "collection", "doc_id", "content_hash", "deleted_at"
     )
     existing: dict[RecordKey, tuple[int, str, bool]] = {
-        (collection, doc_id): (pk, digest, deleted_at is not None) for pk, collection, doc_id, digest, deleted_at in rows
+        (collection, doc_id): (pk, digest, deleted_at is not None)
+        for pk, collection, doc_id, digest, deleted_at in rows
     }
-    before: dict[RecordKey, str] = {key: digest for key, (_, digest, deleted) in existing.items() if not deleted}
+    before: dict[RecordKey, str] = {
+        key: digest for key, (_, digest, deleted) in existing.items() if not deleted
+    }
     after = dict(before)
     to_create: list[CloudRecord] = []
     to_update: list[CloudRecord] = []
@@ -36,16 +39,30 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
         after[key] = doc.content_hash
         known = existing.get(key)
         if known is None:
-            to_create.append(CloudRecord(
-                studio=studio, source=read.source, collection=doc.collection, doc_id=doc.doc_id, data=doc.data,
-                content_hash=doc.content_hash, source_updated_at=doc.updated_at, read_at=read.read_at,
-                first_seen_at=now,
-            ))
+            to_create.append(
+                CloudRecord(
+                    studio=studio,
+                    source=read.source,
+                    collection=doc.collection,
+                    doc_id=doc.doc_id,
+                    data=doc.data,
+                    content_hash=doc.content_hash,
+                    source_updated_at=doc.updated_at,
+                    read_at=read.read_at,
+                    first_seen_at=now,
+                )
+            )
         elif known[1] != doc.content_hash or known[2]:
-            to_update.append(CloudRecord(
-                pk=known[0], data=doc.data, content_hash=doc.content_hash, source_updated_at=doc.updated_at,
-                read_at=read.read_at, deleted_at=None,
-            ))
+            to_update.append(
+                CloudRecord(
+                    pk=known[0],
+                    data=doc.data,
+                    content_hash=doc.content_hash,
+                    source_updated_at=doc.updated_at,
+                    read_at=read.read_at,
+                    deleted_at=None,
+                )
+            )
     complete = read.complete_collections()
     seen = {(doc.collection, doc.doc_id) for doc in read.documents}
     gone = [key for key in before if key not in seen and collection_group(key[0]) in complete]
@@ -53,9 +70,11 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
         del after[key]
     CloudRecord.objects.bulk_create(to_create, batch_size=BATCH)
     CloudRecord.objects.bulk_update(
-        to_update, ["data", "content_hash", "source_updated_at", "read_at", "deleted_at"], batch_size=500
+        to_update,
+        ["data", "content_hash", "source_updated_at", "read_at", "deleted_at"],
+        batch_size=500,
     )
     gone_pks = [existing[key][0] for key in gone]
     for start in range(0, len(gone_pks), BATCH):
-        CloudRecord.objects.filter(pk__in=gone_pks[start:start + BATCH]).update(deleted_at=now)
+        CloudRecord.objects.filter(pk__in=gone_pks[start : start + BATCH]).update(deleted_at=now)
     return diff_records(before, after)

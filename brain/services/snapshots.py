@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,6 @@ from brain.state.sources import CloudSource, DemoSource, ReadProgress, SourceRea
 log = structlog.stdlib.get_logger("brain.snapshots")
 
 
-
 class SnapshotError(Exception):
     """A snapshot cannot be taken or changed as asked; the message says why."""
 
@@ -40,9 +39,11 @@ def content_from_mirror(studio: Studio, reads: list[CollectionRead]) -> dict[str
     live = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True)
     firestore: dict[str, dict[str, Any]] = {}
     stripe: dict[str, list[Any]] = {}
-    metric_rows = live.filter(
-        source__in=["firestore", "stripe"]
-    ).exclude(collection__contains="/").values_list("source", "collection", "doc_id", "data")
+    metric_rows = (
+        live.filter(source__in=["firestore", "stripe"])
+        .exclude(collection__contains="/")
+        .values_list("source", "collection", "doc_id", "data")
+    )
     for source, collection, doc_id, data in metric_rows.iterator(chunk_size=5000):
         if source == "firestore":
             firestore.setdefault(collection, {})[doc_id] = data
@@ -84,20 +85,30 @@ def snapshot_capture(
             return CaptureResult(existing, created=False)
     started = time.perf_counter()
     if progress is not None:
-        reads: list[SourceRead] = source.read(scan_limit=settings.BRAIN.scan_limit, progress=progress)
+        reads: list[SourceRead] = source.read(
+            scan_limit=settings.BRAIN.scan_limit, progress=progress
+        )
     else:
         reads = source.read(scan_limit=settings.BRAIN.scan_limit)
     read_ms = round((time.perf_counter() - started) * 1000)
     with transaction.atomic():
         Studio.objects.select_for_update().get(pk=studio.pk)
-        if kind == Snapshot.Kind.DAILY and Snapshot.objects.filter(studio=studio, kind=kind,
-                                                                   snapshot_date=today).exists():
-            return CaptureResult(Snapshot.objects.get(studio=studio, kind=kind, snapshot_date=today), False)
+        if (
+            kind == Snapshot.Kind.DAILY
+            and Snapshot.objects.filter(studio=studio, kind=kind, snapshot_date=today).exists()
+        ):
+            return CaptureResult(
+                Snapshot.objects.get(studio=studio, kind=kind, snapshot_date=today), False
+            )
         sync_started = time.perf_counter()
         changes: dict[str, Any] = {}
         for read in reads:
-            changes.update({f"{read.source}:{name}": change
-                            for name, change in mirror_sync(studio=studio, read=read).items()})
+            changes.update(
+                {
+                    f"{read.source}:{name}": change
+                    for name, change in mirror_sync(studio=studio, read=read).items()
+                }
+            )
         sync_ms = round((time.perf_counter() - sync_started) * 1000)
         compute_started = time.perf_counter()
         collection_reads = [r for read in reads for r in read.reads]
@@ -106,20 +117,39 @@ def snapshot_capture(
         previous = Snapshot.objects.filter(studio=studio).order_by("-generated_at", "-pk").first()
         read_at = {read.source: read.read_at for read in reads}
         snapshot = Snapshot.objects.create(
-            studio=studio, kind=kind, snapshot_date=today, generated_at=timezone.now(),
-            firestore_read_at=read_at.get("firestore"), stripe_read_at=read_at.get("stripe"),
-            data_source=source.name, content=content, content_hash=content_hash(content),
+            studio=studio,
+            kind=kind,
+            snapshot_date=today,
+            generated_at=timezone.now(),
+            firestore_read_at=read_at.get("firestore"),
+            stripe_read_at=read_at.get("stripe"),
+            data_source=source.name,
+            content=content,
+            content_hash=content_hash(content),
             completeness=content["diagnostics"]["completeness"],
-            durations_ms={"read": read_ms, "mirror": sync_ms, "compute": compute_ms,
-                          **{f"read_{r.source}": r.duration_ms for r in reads}},
+            durations_ms={
+                "read": read_ms,
+                "mirror": sync_ms,
+                "compute": compute_ms,
+                **{f"read_{r.source}": r.duration_ms for r in reads},
+            },
             job_run=job_run,
         )
         SnapshotDiff.objects.create(
-            studio=studio, previous=previous, current=snapshot,
-            metrics=diff_metrics(previous.content if previous else None, content), records=changes,
+            studio=studio,
+            previous=previous,
+            current=snapshot,
+            metrics=diff_metrics(previous.content if previous else None, content),
+            records=changes,
         )
-    log.info("studio_state.captured", studio=studio.slug, kind=kind, content_hash=snapshot.content_hash,
-             completeness=snapshot.completeness, durations_ms=snapshot.durations_ms)
+    log.info(
+        "studio_state.captured",
+        studio=studio.slug,
+        kind=kind,
+        content_hash=snapshot.content_hash,
+        completeness=snapshot.completeness,
+        durations_ms=snapshot.durations_ms,
+    )
     return CaptureResult(snapshot, created=True)
 
 
@@ -152,7 +182,9 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
         and not any(w.startswith(f"firestore:{name} ") for w in warnings)
     }
     config = settings.BRAIN
-    drifts = find_drift(expected, observed, absolute=config.drift_absolute, ratio=config.drift_ratio)
+    drifts = find_drift(
+        expected, observed, absolute=config.drift_absolute, ratio=config.drift_ratio
+    )
     if not drifts:
         log.info("studio_state.drift_checked", studio=studio.slug, drifting=0)
         return None
@@ -160,18 +192,26 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
         locked = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
         diagnostics = locked.content["diagnostics"]
         diagnostics["completeness"] = "partial"
-        diagnostics["warnings"] = sorted(set(diagnostics["warnings"]) | {
-            f"drift: {d.metric} expected {d.expected}, cloud now has {d.observed}" for d in drifts
-        })
+        diagnostics["warnings"] = sorted(
+            set(diagnostics["warnings"])
+            | {
+                f"drift: {d.metric} expected {d.expected}, cloud now has {d.observed}"
+                for d in drifts
+            }
+        )
         locked.completeness = "partial"
         locked.content_hash = content_hash(locked.content)
         locked.save(update_fields=["content", "completeness", "content_hash"])
         finding = DriftFinding.objects.create(
-            studio=studio, snapshot=locked, drifts=[d.as_json() for d in drifts],
+            studio=studio,
+            snapshot=locked,
+            drifts=[d.as_json() for d in drifts],
             thresholds={"absolute": config.drift_absolute, "ratio": config.drift_ratio},
             checked_at=timezone.now(),
         )
-    log.warning("studio_state.drift_detected", studio=studio.slug, drifts=[d.as_json() for d in drifts])
+    log.warning(
+        "studio_state.drift_detected", studio=studio.slug, drifts=[d.as_json() for d in drifts]
+    )
     return finding
 
 
@@ -188,7 +228,9 @@ class RebuildPlan:
 def rebuild_plan(studio: Studio) -> RebuildPlan:
     latest = snapshot_latest(studio)
     by_collection: dict[str, int] = {}
-    rows = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True).values_list("source", "collection")
+    rows = CloudRecord.objects.filter(studio=studio, deleted_at__isnull=True).values_list(
+        "source", "collection"
+    )
     for source_name, collection in rows.iterator(chunk_size=10000):
         key = f"{source_name}:{collection_group(collection)}"
         by_collection[key] = by_collection.get(key, 0) + 1
@@ -214,9 +256,16 @@ def studio_rebuild(
         Snapshot.objects.filter(studio=studio).delete()
         CloudRecord.objects.filter(studio=studio).delete()
         _drop_other_derived(studio)
-    result = snapshot_capture(studio=studio, source=source, kind=Snapshot.Kind.CAPTURE, progress=progress)
-    log.info("studio_state.rebuilt", studio=studio.slug, previous_hash=plan.latest_hash,
-             new_hash=result.snapshot.content_hash, same=plan.latest_hash == result.snapshot.content_hash)
+    result = snapshot_capture(
+        studio=studio, source=source, kind=Snapshot.Kind.CAPTURE, progress=progress
+    )
+    log.info(
+        "studio_state.rebuilt",
+        studio=studio.slug,
+        previous_hash=plan.latest_hash,
+        new_hash=result.snapshot.content_hash,
+        same=plan.latest_hash == result.snapshot.content_hash,
+    )
     return plan, result.snapshot
 
 

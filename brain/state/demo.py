@@ -20,27 +20,106 @@ from brain.canonical import normalize
 
 SIZES = {
     # batches, pieces per batch (mean), members, reservations, firings, reports, tickets, requests, orders, events
-    "small": dict(batches=60, pieces=3, members=40, reservations=45, firings=12, reports=14, tickets=20,
-                  requests=18, orders=40, events=6),
-    "large": dict(batches=9000, pieces=9, members=3000, reservations=6000, firings=800, reports=900,
-                  tickets=1500, requests=1200, orders=4000, events=120),
+    "small": dict(
+        batches=60,
+        pieces=3,
+        members=40,
+        reservations=45,
+        firings=12,
+        reports=14,
+        tickets=20,
+        requests=18,
+        orders=40,
+        events=6,
+    ),
+    "large": dict(
+        batches=9000,
+        pieces=9,
+        members=3000,
+        reservations=6000,
+        firings=800,
+        reports=900,
+        tickets=1500,
+        requests=1200,
+        orders=4000,
+        events=120,
+    ),
 }
 EPOCH = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 # Order positions (modulo 500) that carry a planted inconsistency, so every size has each kind.
-PLANTS = {7: "paid_not_settled", 11: "settled_not_paid", 13: "amount_mismatch", 17: "refund_not_reflected",
-          19: "duplicate_payment", 23: "dispute_not_reflected"}
+PLANTS = {
+    7: "paid_not_settled",
+    11: "settled_not_paid",
+    13: "amount_mismatch",
+    17: "refund_not_reflected",
+    19: "duplicate_payment",
+    23: "dispute_not_reflected",
+}
 
-BATCH_STATES = ["WEDGING", "THROWING", "TRIMMING", "BISQUE_QUEUED", "GLAZING", "GLAZE_QUEUED", "CLOSED_PICKED_UP",
-                "CLOSED_FIRED", "CLOSED_CANCELLED"]
+BATCH_STATES = [
+    "WEDGING",
+    "THROWING",
+    "TRIMMING",
+    "BISQUE_QUEUED",
+    "GLAZING",
+    "GLAZE_QUEUED",
+    "CLOSED_PICKED_UP",
+    "CLOSED_FIRED",
+    "CLOSED_CANCELLED",
+]
 RESERVATION_STATUS = ["BOOKED", "CONFIRMED", "CANCELLED", "COMPLETED", "DECLINED", "pending", None]
-FIRING_STATUS = ["queued", "SCHEDULED", "loaded", "firing", "cooling", "ready", "done", "unloaded", None]
+FIRING_STATUS = [
+    "queued",
+    "SCHEDULED",
+    "loaded",
+    "firing",
+    "cooling",
+    "ready",
+    "done",
+    "unloaded",
+    None,
+]
 REPORT_STATUS = ["open", "triaged", "Actioned", "resolved", "dismissed", None]
 REQUEST_STATUS = ["pending", "needs_review", "AWAITING_PAYMENT", "done", "rejected", None]
 GLAZES = ["Celadon", "Tenmoku", "Shino", "Chun blue", "Matte white", "Iron red", "Ash"]
-FIRST = ["Ada", "Ben", "Chloé", "Dev", "Esi", "Farah", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lena", "Mo", "Noor"]
-LAST = ["Okafor", "Petrov", "Quinn", "Rossi", "Sato", "Tanaka", "Uddin", "Vega", "Wong", "Xu", "Yilmaz", "Zhou"]
-MATERIALS = [("Stoneware clay 10kg", 2400), ("Porcelain 10kg", 3600), ("Glaze kit", 1800), ("Trimming tools", 1500),
-             ("Underglaze set", 2200), ("Kiln shelf paper", 600)]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Chloé",
+    "Dev",
+    "Esi",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kai",
+    "Lena",
+    "Mo",
+    "Noor",
+]
+LAST = [
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Uddin",
+    "Vega",
+    "Wong",
+    "Xu",
+    "Yilmaz",
+    "Zhou",
+]
+MATERIALS = [
+    ("Stoneware clay 10kg", 2400),
+    ("Porcelain 10kg", 3600),
+    ("Glaze kit", 1800),
+    ("Trimming tools", 1500),
+    ("Underglaze set", 2200),
+    ("Kiln shelf paper", 600),
+]
 
 
 @dataclass
@@ -73,7 +152,7 @@ def encode_value(value: Any) -> dict[str, Any]:
 
 def decode_value(typed: Mapping[str, Any]) -> Any:
     """A Firestore REST typed value as a Python value (timestamps become aware datetimes)."""
-    (kind, raw), = typed.items()
+    ((kind, raw),) = typed.items()
     if kind == "nullValue":
         return None
     if kind == "booleanValue":
@@ -102,8 +181,13 @@ class _Builder:
         self.rng = random.Random(f"{studio}:{size}:{seed}")
         self.documents: list[dict[str, Any]] = []
         self.stripe: dict[str, list[dict[str, Any]]] = {
-            "checkout_sessions": [], "payment_intents": [], "charges": [], "refunds": [], "disputes": [],
-            "balance_transactions": [], "payouts": [],
+            "checkout_sessions": [],
+            "payment_intents": [],
+            "charges": [],
+            "refunds": [],
+            "disputes": [],
+            "balance_transactions": [],
+            "payouts": [],
         }
         self.planted: list[dict[str, str]] = []
 
@@ -113,12 +197,14 @@ class _Builder:
     def add(self, path: str, fields: dict[str, Any], created: datetime | None = None) -> None:
         created = created or self.when()
         updated = created + timedelta(minutes=self.rng.randrange(0, 60 * 24 * 5))
-        self.documents.append({
-            "name": path,
-            "fields": {key: encode_value(value) for key, value in fields.items()},
-            "createTime": normalize(created),
-            "updateTime": normalize(updated),
-        })
+        self.documents.append(
+            {
+                "name": path,
+                "fields": {key: encode_value(value) for key, value in fields.items()},
+                "createTime": normalize(created),
+                "updateTime": normalize(updated),
+            }
+        )
 
     def person(self) -> tuple[str, str, str]:
         first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
@@ -131,26 +217,44 @@ class _Builder:
         for _ in range(n["members"]):
             uid, name, email = self.person()
             members.append((uid, name))
-            self.add(f"profiles/{uid}", {"displayName": name, "email": email, "memberSince": self.when(400)})
-            self.add(f"users/{uid}", {"role": rng.choice(["member", "member", "member", "staff"]), "active": True})
+            self.add(
+                f"profiles/{uid}",
+                {"displayName": name, "email": email, "memberSince": self.when(400)},
+            )
+            self.add(
+                f"users/{uid}",
+                {"role": rng.choice(["member", "member", "member", "staff"]), "active": True},
+            )
         for i in range(n["batches"]):
             batch_id = f"batch{i:06d}"
             owner = rng.choice(members)
             state: Any = rng.choice(BATCH_STATES)
             if i % 97 == 5:
                 state = None  # missing state counts as active
-            fields: dict[str, Any] = {"ownerUid": owner[0], "title": f"{rng.choice(GLAZES)} set {i}",
-                                      "createdAt": self.when()}
+            fields: dict[str, Any] = {
+                "ownerUid": owner[0],
+                "title": f"{rng.choice(GLAZES)} set {i}",
+                "createdAt": self.when(),
+            }
             if state is not None:
                 fields["state"] = state
             self.add(f"batches/{batch_id}", fields)
             for p in range(max(1, int(rng.gauss(n["pieces"], 1.5)))):
-                self.add(f"batches/{batch_id}/pieces/piece{p:03d}",
-                         {"kind": rng.choice(["mug", "bowl", "plate", "vase"]), "glaze": rng.choice(GLAZES),
-                          "weightGrams": rng.randrange(150, 2500)})
+                self.add(
+                    f"batches/{batch_id}/pieces/piece{p:03d}",
+                    {
+                        "kind": rng.choice(["mug", "bowl", "plate", "vase"]),
+                        "glaze": rng.choice(GLAZES),
+                        "weightGrams": rng.randrange(150, 2500),
+                    },
+                )
         for i in range(n["reservations"]):
             status = rng.choice(RESERVATION_STATUS)
-            fields = {"uid": rng.choice(members)[0], "slot": self.when(), "wheel": rng.randrange(1, 9)}
+            fields = {
+                "uid": rng.choice(members)[0],
+                "slot": self.when(),
+                "wheel": rng.randrange(1, 9),
+            }
             if status is not None:
                 fields["status"] = status
             self.add(f"reservations/res{i:06d}", fields)
@@ -159,14 +263,20 @@ class _Builder:
             self.add(f"kilns/{kiln}", {"name": kiln.replace("kiln", "Kiln "), "maxTempC": 1300})
         for i in range(n["firings"]):
             status = rng.choice(FIRING_STATUS)
-            fields = {"kilnId": rng.choice(kilns), "cone": rng.choice(["04", "6", "10"]), "startAt": self.when()}
+            fields = {
+                "kilnId": rng.choice(kilns),
+                "cone": rng.choice(["04", "6", "10"]),
+                "startAt": self.when(),
+            }
             if status is not None:
                 fields["status"] = status
             self.add(f"kilnFirings/firing{i:05d}", fields)
         for i in range(n["reports"]):
             status = rng.choice(REPORT_STATUS)
-            fields = {"reason": rng.choice(["broken_link", "spam", "incorrect_info", "safety", "other"]),
-                      "reporterUid": rng.choice(members)[0]}
+            fields = {
+                "reason": rng.choice(["broken_link", "spam", "incorrect_info", "safety", "other"]),
+                "reporterUid": rng.choice(members)[0],
+            }
             if status is not None:
                 fields["status"] = status
             if rng.random() < 0.45:
@@ -177,7 +287,10 @@ class _Builder:
             self.add(f"trackerTickets/ticket{i:05d}", {"title": f"Ticket {i}", "blocked": blocked})
         for i in range(n["requests"]):
             status = rng.choice(REQUEST_STATUS)
-            fields = {"agentId": f"agent-{rng.randrange(3)}", "kind": rng.choice(["booking", "materials", "question"])}
+            fields = {
+                "agentId": f"agent-{rng.randrange(3)}",
+                "kind": rng.choice(["booking", "materials", "question"]),
+            }
             if status is not None:
                 fields["status"] = status
             self.add(f"agentRequests/req{i:05d}", fields)
@@ -185,19 +298,41 @@ class _Builder:
         for i in range(n["events"]):
             event_id = f"event{i:04d}"
             price = rng.choice([2500, 4000, 6500])
-            self.add(f"events/{event_id}", {"title": f"Workshop {i}", "startsAt": self.when(), "priceCents": price})
+            self.add(
+                f"events/{event_id}",
+                {"title": f"Workshop {i}", "startsAt": self.when(), "priceCents": price},
+            )
             for s in range(rng.randrange(3, 12)):
                 uid = rng.choice(members)[0]
-                self.add(f"eventSignups/{event_id}_{s:03d}", {"eventId": event_id, "uid": uid,
-                                                             "status": "confirmed", "paymentStatus": "paid"})
-                self.add(f"eventCharges/{event_id}_{s:03d}", {"eventId": event_id, "uid": uid, "priceCents": price,
-                                                             "currency": "gbp"})
+                self.add(
+                    f"eventSignups/{event_id}_{s:03d}",
+                    {
+                        "eventId": event_id,
+                        "uid": uid,
+                        "status": "confirmed",
+                        "paymentStatus": "paid",
+                    },
+                )
+                self.add(
+                    f"eventCharges/{event_id}_{s:03d}",
+                    {"eventId": event_id, "uid": uid, "priceCents": price, "currency": "gbp"},
+                )
         self.documents.sort(key=lambda doc: doc["name"])
         return DemoCloud(
-            firestore={"project": f"demo-{self.studio}", "database": "(default)", "documents": self.documents},
-            stripe={kind: sorted(objs, key=lambda o: o["id"]) for kind, objs in self.stripe.items()},
-            manifest={"studio": self.studio, "documents": len(self.documents),
-                      "stripe_objects": {k: len(v) for k, v in self.stripe.items()}, "planted": self.planted},
+            firestore={
+                "project": f"demo-{self.studio}",
+                "database": "(default)",
+                "documents": self.documents,
+            },
+            stripe={
+                kind: sorted(objs, key=lambda o: o["id"]) for kind, objs in self.stripe.items()
+            },
+            manifest={
+                "studio": self.studio,
+                "documents": len(self.documents),
+                "stripe_objects": {k: len(v) for k, v in self.stripe.items()},
+                "planted": self.planted,
+            },
         )
 
     def build_orders(self, members: list[tuple[str, str]]) -> None:
@@ -209,18 +344,27 @@ class _Builder:
             quantity = rng.randrange(1, 4)
             total = unit * quantity
             created = self.when()
-            status = rng.choices(["paid", "fulfilled", "checkout_pending", "cancelled", "completed"],
-                                 weights=[5, 4, 2, 1, 2])[0]
+            status = rng.choices(
+                ["paid", "fulfilled", "checkout_pending", "cancelled", "completed"],
+                weights=[5, 4, 2, 1, 2],
+            )[0]
             pi_id, cs_id = f"pi_demo{i:06d}", f"cs_demo{i:06d}"
             plant = PLANTS.get(i % 500, "")
             if plant == "settled_not_paid":
                 status = "checkout_pending"
             elif plant:
                 status = "paid"
-            order = {"uid": uid, "displayName": name, "items": [{"name": item, "quantity": quantity,
-                                                                  "unitCents": unit}],
-                     "status": status, "createdAt": created, "updatedAt": created + timedelta(minutes=7),
-                     "totalCents": total, "currency": "gbp", "stripeSessionId": cs_id}
+            order = {
+                "uid": uid,
+                "displayName": name,
+                "items": [{"name": item, "quantity": quantity, "unitCents": unit}],
+                "status": status,
+                "createdAt": created,
+                "updatedAt": created + timedelta(minutes=7),
+                "totalCents": total,
+                "currency": "gbp",
+                "stripeSessionId": cs_id,
+            }
             if status != "checkout_pending":
                 order["stripePaymentIntentId"] = pi_id
             self.add(f"materialsOrders/{order_id}", order, created)
@@ -231,52 +375,132 @@ class _Builder:
             amount = total + (100 if plant == "amount_mismatch" else 0)
             ts = int(created.timestamp())
             metadata = {"orderId": order_id, "uid": uid}
-            self.stripe["checkout_sessions"].append({
-                "id": cs_id, "object": "checkout.session", "client_reference_id": order_id, "metadata": metadata,
-                "payment_intent": pi_id, "payment_status": "paid" if paid else "unpaid",
-                "status": "complete" if paid else "open", "amount_total": amount, "currency": "gbp", "created": ts,
-            })
-            self.stripe["payment_intents"].append({
-                "id": pi_id, "object": "payment_intent", "amount": amount, "amount_received": amount if paid else 0,
-                "currency": "gbp", "status": "succeeded" if paid else "requires_payment_method",
-                "metadata": metadata, "created": ts, "latest_charge": f"ch_demo{i:06d}" if paid else None,
-            })
+            self.stripe["checkout_sessions"].append(
+                {
+                    "id": cs_id,
+                    "object": "checkout.session",
+                    "client_reference_id": order_id,
+                    "metadata": metadata,
+                    "payment_intent": pi_id,
+                    "payment_status": "paid" if paid else "unpaid",
+                    "status": "complete" if paid else "open",
+                    "amount_total": amount,
+                    "currency": "gbp",
+                    "created": ts,
+                }
+            )
+            self.stripe["payment_intents"].append(
+                {
+                    "id": pi_id,
+                    "object": "payment_intent",
+                    "amount": amount,
+                    "amount_received": amount if paid else 0,
+                    "currency": "gbp",
+                    "status": "succeeded" if paid else "requires_payment_method",
+                    "metadata": metadata,
+                    "created": ts,
+                    "latest_charge": f"ch_demo{i:06d}" if paid else None,
+                }
+            )
             if paid:
-                self.stripe["charges"].append({
-                    "id": f"ch_demo{i:06d}", "object": "charge", "amount": amount, "currency": "gbp",
-                    "payment_intent": pi_id, "status": "succeeded", "paid": True, "refunded": False,
-                    "balance_transaction": f"txn_demo{i:06d}", "metadata": metadata, "created": ts + 5,
-                })
-                self.stripe["balance_transactions"].append({
-                    "id": f"txn_demo{i:06d}", "object": "balance_transaction", "amount": amount,
-                    "fee": round(amount * 0.015) + 20, "net": amount - round(amount * 0.015) - 20, "currency": "gbp",
-                    "status": "available", "type": "charge", "source": f"ch_demo{i:06d}", "created": ts + 5,
-                })
+                self.stripe["charges"].append(
+                    {
+                        "id": f"ch_demo{i:06d}",
+                        "object": "charge",
+                        "amount": amount,
+                        "currency": "gbp",
+                        "payment_intent": pi_id,
+                        "status": "succeeded",
+                        "paid": True,
+                        "refunded": False,
+                        "balance_transaction": f"txn_demo{i:06d}",
+                        "metadata": metadata,
+                        "created": ts + 5,
+                    }
+                )
+                self.stripe["balance_transactions"].append(
+                    {
+                        "id": f"txn_demo{i:06d}",
+                        "object": "balance_transaction",
+                        "amount": amount,
+                        "fee": round(amount * 0.015) + 20,
+                        "net": amount - round(amount * 0.015) - 20,
+                        "currency": "gbp",
+                        "status": "available",
+                        "type": "charge",
+                        "source": f"ch_demo{i:06d}",
+                        "created": ts + 5,
+                    }
+                )
             if plant:
                 self.planted.append({"order_id": order_id, "class": plant})
             if plant == "refund_not_reflected":
-                self.stripe["refunds"].append({"id": f"re_demo{i:06d}", "object": "refund", "amount": amount,
-                                               "charge": f"ch_demo{i:06d}", "payment_intent": pi_id,
-                                               "currency": "gbp", "status": "succeeded", "created": ts + 86400})
+                self.stripe["refunds"].append(
+                    {
+                        "id": f"re_demo{i:06d}",
+                        "object": "refund",
+                        "amount": amount,
+                        "charge": f"ch_demo{i:06d}",
+                        "payment_intent": pi_id,
+                        "currency": "gbp",
+                        "status": "succeeded",
+                        "created": ts + 86400,
+                    }
+                )
             if plant == "dispute_not_reflected":
-                self.stripe["disputes"].append({"id": f"dp_demo{i:06d}", "object": "dispute", "amount": amount,
-                                                "charge": f"ch_demo{i:06d}", "payment_intent": pi_id,
-                                                "currency": "gbp", "status": "needs_response",
-                                                "reason": "product_not_received", "created": ts + 3 * 86400})
+                self.stripe["disputes"].append(
+                    {
+                        "id": f"dp_demo{i:06d}",
+                        "object": "dispute",
+                        "amount": amount,
+                        "charge": f"ch_demo{i:06d}",
+                        "payment_intent": pi_id,
+                        "currency": "gbp",
+                        "status": "needs_response",
+                        "reason": "product_not_received",
+                        "created": ts + 3 * 86400,
+                    }
+                )
             if plant == "duplicate_payment":
-                self.stripe["payment_intents"].append({
-                    "id": f"pi_demo{i:06d}_dup", "object": "payment_intent", "amount": amount,
-                    "amount_received": amount, "currency": "gbp", "status": "succeeded", "metadata": metadata,
-                    "created": ts + 40, "latest_charge": f"ch_demo{i:06d}_dup",
-                })
-                self.stripe["charges"].append({
-                    "id": f"ch_demo{i:06d}_dup", "object": "charge", "amount": amount, "currency": "gbp",
-                    "payment_intent": f"pi_demo{i:06d}_dup", "status": "succeeded", "paid": True,
-                    "refunded": False, "balance_transaction": None, "metadata": metadata, "created": ts + 45,
-                })
-        self.stripe["payouts"].append({"id": "po_demo000001", "object": "payout", "amount": 125000, "currency": "gbp",
-                                       "status": "paid", "arrival_date": int(EPOCH.timestamp()) + 86400 * 30,
-                                       "created": int(EPOCH.timestamp()) + 86400 * 28})
+                self.stripe["payment_intents"].append(
+                    {
+                        "id": f"pi_demo{i:06d}_dup",
+                        "object": "payment_intent",
+                        "amount": amount,
+                        "amount_received": amount,
+                        "currency": "gbp",
+                        "status": "succeeded",
+                        "metadata": metadata,
+                        "created": ts + 40,
+                        "latest_charge": f"ch_demo{i:06d}_dup",
+                    }
+                )
+                self.stripe["charges"].append(
+                    {
+                        "id": f"ch_demo{i:06d}_dup",
+                        "object": "charge",
+                        "amount": amount,
+                        "currency": "gbp",
+                        "payment_intent": f"pi_demo{i:06d}_dup",
+                        "status": "succeeded",
+                        "paid": True,
+                        "refunded": False,
+                        "balance_transaction": None,
+                        "metadata": metadata,
+                        "created": ts + 45,
+                    }
+                )
+        self.stripe["payouts"].append(
+            {
+                "id": "po_demo000001",
+                "object": "payout",
+                "amount": 125000,
+                "currency": "gbp",
+                "status": "paid",
+                "arrival_date": int(EPOCH.timestamp()) + 86400 * 30,
+                "created": int(EPOCH.timestamp()) + 86400 * 28,
+            }
+        )
 
 
 def generate(*, studio: str, size: str = "small", seed: int = 1) -> DemoCloud:
@@ -284,7 +508,9 @@ def generate(*, studio: str, size: str = "small", seed: int = 1) -> DemoCloud:
     return _Builder(studio, size, seed).build()
 
 
-def iter_documents(export: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], datetime, datetime]]:
+def iter_documents(
+    export: Mapping[str, Any],
+) -> Iterator[tuple[str, dict[str, Any], datetime, datetime]]:
     """(path, fields as Python values, create time, update time) for every exported document."""
     for document in export["documents"]:
         fields = {key: decode_value(value) for key, value in document.get("fields", {}).items()}

@@ -12,7 +12,9 @@ EXAMPLES_PER_KIND = 20
 RecordKey = tuple[str, str]  # (collection path, document id)
 
 
-def diff_metrics(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, dict[str, int | None]]:
+def diff_metrics(
+    previous: Mapping[str, Any] | None, current: Mapping[str, Any]
+) -> dict[str, dict[str, int | None]]:
     """Only the metrics that changed, as ``{metric: {"from": a, "to": b}}`` (quiet by design)."""
     before = metrics_of(previous) if previous else {}
     after = metrics_of(current)
@@ -23,7 +25,9 @@ def diff_metrics(previous: Mapping[str, Any] | None, current: Mapping[str, Any])
     }
 
 
-def diff_records(previous: Mapping[RecordKey, str], current: Mapping[RecordKey, str]) -> dict[str, dict[str, Any]]:
+def diff_records(
+    previous: Mapping[RecordKey, str], current: Mapping[RecordKey, str]
+) -> dict[str, dict[str, Any]]:
     """Added / removed / changed records per collection, with counts and up to 20 sorted examples.
 
     ``previous`` and ``current`` map (collection, id) to a content hash. Linear in the number
@@ -32,7 +36,9 @@ def diff_records(previous: Mapping[RecordKey, str], current: Mapping[RecordKey, 
     changes: dict[str, dict[str, list[str]]] = {}
 
     def note(collection: str, kind: str, doc_id: str) -> None:
-        changes.setdefault(collection, {"added": [], "removed": [], "changed": []})[kind].append(doc_id)
+        changes.setdefault(collection, {"added": [], "removed": [], "changed": []})[kind].append(
+            doc_id
+        )
 
     for key, digest in current.items():
         before = previous.get(key)

@@ -21,8 +21,13 @@ class Drift:
     ratio: float
 
     def as_json(self) -> dict[str, object]:
-        return {"metric": self.metric, "expected": self.expected, "observed": self.observed,
-                "delta": self.delta, "ratio": round(self.ratio, 4)}
+        return {
+            "metric": self.metric,
+            "expected": self.expected,
+            "observed": self.observed,
+            "delta": self.delta,
+            "ratio": round(self.ratio, 4),
+        }
 
 
 def drift_ratio(expected: int, observed: int) -> float:

@@ -21,12 +21,33 @@ SCHEMA_VERSION = "3.0"
 # Top-level Firestore collections the brain reads (DOMAIN.md). Subcollections are mirrored
 # under "<parent>/<id>/<name>" paths by the reader and do not feed the metrics.
 FIRESTORE_COLLECTIONS = (
-    "batches", "reservations", "kilns", "kilnFirings", "kilnLaunchRequests", "firingsCalendarEvents",
-    "communityReports", "communityReportAppeals", "trackerTickets", "agentRequests", "materialsOrders",
-    "events", "eventSignups", "eventCharges", "profiles", "users", "agentClients", "delegations",
+    "batches",
+    "reservations",
+    "kilns",
+    "kilnFirings",
+    "kilnLaunchRequests",
+    "firingsCalendarEvents",
+    "communityReports",
+    "communityReportAppeals",
+    "trackerTickets",
+    "agentRequests",
+    "materialsOrders",
+    "events",
+    "eventSignups",
+    "eventCharges",
+    "profiles",
+    "users",
+    "agentClients",
+    "delegations",
 )
 STRIPE_COLLECTIONS = (
-    "checkout_sessions", "payment_intents", "charges", "refunds", "disputes", "balance_transactions", "payouts",
+    "checkout_sessions",
+    "payment_intents",
+    "charges",
+    "refunds",
+    "disputes",
+    "balance_transactions",
+    "payouts",
 )
 
 Doc = Mapping[str, Any]
@@ -57,7 +78,9 @@ def source_hashes(entries: Iterable[MirrorEntry]) -> dict[str, str]:
     """One hash per source over its sorted (collection, id, content hash) triples."""
     by_source: dict[str, list[tuple[str, str, str]]] = {}
     for entry in entries:
-        by_source.setdefault(entry.source, []).append((entry.collection, entry.doc_id, entry.content_hash))
+        by_source.setdefault(entry.source, []).append(
+            (entry.collection, entry.doc_id, entry.content_hash)
+        )
     return {source: content_hash(sorted(triples)) for source, triples in sorted(by_source.items())}
 
 
@@ -66,12 +89,15 @@ def _count(docs: Iterable[Doc], predicate: Any) -> int:
 
 
 def _order_id_of(obj: Doc) -> str | None:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    raw_metadata = obj.get("metadata")
+    metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
     order_id = obj.get("client_reference_id") or metadata.get("orderId")
     return order_id if isinstance(order_id, str) and order_id else None
 
 
-def unsettled_payments(orders: Mapping[str, Doc], stripe: Mapping[str, Iterable[Doc]]) -> list[dict[str, str]]:
+def unsettled_payments(
+    orders: Mapping[str, Doc], stripe: Mapping[str, Iterable[Doc]]
+) -> list[dict[str, str]]:
     """Orders whose cloud status and Stripe money disagree, with the side that disagrees.
 
     - ``paid_not_settled``: the order is paid (paid/fulfilled/completed) in Firestore but no
@@ -81,7 +107,9 @@ def unsettled_payments(orders: Mapping[str, Doc], stripe: Mapping[str, Iterable[
     Orders are linked by ``stripePaymentIntentId`` and by Checkout Sessions'
     ``client_reference_id`` / ``metadata.orderId`` (how the cloud app creates them).
     """
-    intents = {pi["id"]: pi for pi in stripe.get("payment_intents", ()) if isinstance(pi.get("id"), str)}
+    intents = {
+        pi["id"]: pi for pi in stripe.get("payment_intents", ()) if isinstance(pi.get("id"), str)
+    }
     settled_orders: set[str] = set()
     intents_of_order: dict[str, set[str]] = {}
     for session in stripe.get("checkout_sessions", ()):
@@ -124,6 +152,7 @@ def compute_content(
     mirror: Iterable[MirrorEntry],
 ) -> dict[str, Any]:
     """The snapshot content from mirrored documents (``firestore[collection][doc_id] = fields``)."""
+
     def docs(collection: str) -> list[Doc]:
         return list(firestore.get(collection, {}).values())
 
@@ -139,7 +168,9 @@ def compute_content(
             warnings.append(f"{read.source}:{read.collection} read failed: {read.error}")
         elif read.hit_scan_limit:
             partial = True
-            warnings.append(f"{read.source}:{read.collection} stopped at the scan limit after {read.scanned} documents")
+            warnings.append(
+                f"{read.source}:{read.collection} stopped at the scan limit after {read.scanned} documents"
+            )
     unsettled = unsettled_payments(firestore.get("materialsOrders", {}), stripe)
     return {
         "schema_version": SCHEMA_VERSION,

@@ -48,8 +48,13 @@ class SourceRead:
         return {r.collection for r in self.reads if not r.error and not r.hit_scan_limit}
 
 
-def make_document(source: str, collection: str, doc_id: str, fields: Mapping[str, Any],
-                  updated_at: datetime | None) -> CloudDocument:
+def make_document(
+    source: str,
+    collection: str,
+    doc_id: str,
+    fields: Mapping[str, Any],
+    updated_at: datetime | None,
+) -> CloudDocument:
     data = normalize(dict(fields))
     hashed = {key: value for key, value in data.items() if key not in VOLATILE_FIELDS}
     digest = sha256_hex(canonical_json_of_normalized(hashed))
@@ -69,7 +74,9 @@ class CloudSource(Protocol):
 
     name: str
 
-    def read(self, *, scan_limit: int, progress: ReadProgress = _no_progress) -> list[SourceRead]: ...
+    def read(
+        self, *, scan_limit: int, progress: ReadProgress = _no_progress
+    ) -> list[SourceRead]: ...
 
     def count(self) -> dict[str, int]:
         """Fresh document counts per top-level Firestore collection (drift checks)."""
@@ -135,8 +142,10 @@ class DemoSource:
             if scanned[group] % 500 == 0:
                 progress("firestore", group, scanned[group], False)
             read.documents.append(make_document("firestore", collection, doc_id, fields, updated))
-        read.reads = [CollectionRead("firestore", name, count, hit_scan_limit=name in limited)
-                      for name, count in sorted(scanned.items())]
+        read.reads = [
+            CollectionRead("firestore", name, count, hit_scan_limit=name in limited)
+            for name, count in sorted(scanned.items())
+        ]
         for collection_read in read.reads:
             progress("firestore", collection_read.collection, collection_read.scanned, True)
         read.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -152,8 +161,14 @@ class DemoSource:
                 created = obj.get("created")
                 updated = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
                 read.documents.append(make_document("stripe", kind, str(obj["id"]), obj, updated))
-            read.reads.append(CollectionRead("stripe", kind, min(len(items), scan_limit),
-                                             hit_scan_limit=len(items) > scan_limit))
+            read.reads.append(
+                CollectionRead(
+                    "stripe",
+                    kind,
+                    min(len(items), scan_limit),
+                    hit_scan_limit=len(items) > scan_limit,
+                )
+            )
             progress("stripe", kind, min(len(items), scan_limit), True)
         read.duration_ms = round((time.perf_counter() - started) * 1000)
         return read

@@ -50,7 +50,9 @@ def _child(mode: str, directory: str) -> None:
         from brain.services.snapshots import snapshot_capture
         from brain.state.sources import DemoSource
 
-        studio, _ = Studio.objects.get_or_create(slug="bench-large", defaults={"name": "Bench", "timezone": "UTC"})
+        studio, _ = Studio.objects.get_or_create(
+            slug="bench-large", defaults={"name": "Bench", "timezone": "UTC"}
+        )
         started = time.perf_counter()
         snapshot = snapshot_capture(studio=studio, source=DemoSource(Path(directory))).snapshot
         result = {"hash": snapshot.content_hash, "durations_ms": snapshot.durations_ms}
@@ -62,7 +64,11 @@ def _child(mode: str, directory: str) -> None:
 def _measure(mode: str, directory: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "tests.bench.bench_state", "--child", mode, str(directory)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -70,14 +76,36 @@ def _measure(mode: str, directory: Path) -> dict[str, float]:
 def _prepare(directory: Path) -> None:
     env = _env()
     db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db_name}"],
-                   check=True, capture_output=True)
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {db_name}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db_name}"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {db_name}"],
+        check=True,
+        capture_output=True,
+    )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*manage, "demo_cloud", "--studio", "bench-large", "--size", "large", "--seed", "1",
-                    "--out", str(directory)], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            *manage,
+            "demo_cloud",
+            "--studio",
+            "bench-large",
+            "--size",
+            "large",
+            "--seed",
+            "1",
+            "--out",
+            str(directory),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def bench_capture() -> None:
@@ -91,9 +119,11 @@ def bench_capture() -> None:
     print(f"capture of the large demo ({documents} Firestore documents + Stripe objects):")
     print(f"  baseline load+parse:  {parse['seconds']:.2f} s, peak {parse['peak_mib']:.0f} MiB")
     for label, run in (("first capture (empty mirror)", first), ("steady-state capture", steady)):
-        print(f"  {label}: {run['seconds']:.2f} s, peak {run['peak_mib']:.0f} MiB "
-              f"-> time ratio {run['seconds'] / parse['seconds']:.2f}x, memory ratio "
-              f"{run['peak_mib'] / parse['peak_mib']:.2f}x (goal <= 1.5x); stages {run['durations_ms']}")
+        print(
+            f"  {label}: {run['seconds']:.2f} s, peak {run['peak_mib']:.0f} MiB "
+            f"-> time ratio {run['seconds'] / parse['seconds']:.2f}x, memory ratio "
+            f"{run['peak_mib'] / parse['peak_mib']:.2f}x (goal <= 1.5x); stages {run['durations_ms']}"
+        )
     assert first["hash"] == steady["hash"], "captures of the same data must hash alike"
 
 
@@ -115,8 +145,10 @@ def bench_diff() -> None:
         changes = diff_records(previous, current)
         timings.append(time.perf_counter() - started)
     changed = sum(kinds["changed"]["count"] for kinds in changes.values())
-    print(f"diff of two large mirrors ({records} records, {changed} changed): median "
-          f"{sorted(timings)[2]:.3f} s (goal <= 2 s)")
+    print(
+        f"diff of two large mirrors ({records} records, {changed} changed): median "
+        f"{sorted(timings)[2]:.3f} s (goal <= 2 s)"
+    )
 
 
 def main() -> None:

@@ -28,7 +28,11 @@ def test_state_pages_show_their_empty_state(staff, login, name):
     response = login(staff.viewer).get(reverse(name, args=[staff.studio.slug]))
     assert response.status_code == 200
     assert b"Derived from cloud" in response.content
-    assert b"No snapshot yet" in response.content or b"No diffs yet" in response.content or b"No drift found" in response.content
+    assert (
+        b"No snapshot yet" in response.content
+        or b"No diffs yet" in response.content
+        or b"No drift found" in response.content
+    )
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -39,7 +43,9 @@ def test_state_pages_are_hidden_from_other_studios_and_anonymous(staff, login, c
     assert login(staff.viewer).post(url).status_code == 405
 
 
-def test_state_page_shows_the_latest_snapshot_with_read_times(staff, login, captured, django_assert_max_num_queries):
+def test_state_page_shows_the_latest_snapshot_with_read_times(
+    staff, login, captured, django_assert_max_num_queries
+):
     client = login(staff.viewer)
     url = reverse("cockpit:state", args=[staff.studio.slug])
     with django_assert_max_num_queries(8):
@@ -85,8 +91,14 @@ def test_capture_progress_refreshes_the_page_when_the_job_finished(staff, login)
     url = reverse("cockpit:state-capture-progress", args=[staff.studio.slug, "task-123"])
     client = login(staff.operator)
     assert "waiting for a worker" in client.get(url, HTTP_HX_REQUEST="true").content.decode()
-    JobRun.objects.create(name="studio_state.capture", studio=staff.studio, job_id="task-123",
-                          status=JobRun.Status.SUCCEEDED, started_at=timezone.now(), finished_at=timezone.now())
+    JobRun.objects.create(
+        name="studio_state.capture",
+        studio=staff.studio,
+        job_id="task-123",
+        status=JobRun.Status.SUCCEEDED,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     response = client.get(url, HTTP_HX_REQUEST="true")
     assert response.headers.get("HX-Refresh") == "true"
 
@@ -103,8 +115,9 @@ def test_capture_reports_an_unreachable_queue_without_a_500(staff, login, settin
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     reset_pools()
     try:
-        response = login(staff.operator).post(reverse("cockpit:state-capture", args=[staff.studio.slug]),
-                                               HTTP_HX_REQUEST="true")
+        response = login(staff.operator).post(
+            reverse("cockpit:state-capture", args=[staff.studio.slug]), HTTP_HX_REQUEST="true"
+        )
     finally:
         app.conf.broker_url = original
         reset_pools()

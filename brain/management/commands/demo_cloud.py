@@ -20,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--out", help="output folder (default: BRAIN_DEMO_DIR/<studio>)")
 
-    def handle(self, *args: Any, studio: str, size: str, seed: int, out: str | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, studio: str, size: str, seed: int, out: str | None, **options: Any
+    ) -> None:
         directory = Path(out) if out else demo_directory(studio)
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -30,5 +32,7 @@ class Command(BaseCommand):
         # Canonical JSON: the same arguments always write the same bytes.
         (directory / "firestore.json").write_text(canonical_json(demo.firestore), encoding="utf-8")
         (directory / "stripe.json").write_text(canonical_json(demo.stripe), encoding="utf-8")
-        (directory / "manifest.json").write_text(json.dumps(demo.manifest, indent=2, sort_keys=True), encoding="utf-8")
+        (directory / "manifest.json").write_text(
+            json.dumps(demo.manifest, indent=2, sort_keys=True), encoding="utf-8"
+        )
         self.stdout.write(json.dumps({"out": str(directory), **demo.manifest}, sort_keys=True))

@@ -10,8 +10,10 @@ from brain.services.snapshots import SnapshotError, rebuild_plan, source_for, st
 
 
 class Command(BaseCommand):
-    help = ("Drop all derived state of a studio (mirror, snapshots, diffs, drift findings, device readings; "
-            "never audit history) and recompute it from cloud reads. Dry-run unless --confirm.")
+    help = (
+        "Drop all derived state of a studio (mirror, snapshots, diffs, drift findings, device readings; "
+        "never audit history) and recompute it from cloud reads. Dry-run unless --confirm."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--studio", required=True)
@@ -20,7 +22,9 @@ class Command(BaseCommand):
 
     expected: dict[str, int]
 
-    def handle(self, *args: Any, studio: str, source: str | None, confirm: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, studio: str, source: str | None, confirm: bool, **options: Any
+    ) -> None:
         row = Studio.objects.filter(slug=studio).first()
         if row is None:
             raise CommandError(f"no studio {studio!r}")
@@ -39,12 +43,22 @@ class Command(BaseCommand):
         except (SnapshotError, FileNotFoundError) as error:
             raise CommandError(str(error)) from None
         same = plan.latest_hash == snapshot.content_hash
-        self.stdout.write(json.dumps({
-            "previous_hash": plan.latest_hash, "rebuilt_hash": snapshot.content_hash,
-            "same": same, "completeness": snapshot.completeness,
-        }, sort_keys=True))
-        self.stdout.write("rebuilt snapshot hash EQUALS the one before" if same else
-                          "rebuilt snapshot hash DIFFERS from the one before (cloud data changed, or none before)")
+        self.stdout.write(
+            json.dumps(
+                {
+                    "previous_hash": plan.latest_hash,
+                    "rebuilt_hash": snapshot.content_hash,
+                    "same": same,
+                    "completeness": snapshot.completeness,
+                },
+                sort_keys=True,
+            )
+        )
+        self.stdout.write(
+            "rebuilt snapshot hash EQUALS the one before"
+            if same
+            else "rebuilt snapshot hash DIFFERS from the one before (cloud data changed, or none before)"
+        )
 
     def _progress(self, source: str, collection: str, count: int, done: bool) -> None:
         """One bar per collection, sized by what the mirror held before the rebuild."""

@@ -14,19 +14,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--studio", required=True)
-        parser.add_argument("--source", choices=["demo", "cloud"], help="default: demo in demo mode, else cloud")
-        parser.add_argument("--daily", action="store_true", help="take today's daily snapshot (once per day)")
+        parser.add_argument(
+            "--source", choices=["demo", "cloud"], help="default: demo in demo mode, else cloud"
+        )
+        parser.add_argument(
+            "--daily", action="store_true", help="take today's daily snapshot (once per day)"
+        )
 
-    def handle(self, *args: Any, studio: str, source: str | None, daily: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, studio: str, source: str | None, daily: bool, **options: Any
+    ) -> None:
         row = Studio.objects.filter(slug=studio).first()
         if row is None:
             raise CommandError(f"no studio {studio!r}")
         try:
-            result = snapshot_capture(studio=row, source=source_for(row, source),
-                                      kind=Snapshot.Kind.DAILY if daily else Snapshot.Kind.CAPTURE)
+            result = snapshot_capture(
+                studio=row,
+                source=source_for(row, source),
+                kind=Snapshot.Kind.DAILY if daily else Snapshot.Kind.CAPTURE,
+            )
         except (SnapshotError, FileNotFoundError) as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(json.dumps(summary(result.snapshot, created=result.created), sort_keys=True))
+        self.stdout.write(
+            json.dumps(summary(result.snapshot, created=result.created), sort_keys=True)
+        )
 
 
 def summary(snapshot: Snapshot, *, created: bool = True) -> dict[str, Any]:

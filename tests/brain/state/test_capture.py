@@ -41,7 +41,10 @@ def test_capture_mirrors_every_document_and_stores_the_snapshot_with_a_diff(stud
     result = snapshot_capture(studio=studio, source=DemoSource(tmp_path))
     snapshot = result.snapshot
     stripe_count = sum(len(v) for v in demo.stripe.values())
-    assert CloudRecord.objects.filter(studio=studio).count() == len(demo.firestore["documents"]) + stripe_count
+    assert (
+        CloudRecord.objects.filter(studio=studio).count()
+        == len(demo.firestore["documents"]) + stripe_count
+    )
     assert snapshot.completeness == "full"
     assert snapshot.data_source == "demo"
     assert snapshot.content["schema_version"] == "3.0"
@@ -52,7 +55,9 @@ def test_capture_mirrors_every_document_and_stores_the_snapshot_with_a_diff(stud
 
 def test_same_cloud_data_in_any_order_gives_the_same_hash(studio, other_studio, tmp_path):
     write_demo(tmp_path / "a")
-    shuffled = write_demo(tmp_path / "b", mutate=lambda d: random.Random(3).shuffle(d.firestore["documents"]))
+    shuffled = write_demo(
+        tmp_path / "b", mutate=lambda d: random.Random(3).shuffle(d.firestore["documents"])
+    )
     assert shuffled  # the arrival order differs between the two folders
     first = snapshot_capture(studio=studio, source=DemoSource(tmp_path / "a")).snapshot
     second = snapshot_capture(studio=other_studio, source=DemoSource(tmp_path / "b")).snapshot
@@ -73,11 +78,17 @@ def test_deleted_documents_are_marked_and_restored_never_dropped(studio, tmp_pat
     full = write_demo(tmp_path)
     snapshot_capture(studio=studio, source=DemoSource(tmp_path))
     gone = docs_named(full, "reservations/")[0]["name"].split("/")[1]
-    write_demo(tmp_path, mutate=lambda d: d.firestore["documents"].remove(docs_named(d, f"reservations/{gone}")[0]))
+    write_demo(
+        tmp_path,
+        mutate=lambda d: d.firestore["documents"].remove(docs_named(d, f"reservations/{gone}")[0]),
+    )
     second = snapshot_capture(studio=studio, source=DemoSource(tmp_path)).snapshot
     record = CloudRecord.objects.get(studio=studio, collection="reservations", doc_id=gone)
     assert record.deleted_at is not None
-    assert second.diff.records["firestore:reservations"]["removed"] == {"count": 1, "examples": [gone]}
+    assert second.diff.records["firestore:reservations"]["removed"] == {
+        "count": 1,
+        "examples": [gone],
+    }
     write_demo(tmp_path)
     third = snapshot_capture(studio=studio, source=DemoSource(tmp_path)).snapshot
     record.refresh_from_db()
@@ -88,11 +99,16 @@ def test_deleted_documents_are_marked_and_restored_never_dropped(studio, tmp_pat
 def test_a_changed_document_shows_in_metrics_and_records(studio, tmp_path):
     write_demo(tmp_path)
     first = snapshot_capture(studio=studio, source=DemoSource(tmp_path)).snapshot
-    active, closed = first.content["counts"]["batchesActive"], first.content["counts"]["batchesClosed"]
+    active, closed = (
+        first.content["counts"]["batchesActive"],
+        first.content["counts"]["batchesClosed"],
+    )
 
     def close_open_batch(demo):
         for doc in docs_named(demo, "batches/"):
-            if doc["name"].count("/") == 1 and not doc["fields"].get("state", {}).get("stringValue", "").startswith("CLOSED_"):
+            if doc["name"].count("/") == 1 and not doc["fields"].get("state", {}).get(
+                "stringValue", ""
+            ).startswith("CLOSED_"):
                 doc["fields"]["state"] = {"stringValue": "CLOSED_PICKED_UP"}
                 return
 
@@ -155,9 +171,14 @@ def test_drift_marks_the_snapshot_partial_and_records_a_finding(studio, tmp_path
 
     def add_reservations(demo):
         for i in range(30):
-            demo.firestore["documents"].append({"name": f"reservations/extra{i:03d}", "fields": {},
-                                                "createTime": "2026-11-01T00:00:00Z",
-                                                "updateTime": "2026-11-01T00:00:00Z"})
+            demo.firestore["documents"].append(
+                {
+                    "name": f"reservations/extra{i:03d}",
+                    "fields": {},
+                    "createTime": "2026-11-01T00:00:00Z",
+                    "updateTime": "2026-11-01T00:00:00Z",
+                }
+            )
 
     write_demo(tmp_path, mutate=add_reservations)
     finding = drift_check(studio=studio, source=DemoSource(tmp_path))
@@ -165,7 +186,9 @@ def test_drift_marks_the_snapshot_partial_and_records_a_finding(studio, tmp_path
     assert [d["metric"] for d in finding.drifts] == ["reservations"]
     snapshot.refresh_from_db()
     assert snapshot.completeness == "partial"
-    assert any(w.startswith("drift: reservations") for w in snapshot.content["diagnostics"]["warnings"])
+    assert any(
+        w.startswith("drift: reservations") for w in snapshot.content["diagnostics"]["warnings"]
+    )
     assert DriftFinding.objects.filter(studio=studio).count() == 1
 
 

@@ -23,13 +23,18 @@ def test_a_real_worker_captures_a_snapshot_and_records_the_job(studio, tmp_path,
     (tmp_path / studio.slug / "firestore.json").write_text(json.dumps(demo.firestore))
     (tmp_path / studio.slug / "stripe.json").write_text(json.dumps(demo.stripe))
     with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("reads")  # tasks other tests queued without a worker
-    with start_worker(app, queues=["reads"], perform_ping_check=False, pool="solo", loglevel="WARNING"):
+        for queue in ("reads", "execute", "default"):  # tasks other tests queued without a worker
+            connection.default_channel.queue_purge(queue)
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         result = capture_studio_state.apply_async(args=[studio.pk], queue="reads")
         deadline = time.monotonic() + 60
         run = None
         while time.monotonic() < deadline:
-            run = JobRun.objects.filter(job_id=result.id).exclude(status=JobRun.Status.RUNNING).first()
+            run = (
+                JobRun.objects.filter(job_id=result.id)
+                .exclude(status=JobRun.Status.RUNNING)
+                .first()
+            )
             if run:
                 break
             time.sleep(0.2)

@@ -28,25 +28,44 @@ def sample_stripe():
             {"id": "pi_1", "status": "succeeded", "metadata": {"orderId": "o1"}},
             {"id": "pi_3", "status": "succeeded", "metadata": {"orderId": "o3"}},
         ],
-        "checkout_sessions": [{"id": "cs_2", "client_reference_id": "o2", "payment_status": "unpaid"}],
+        "checkout_sessions": [
+            {"id": "cs_2", "client_reference_id": "o2", "payment_status": "unpaid"}
+        ],
     }
 
 
 def reads(error=None):
-    return [CollectionRead("firestore", "batches", 3), CollectionRead("firestore", "reservations", 2, error=error)]
+    return [
+        CollectionRead("firestore", "batches", 3),
+        CollectionRead("firestore", "reservations", 2, error=error),
+    ]
 
 
 def mirror(firestore):
-    return [MirrorEntry("firestore", coll, doc_id, content_hash(fields))
-            for coll, docs in firestore.items() for doc_id, fields in docs.items()]
+    return [
+        MirrorEntry("firestore", coll, doc_id, content_hash(fields))
+        for coll, docs in firestore.items()
+        for doc_id, fields in docs.items()
+    ]
 
 
 def test_content_counts_follow_the_domain_rules():
     fs = sample_firestore()
-    content = compute_content(firestore=fs, stripe=sample_stripe(), reads=reads(), mirror=mirror(fs))
-    assert content["counts"] == {"batchesActive": 2, "batchesClosed": 1, "reservationsOpen": 1,
-                                 "firingsScheduled": 1, "reportsOpen": 1}
-    assert content["ops"] == {"blockedTickets": 1, "agentRequestsPending": 1, "highSeverityReports": 1}
+    content = compute_content(
+        firestore=fs, stripe=sample_stripe(), reads=reads(), mirror=mirror(fs)
+    )
+    assert content["counts"] == {
+        "batchesActive": 2,
+        "batchesClosed": 1,
+        "reservationsOpen": 1,
+        "firingsScheduled": 1,
+        "reportsOpen": 1,
+    }
+    assert content["ops"] == {
+        "blockedTickets": 1,
+        "agentRequestsPending": 1,
+        "highSeverityReports": 1,
+    }
     assert content["finance"] == {"pendingOrders": 1, "unsettledPayments": 2}
     assert content["diagnostics"]["completeness"] == "full"
 
@@ -61,14 +80,20 @@ def test_unsettled_payments_name_both_directions():
 
 def test_a_failed_read_makes_the_snapshot_partial_with_a_warning():
     fs = sample_firestore()
-    content = compute_content(firestore=fs, stripe={}, reads=reads(error="UNAVAILABLE: peer down"), mirror=mirror(fs))
+    content = compute_content(
+        firestore=fs, stripe={}, reads=reads(error="UNAVAILABLE: peer down"), mirror=mirror(fs)
+    )
     assert content["diagnostics"]["completeness"] == "partial"
-    assert content["diagnostics"]["warnings"] == ["firestore:reservations read failed: UNAVAILABLE: peer down"]
+    assert content["diagnostics"]["warnings"] == [
+        "firestore:reservations read failed: UNAVAILABLE: peer down"
+    ]
 
 
 def test_same_data_in_any_arrival_order_gives_identical_bytes():
     fs = sample_firestore()
-    first = canonical_json(compute_content(firestore=fs, stripe=sample_stripe(), reads=reads(), mirror=mirror(fs)))
+    first = canonical_json(
+        compute_content(firestore=fs, stripe=sample_stripe(), reads=reads(), mirror=mirror(fs))
+    )
     rng = random.Random(7)
     for _ in range(5):
         shuffled = {}
@@ -79,7 +104,9 @@ def test_same_data_in_any_arrival_order_gives_identical_bytes():
         entries = mirror(shuffled)
         rng.shuffle(entries)
         stripe = {k: rng.sample(v, len(v)) for k, v in sample_stripe().items()}
-        again = compute_content(firestore=shuffled, stripe=stripe, reads=list(reversed(reads())), mirror=entries)
+        again = compute_content(
+            firestore=shuffled, stripe=stripe, reads=list(reversed(reads())), mirror=entries
+        )
         assert canonical_json(again) == first
 
 
@@ -93,8 +120,16 @@ def test_a_changed_document_changes_the_source_hash():
 
 
 def test_diff_metrics_lists_only_what_changed():
-    before = {"counts": {"batchesActive": 2, "reportsOpen": 1}, "ops": {}, "finance": {"pendingOrders": 3}}
-    after = {"counts": {"batchesActive": 5, "reportsOpen": 1}, "ops": {}, "finance": {"pendingOrders": 0}}
+    before = {
+        "counts": {"batchesActive": 2, "reportsOpen": 1},
+        "ops": {},
+        "finance": {"pendingOrders": 3},
+    }
+    after = {
+        "counts": {"batchesActive": 5, "reportsOpen": 1},
+        "ops": {},
+        "finance": {"pendingOrders": 0},
+    }
     assert diff_metrics(before, after) == {
         "counts.batchesActive": {"from": 2, "to": 5},
         "finance.pendingOrders": {"from": 3, "to": 0},
@@ -122,6 +157,7 @@ def test_drift_thresholds_including_expected_zero():
     found = find_drift(
         {"a": 100, "b": 100, "c": 0, "d": 4, "e": 10},
         {"a": 124, "b": 125, "c": 1, "d": 6, "e": 14},
-        absolute=25, ratio=0.5,
+        absolute=25,
+        ratio=0.5,
     )
     assert [d.metric for d in found] == ["b", "c", "d"]

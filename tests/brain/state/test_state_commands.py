@@ -14,7 +14,9 @@ def demo_dir(studio, tmp_path, settings):
     from brain.config import replace
 
     settings.BRAIN = replace(settings.BRAIN, demo_dir=str(tmp_path))
-    call_command("demo_cloud", "--studio", studio.slug, "--size", "small", "--seed", "2", stdout=StringIO())
+    call_command(
+        "demo_cloud", "--studio", studio.slug, "--size", "small", "--seed", "2", stdout=StringIO()
+    )
     return tmp_path / studio.slug
 
 
@@ -39,13 +41,15 @@ def test_snapshot_prints_a_json_summary(demo_dir, studio):
     assert set(summary) >= {"snapshot_date", "counts", "finance", "ops", "durations_ms"}
 
 
-def test_snapshot_of_an_unknown_studio_or_missing_files_is_a_clear_error(studio, tmp_path, settings):
+def test_snapshot_of_an_unknown_studio_or_missing_files_is_a_clear_error(
+    studio, tmp_path, settings
+):
     from brain.config import replace
 
     settings.BRAIN = replace(settings.BRAIN, demo_dir=str(tmp_path))
     with pytest.raises(CommandError, match="no studio 'nope'"):
         run("snapshot", "--studio", "nope", "--source", "demo")
-    with pytest.raises(CommandError, match="firestore.json is missing"):
+    with pytest.raises(CommandError, match=r"firestore\.json is missing"):
         run("snapshot", "--studio", studio.slug, "--source", "demo")
     assert not Snapshot.objects.exists()
 

@@ -10,8 +10,14 @@ from brain.models import Snapshot
 
 def make_snapshot(studio, generated_at):
     return Snapshot.objects.create(
-        studio=studio, kind="capture", snapshot_date=generated_at.date(), generated_at=generated_at,
-        data_source="demo", content={}, content_hash="0" * 64, completeness="full",
+        studio=studio,
+        kind="capture",
+        snapshot_date=generated_at.date(),
+        generated_at=generated_at,
+        data_source="demo",
+        content={},
+        content_hash="0" * 64,
+        completeness="full",
     )
 
 
@@ -23,7 +29,9 @@ def test_no_snapshot_warns_without_failing(studio):
 
 @pytest.mark.django_db
 def test_a_snapshot_older_than_the_max_age_is_stale(studio, settings):
-    make_snapshot(studio, timezone.now() - settings.BRAIN.snapshot_max_age - timezone.timedelta(minutes=1))
+    make_snapshot(
+        studio, timezone.now() - settings.BRAIN.snapshot_max_age - timezone.timedelta(minutes=1)
+    )
     [result] = [r for r in check_snapshots() if r.name == f"snapshot:{studio.slug}"]
     assert result.status == "stale"
     assert "limit 240 min" in result.detail
@@ -33,7 +41,7 @@ def test_a_snapshot_older_than_the_max_age_is_stale(studio, settings):
 @pytest.mark.django_db(transaction=True)
 def test_readyz_turns_stale_with_a_worker_up(studio, client, settings):
     make_snapshot(studio, timezone.now())
-    with start_worker(app, queues=["default"], perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         assert client.get("/readyz").json()["status"] == "ready"
         later = timezone.now() + settings.BRAIN.snapshot_max_age + timezone.timedelta(minutes=5)
         with time_machine.travel(later, tick=True):

@@ -1,0 +1,19 @@
+"""Formatting filters for cockpit templates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from brain.config import format_duration
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A duration as staff read it ("15 min", "4 h"), in the config contract's own words."""
+    if value is None:
+        return ""
+    return format_duration(value.total_seconds())
