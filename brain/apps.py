@@ -8,3 +8,4 @@ class BrainConfig(AppConfig):
 
     def ready(self) -> None:
         from brain import checks  # noqa: F401  (registers the system checks)
+        from brain import tasks_connectors  # noqa: F401  (registers the connectors' readiness lines)

@@ -13,6 +13,7 @@ from kombu import Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
 
 app = Celery("brain")
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # reads: cloud and device reads; execute: governed writes (never starved by reads); default: the rest.
@@ -20,8 +21,22 @@ app.conf.task_queues = (Queue("reads"), Queue("execute"), Queue("default"))
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
     "brain.jobs.*": {"queue": "default"},
+    "brain.tasks_connectors.poll_studio_connectors": {"queue": "reads"},
+    "brain.tasks_connectors.check_connector": {"queue": "reads"},
 }
+# Task modules outside an app's tasks.py (autodiscovery only finds tasks.py).
+app.conf.imports = ("brain.tasks_connectors",)
 app.conf.beat_schedule = {
+    "poll-connectors": {
+        "task": "brain.tasks_connectors.poll_all_connectors",
+        "schedule": 60.0,  # replaced by BRAIN_CONNECTOR_POLL_INTERVAL once settings load
+        "options": {"queue": "reads"},
+    },
+    "prune-connector-health": {
+        "task": "brain.tasks_connectors.prune_connector_health",
+        "schedule": crontab(hour="3", minute="29"),
+        "options": {"queue": "default"},
+    },
     "prune-job-runs": {
         "task": "brain.tasks.prune_job_runs",
         "schedule": crontab(hour="3", minute="17"),
@@ -31,6 +46,16 @@ app.conf.beat_schedule = {
 app.autodiscover_tasks()
 
 REQUEST_ID_TASK_HEADER = "brain_request_id"
+
+
+@app.on_after_configure.connect
+def _connector_poll_interval(sender: Celery, **_: Any) -> None:
+    """Read the poll interval from the config contract (not at import: settings import brain)."""
+    from django.conf import settings
+
+    sender.conf.beat_schedule["poll-connectors"]["schedule"] = (
+        settings.BRAIN.connector_poll_interval.total_seconds()
+    )
 
 
 @signals.before_task_publish.connect

@@ -130,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BRAIN_SNAPSHOT_MAX_AGE", "duration", 240 * MINUTE, "Older than this, the latest snapshot is "
             "stale (readiness and the cockpit say so).", low=5 * MINUTE, high=7 * DAY,
             attr="snapshot_max_age"),
+    Setting("BRAIN_CONNECTOR_POLL_INTERVAL", "duration", 60, "How often each enabled connector's health and "
+            "devices are polled.", low=10, high=1 * HOUR, attr="connector_poll_interval"),
     Setting("BRAIN_RETENTION_DAYS", "int", 180, "Days snapshots, diffs, job runs and proposals are kept.",
             low=7, high=3650, attr="retention_days"),
     Setting("BRAIN_DRIFT_ABSOLUTE", "int", 25, "A metric drifts when |observed - expected| reaches this.",
@@ -193,6 +195,7 @@ class BrainConfig:
     scan_limit: int
     job_interval: timedelta
     snapshot_max_age: timedelta
+    connector_poll_interval: timedelta
     retention_days: int
     drift_absolute: int
     drift_ratio: float

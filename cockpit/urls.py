@@ -8,9 +8,12 @@ app_name = "cockpit"
 urlpatterns = [
     path("", views.home, name="home"),
     path("s/<slug:studio>/", views.overview, name="overview"),
+    path("s/<slug:studio>/connectors/", views.connectors, name="connectors"),
+    path("s/<slug:studio>/connectors/<slug:name>/check/", views.connector_check, name="connector_check"),
     *[
         path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)
         for section in views.SECTIONS
+        if section.key != "connectors"
     ],
 ]
 

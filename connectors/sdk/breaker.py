@@ -94,6 +94,10 @@ class BreakerSnapshot:
     backoff: float
     open_until_ms: int
 
+    @property
+    def label(self) -> str:
+        return {"closed": "Closed", "open": "Open", "half_open": "Half-open (probing)"}.get(self.state, self.state)
+
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state, "failures": self.failures, "backoff_s": self.backoff}
 
