@@ -89,7 +89,8 @@ class Command(BaseCommand):
         return studio
 
     def _config(self, slug: str, name: str) -> ConnectorConfig:
-        config = ConnectorConfig.objects.filter(studio__slug=slug, name=name).first()
+        studio = self._studio(slug)
+        config = ConnectorConfig.objects.filter(studio=studio, name=name).first()
         if config is None:
             raise CommandError(f"no connector {name!r} in studio {slug!r}; see `manage.py connector list`")
         return config

@@ -1,4 +1,5 @@
-"""Peers for connector tests: started once per session on loopback, reset per test."""
+"""Peer fixtures (a pytest plugin loaded by tests/conftest.py): started once per session on
+loopback, reset per test, so every test package can use them."""
 
 from __future__ import annotations
 
