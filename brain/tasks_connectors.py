@@ -21,7 +21,11 @@ from brain.models import JobRun
 from connectors.models import ConnectorConfig
 from connectors.sdk.base import CallContext
 from connectors.selectors import connector_latest_health, studios_with_enabled_connectors
-from connectors.services import connector_check_clear_pending, connector_health_prune, connector_poll
+from connectors.services import (
+    connector_check_clear_pending,
+    connector_health_prune,
+    connector_poll,
+)
 
 log = structlog.stdlib.get_logger("brain.tasks_connectors")
 
@@ -33,7 +37,7 @@ CHECK_JOB = "connectors.check"
 def poll_all_connectors() -> None:
     """Beat entry: one poll task per studio that has enabled connectors, on the reads queue."""
     for studio_id in studios_with_enabled_connectors():
-        poll_studio_connectors.apply_async(args=[studio_id], queue="reads")
+        poll_studio_connectors.apply_async(args=(studio_id,), queue="reads")
 
 
 @shared_task(name="brain.tasks_connectors.poll_studio_connectors", bind=True)
@@ -41,7 +45,9 @@ def poll_studio_connectors(self: Any, studio_id: int) -> None:
     def body(run: JobRun) -> dict[str, Any]:
         context = CallContext.current()
         results = {}
-        for config in ConnectorConfig.objects.filter(studio_id=studio_id, enabled=True).order_by("name"):
+        for config in ConnectorConfig.objects.filter(studio_id=studio_id, enabled=True).order_by(
+            "name"
+        ):
             results[config.name] = connector_poll(config=config, context=context).as_json()
         return {"connectors": results}
 
@@ -87,17 +93,33 @@ def connector_readiness() -> list[CheckResult]:
     for config, sample in connector_latest_health():
         name = f"connector:{config.studio.slug}/{config.name}"
         if sample is None:
-            results.append(CheckResult(name, "warn", False, "not checked yet", extra={"kind": config.kind}))
+            results.append(
+                CheckResult(name, "warn", False, "not checked yet", extra={"kind": config.kind})
+            )
             continue
         status = {"healthy": "ok", "degraded": "warn", "down": "fail"}[sample.availability]
         detail = sample.detail or sample.availability
         if sample.error_code:
             detail = f"{sample.error_code}: {sample.error_message}"[:300]
         if now - sample.checked_at > stale_after and status == "ok":
-            status, detail = "warn", f"last checked {int((now - sample.checked_at).total_seconds())} s ago"
-        results.append(CheckResult(name, status, False, detail, sample.latency_ms, extra={
-            "kind": config.kind, "availability": sample.availability, "checked_at": sample.checked_at.isoformat(),
-        }))
+            status, detail = (
+                "warn",
+                f"last checked {int((now - sample.checked_at).total_seconds())} s ago",
+            )
+        results.append(
+            CheckResult(
+                name,
+                status,
+                False,
+                detail,
+                sample.latency_ms,
+                extra={
+                    "kind": config.kind,
+                    "availability": sample.availability,
+                    "checked_at": sample.checked_at.isoformat(),
+                },
+            )
+        )
     return results
 
 

@@ -121,7 +121,7 @@ def connector_check(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404("No such connector.")
     try:
         connector_check_mark_pending(config=config)
-        check_connector.apply_async(args=[config.pk], queue="reads")
+        check_connector.apply_async(args=(config.pk,), queue="reads")
     except Exception as error:  # broker or Redis down: say so, never a 500
         log.error("connector.check.not_queued", connector=config.name, error=f"{type(error).__name__}: {error}")
         messages.error(request, f"Could not queue a check of {config.name}: the task queue is unreachable.")

@@ -27,7 +27,11 @@ class ConnectorConfigForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        kind, settings, secret_env = cleaned.get("kind"), cleaned.get("settings"), cleaned.get("secret_env")
+        kind, settings, secret_env = (
+            cleaned.get("kind"),
+            cleaned.get("settings"),
+            cleaned.get("secret_env"),
+        )
         if not kind or settings is None:
             return cleaned
         if not isinstance(settings, dict):
@@ -68,7 +72,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ConnectorCall)
 class ConnectorCallAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "operation", "outcome", "error_code", "request_id", "job_id"]
+    list_display = [
+        "created_at",
+        "kind",
+        "operation",
+        "outcome",
+        "error_code",
+        "request_id",
+        "job_id",
+    ]
     list_filter = ["kind", "outcome", "error_code"]
 
 

@@ -16,12 +16,19 @@ class ConnectorConfig(models.Model):
         READ_ONLY = "read_only", "read-only"
         WRITE_PILOT = "write_pilot", "write pilot"
 
-    studio = models.ForeignKey("brain.Studio", on_delete=models.CASCADE, related_name="connector_configs")
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.CASCADE, related_name="connector_configs"
+    )
     kind = models.CharField(max_length=40)
-    name = models.SlugField(max_length=60, help_text="Short name, unique within the studio, e.g. hub1.")
-    settings = models.JSONField(default=dict, blank=True, help_text="Validated by the kind's settings schema.")
+    name = models.SlugField(
+        max_length=60, help_text="Short name, unique within the studio, e.g. hub1."
+    )
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="Validated by the kind's settings schema."
+    )
     secret_env = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Secret key → environment variable holding it, e.g. {"token": "HUBITAT_TOKEN"}. '
         "The value is read from the variable or from <NAME>_FILE, never stored here.",
     )
@@ -33,7 +40,9 @@ class ConnectorConfig(models.Model):
     class Meta:
         ordering = ["studio_id", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["studio", "name"], name="connector_config_name_per_studio"),
+            models.UniqueConstraint(
+                fields=["studio", "name"], name="connector_config_name_per_studio"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -52,8 +61,12 @@ class ConnectorConfig(models.Model):
 class ConnectorCall(models.Model):
     """A failed connector call or a write intent (until governance's AuditEvent chain)."""
 
-    studio = models.ForeignKey("brain.Studio", on_delete=models.CASCADE, related_name="connector_calls")
-    config = models.ForeignKey(ConnectorConfig, on_delete=models.SET_NULL, null=True, related_name="calls")
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.CASCADE, related_name="connector_calls"
+    )
+    config = models.ForeignKey(
+        ConnectorConfig, on_delete=models.SET_NULL, null=True, related_name="calls"
+    )
     kind = models.CharField(max_length=40)
     operation = models.CharField(max_length=40)
     outcome = models.CharField(max_length=16)  # failed | refused | intent | written
@@ -69,7 +82,9 @@ class ConnectorCall(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["studio", "-created_at"], name="connector_call_studio_created")]
+        indexes = [
+            models.Index(fields=["studio", "-created_at"], name="connector_call_studio_created")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.operation} {self.outcome} {self.error_code}".strip()
@@ -83,13 +98,17 @@ class ConnectorHealth(models.Model):
         DEGRADED = "degraded"
         DOWN = "down"
 
-    config = models.ForeignKey(ConnectorConfig, on_delete=models.CASCADE, related_name="health_samples")
+    config = models.ForeignKey(
+        ConnectorConfig, on_delete=models.CASCADE, related_name="health_samples"
+    )
     checked_at = models.DateTimeField()
     availability = models.CharField(max_length=16, choices=Availability.choices)
     latency_ms = models.FloatField(default=0)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
-    diagnostic = models.TextField(blank=True, help_text="First 200 bytes the peer sent, secrets redacted.")
+    diagnostic = models.TextField(
+        blank=True, help_text="First 200 bytes the peer sent, secrets redacted."
+    )
     detail = models.CharField(max_length=300, blank=True)
     devices_total = models.IntegerField(null=True, blank=True)
     devices_reachable = models.IntegerField(null=True, blank=True)
@@ -114,7 +133,9 @@ class DeviceReading(models.Model):
     keeps its last good values and is shown offline once ``last_seen`` is too old.
     """
 
-    config = models.ForeignKey(ConnectorConfig, on_delete=models.CASCADE, related_name="device_readings")
+    config = models.ForeignKey(
+        ConnectorConfig, on_delete=models.CASCADE, related_name="device_readings"
+    )
     device_id = models.CharField(max_length=100)
     label = models.CharField(max_length=200)
     device_type = models.CharField(max_length=120, blank=True)
@@ -131,7 +152,9 @@ class DeviceReading(models.Model):
     class Meta:
         ordering = ["config_id", "label"]
         constraints = [
-            models.UniqueConstraint(fields=["config", "device_id"], name="device_reading_one_per_device"),
+            models.UniqueConstraint(
+                fields=["config", "device_id"], name="device_reading_one_per_device"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -26,7 +26,9 @@ def validate_settings(kind: str, raw: Mapping[str, Any]) -> ConnectorSettings:
     try:
         cls = connector_class(kind)
     except KeyError:
-        raise ConfigurationError([("kind", f"unknown kind {kind!r}; use one of {', '.join(kinds())}")]) from None
+        raise ConfigurationError(
+            [("kind", f"unknown kind {kind!r}; use one of {', '.join(kinds())}")]
+        ) from None
     try:
         return cls.settings_model.model_validate(dict(raw))
     except ValidationError as error:
@@ -41,23 +43,34 @@ def validate_settings(kind: str, raw: Mapping[str, Any]) -> ConnectorSettings:
         raise ConfigurationError(problems) from None
 
 
-def validate_secret_names(kind: str, settings: ConnectorSettings, secret_env: Mapping[str, str]) -> None:
+def validate_secret_names(
+    kind: str, settings: ConnectorSettings, secret_env: Mapping[str, str]
+) -> None:
     """Every secret the kind needs is named, and each name is an environment variable name."""
     problems = []
     for key in connector_class(kind).required_secret_keys(settings):
         if key not in secret_env:
-            problems.append((f"secrets.{key}", f"is required: name the environment variable holding it "
-                                               f"(--secret {key}=ENV_NAME)"))
+            problems.append(
+                (
+                    f"secrets.{key}",
+                    f"is required: name the environment variable holding it "
+                    f"(--secret {key}=ENV_NAME)",
+                )
+            )
     for key, var in secret_env.items():
         if not isinstance(var, str) or not ENV_NAME_RE.match(var):
-            problems.append((f"secrets.{key}", f"{var!r} is not an environment variable name (A-Z, 0-9, _)"))
+            problems.append(
+                (f"secrets.{key}", f"{var!r} is not an environment variable name (A-Z, 0-9, _)")
+            )
     if problems:
         raise ConfigurationError(problems)
 
 
 @cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(django_settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    return redis.Redis.from_url(
+        str(django_settings.REDIS_URL), socket_connect_timeout=2, socket_timeout=2
+    )
 
 
 class DatabaseCallRecorder:
@@ -69,10 +82,19 @@ class DatabaseCallRecorder:
 
     def record(self, call: CallRecord) -> None:
         ConnectorCall.objects.create(
-            studio_id=self.studio_id, config_id=self.config_id, kind=call.kind, operation=call.operation,
-            outcome=call.outcome, request_id=call.request_id or "", job_id=call.job_id or "",
-            input_hash=call.input_hash, output_hash=call.output_hash, error_code=call.error_code,
-            latency_ms=call.latency_ms, attempts=call.attempts, detail=call.detail,
+            studio_id=self.studio_id,
+            config_id=self.config_id,
+            kind=call.kind,
+            operation=call.operation,
+            outcome=call.outcome,
+            request_id=call.request_id or "",
+            job_id=call.job_id or "",
+            input_hash=call.input_hash,
+            output_hash=call.output_hash,
+            error_code=call.error_code,
+            latency_ms=call.latency_ms,
+            attempts=call.attempts,
+            detail=call.detail,
         )
 
 
@@ -80,8 +102,10 @@ def breaker_for(config: ConnectorConfig) -> CircuitBreaker:
     return CircuitBreaker(redis_client(), config.instance_id)
 
 
-def build_connector(config: ConnectorConfig, *, environ: Mapping[str, str] | None = None) -> Connector:
-    """A ready connector for ``config``. Raises ``ConfigurationError`` for bad settings or secrets."""
+def build_connector(
+    config: ConnectorConfig, *, environ: Mapping[str, str] | None = None
+) -> Connector:
+    """A ready connector for ``config``; ``ConfigurationError`` for bad settings or secrets."""
     settings = validate_settings(config.kind, config.settings)
     validate_secret_names(config.kind, settings, config.secret_env)
     secrets = resolve_secrets(config.secret_env, environ)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,13 +66,17 @@ def connector_rows(studio_id: int) -> list[ConnectorRow]:
         return []
     samples = (
         ConnectorHealth.objects.filter(config__studio_id=studio_id)
-        .annotate(rank=Window(RowNumber(), partition_by=[F("config_id")], order_by=F("checked_at").desc()))
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("config_id")], order_by=F("checked_at").desc())
+        )
         .filter(rank__lte=SPARK_SAMPLES)
         .order_by("config_id", "-checked_at")
     )
     for sample in samples:
         rows[sample.config_id].samples.append(sample)
-    for reading in DeviceReading.objects.filter(config__studio_id=studio_id).order_by("label", "device_id"):
+    for reading in DeviceReading.objects.filter(config__studio_id=studio_id).order_by(
+        "label", "device_id"
+    ):
         rows[reading.config_id].devices.append(reading)
     _attach_redis_state(list(rows.values()))
     return list(rows.values())
@@ -93,18 +96,26 @@ def _attach_redis_state(rows: list[ConnectorRow]) -> None:
 
 def connector_latest_health() -> list[tuple[ConnectorConfig, ConnectorHealth | None]]:
     """Every enabled connector with its newest sample (two queries), for /readyz."""
-    newest = ConnectorHealth.objects.filter(config=OuterRef("pk")).order_by("-checked_at").values("pk")[:1]
-    configs = list(
-        ConnectorConfig.objects.filter(enabled=True).select_related("studio")
-        .annotate(latest_id=Subquery(newest)).order_by("studio__slug", "name")
+    newest = (
+        ConnectorHealth.objects.filter(config=OuterRef("pk"))
+        .order_by("-checked_at")
+        .values("pk")[:1]
     )
-    latest_ids: list[Any] = [c.latest_id for c in configs if c.latest_id]  # type: ignore[attr-defined]
+    configs = list(
+        ConnectorConfig.objects.filter(enabled=True)
+        .select_related("studio")
+        .annotate(latest_id=Subquery(newest))
+        .order_by("studio__slug", "name")
+    )
+    latest_ids: list[Any] = [c.latest_id for c in configs if c.latest_id]
     samples = ConnectorHealth.objects.in_bulk(latest_ids)
-    return [(c, samples.get(c.latest_id)) for c in configs]  # type: ignore[attr-defined]
+    return [(c, samples.get(c.latest_id)) for c in configs]
 
 
 def studios_with_enabled_connectors() -> list[int]:
-    return sorted(set(ConnectorConfig.objects.filter(enabled=True).values_list("studio_id", flat=True)))
+    return sorted(
+        set(ConnectorConfig.objects.filter(enabled=True).values_list("studio_id", flat=True))
+    )
 
 
 def sample_age_seconds(sample: ConnectorHealth, now: datetime) -> float:

@@ -15,7 +15,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
-from connectors.runtime import build_connector, redis_client, validate_secret_names, validate_settings
+from connectors.runtime import (
+    build_connector,
+    redis_client,
+    validate_secret_names,
+    validate_settings,
+)
 from connectors.sdk.base import CallContext
 from connectors.sdk.errors import ConfigurationError, ConnectorError, ErrorCode
 from connectors.sdk.schemas import Availability, ReadQuery, ReadResult
@@ -38,15 +43,24 @@ def connector_config_create(
     typed = validate_settings(kind, settings)
     validate_secret_names(kind, typed, secret_env)
     if mode not in ConnectorConfig.Mode.values:
-        raise ConfigurationError([("mode", f"must be one of {', '.join(ConnectorConfig.Mode.values)}")])
+        raise ConfigurationError(
+            [("mode", f"must be one of {', '.join(ConnectorConfig.Mode.values)}")]
+        )
     try:
         with transaction.atomic():
             return ConnectorConfig.objects.create(
-                studio_id=studio_id, kind=kind, name=name, settings=typed.model_dump(mode="json", exclude_unset=True),
-                secret_env=dict(secret_env), enabled=enabled, mode=mode,
+                studio_id=studio_id,
+                kind=kind,
+                name=name,
+                settings=typed.model_dump(mode="json", exclude_unset=True),
+                secret_env=dict(secret_env),
+                enabled=enabled,
+                mode=mode,
             )
     except IntegrityError:
-        raise ConfigurationError([("name", f"{name!r} is already used by another connector of this studio")]) from None
+        raise ConfigurationError(
+            [("name", f"{name!r} is already used by another connector of this studio")]
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,12 @@ class PollOutcome:
     devices: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"availability": self.health.availability, "error_code": self.health.error_code,
-                "latency_ms": self.health.latency_ms, "devices": self.devices}
+        return {
+            "availability": self.health.availability,
+            "error_code": self.health.error_code,
+            "latency_ms": self.health.latency_ms,
+            "devices": self.devices,
+        }
 
 
 def connector_poll(*, config: ConnectorConfig, context: CallContext | None = None) -> PollOutcome:
@@ -70,16 +88,31 @@ def connector_poll(*, config: ConnectorConfig, context: CallContext | None = Non
     try:
         connector = build_connector(config)
     except ConfigurationError as error:
-        sample = _sample(config, now, Availability.DOWN, context, code=ErrorCode.UNKNOWN,
-                         message=f"configuration: {error}")
+        sample = _sample(
+            config,
+            now,
+            Availability.DOWN,
+            context,
+            code=ErrorCode.UNKNOWN,
+            message=f"configuration: {error}",
+        )
         return PollOutcome(sample, 0)
     try:
         try:
             report = connector.health(context)
         except ConnectorError as error:
-            sample = _sample(config, now, Availability.DOWN, context, code=error.code, message=error.message,
-                             diagnostic=error.diagnostic)
-            device_readings_mark_unseen(config=config, now=now, problem=f"{error.code}: {error.message}")
+            sample = _sample(
+                config,
+                now,
+                Availability.DOWN,
+                context,
+                code=error.code,
+                message=error.message,
+                diagnostic=error.diagnostic,
+            )
+            device_readings_mark_unseen(
+                config=config, now=now, problem=f"{error.code}: {error.message}"
+            )
             return PollOutcome(sample, 0)
         availability = Availability(report.availability)
         code, message, diagnostic, stored = None, "", "", 0
@@ -88,11 +121,24 @@ def connector_poll(*, config: ConnectorConfig, context: CallContext | None = Non
             stored = device_readings_store(config=config, result=result)
         except ConnectorError as error:
             # Health answered but the read did not: usable, not healthy.
-            availability, code, message, diagnostic = Availability.DEGRADED, error.code, error.message, error.diagnostic
+            availability, code, message, diagnostic = (
+                Availability.DEGRADED,
+                error.code,
+                error.message,
+                error.diagnostic,
+            )
         sample = _sample(
-            config, now, availability, context, code=code, message=message, diagnostic=diagnostic,
-            latency_ms=report.meta.latency_ms if report.meta else 0.0, detail=report.detail,
-            total=report.devices_total, reachable=report.devices_reachable,
+            config,
+            now,
+            availability,
+            context,
+            code=code,
+            message=message,
+            diagnostic=diagnostic,
+            latency_ms=report.meta.latency_ms if report.meta else 0.0,
+            detail=report.detail,
+            total=report.devices_total,
+            reachable=report.devices_reachable,
         )
         return PollOutcome(sample, stored)
     finally:
@@ -114,10 +160,18 @@ def _sample(
     reachable: int | None = None,
 ) -> ConnectorHealth:
     return ConnectorHealth.objects.create(
-        config=config, checked_at=now, availability=availability, latency_ms=latency_ms,
-        error_code=str(code) if code else "", error_message=message[:2000], diagnostic=diagnostic[:200],
-        detail=detail[:300], devices_total=total, devices_reachable=reachable,
-        request_id=context.request_id or "", job_id=context.job_id or "",
+        config=config,
+        checked_at=now,
+        availability=availability,
+        latency_ms=latency_ms,
+        error_code=str(code) if code else "",
+        error_message=message[:2000],
+        diagnostic=diagnostic[:200],
+        detail=detail[:300],
+        devices_total=total,
+        devices_reachable=reachable,
+        request_id=context.request_id or "",
+        job_id=context.job_id or "",
     )
 
 
@@ -135,7 +189,9 @@ def device_readings_store(*, config: ConnectorConfig, result: ReadResult) -> int
     stays online only while ``last_seen`` is within the connector's offline window."""
     now = timezone.now()
     window = offline_after(config)
-    existing = {r.device_id: r for r in DeviceReading.objects.select_for_update().filter(config=config)}
+    existing = {
+        r.device_id: r for r in DeviceReading.objects.select_for_update().filter(config=config)
+    }
     for device in result.devices:
         reading = existing.get(device.id) or DeviceReading(config=config, device_id=device.id)
         reading.read_at = now
@@ -151,7 +207,9 @@ def device_readings_store(*, config: ConnectorConfig, result: ReadResult) -> int
             reading.last_activity = device.last_activity
             reading.last_seen = device.seen_at or now
         else:
-            reading.online = bool(reading.online and reading.last_seen and now - reading.last_seen < window)
+            reading.online = bool(
+                reading.online and reading.last_seen and now - reading.last_seen < window
+            )
         reading.save()
     return len(result.devices)
 
@@ -163,7 +221,9 @@ def device_readings_mark_unseen(*, config: ConnectorConfig, now: datetime, probl
     for reading in DeviceReading.objects.filter(config=config):
         reading.reachable = False
         reading.problem = problem[:300]
-        reading.online = bool(reading.online and reading.last_seen and now - reading.last_seen < window)
+        reading.online = bool(
+            reading.online and reading.last_seen and now - reading.last_seen < window
+        )
         reading.save(update_fields=["reachable", "problem", "online"])
         changed += 1
     return changed
@@ -171,7 +231,9 @@ def device_readings_mark_unseen(*, config: ConnectorConfig, now: datetime, probl
 
 def connector_check_mark_pending(*, config: ConnectorConfig) -> None:
     """Remember (in Redis, briefly) that a "check now" is queued, so the page shows progress."""
-    redis_client().set(f"{PENDING_CHECK_PREFIX}{config.pk}", timezone.now().isoformat(), ex=PENDING_CHECK_TTL)
+    redis_client().set(
+        f"{PENDING_CHECK_PREFIX}{config.pk}", timezone.now().isoformat(), ex=PENDING_CHECK_TTL
+    )
 
 
 def connector_check_clear_pending(*, config_id: int) -> None:

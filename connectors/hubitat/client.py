@@ -36,7 +36,9 @@ class MakerApiClient:
         self._http = httpx.Client(
             base_url=f"{host}/apps/api/{app_id}",
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             follow_redirects=False,
             transport=transport,
         )
@@ -70,7 +72,8 @@ class MakerApiClient:
         data = self.get_json(path)
         if not isinstance(data, list):
             raise ConnectorError(
-                ErrorCode.BAD_RESPONSE, f"GET {path} answered a {type(data).__name__}, not a list",
+                ErrorCode.BAD_RESPONSE,
+                f"GET {path} answered a {type(data).__name__}, not a list",
                 diagnostic=self._redact(json.dumps(data, default=str)[:200]),
             )
         return data
@@ -80,35 +83,56 @@ class MakerApiClient:
         try:
             response = self._http.get(path, params={"access_token": self._token})
         except httpx.TimeoutException:
-            raise ConnectorError(ErrorCode.TIMEOUT, f"{where} took longer than the timeout") from None
+            raise ConnectorError(
+                ErrorCode.TIMEOUT, f"{where} took longer than the timeout"
+            ) from None
         except httpx.ConnectError as error:
-            raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: cannot connect ({_reason(error)})") from None
+            raise ConnectorError(
+                ErrorCode.UNAVAILABLE, f"{where}: cannot connect ({_reason(error)})"
+            ) from None
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as error:
             raise ConnectorError(
                 ErrorCode.UNAVAILABLE, f"{where}: connection dropped ({_reason(error)})"
             ) from None
         except httpx.HTTPError as error:
-            raise ConnectorError(ErrorCode.UNAVAILABLE, self._redact(f"{where}: {_reason(error)}")) from None
+            raise ConnectorError(
+                ErrorCode.UNAVAILABLE, self._redact(f"{where}: {_reason(error)}")
+            ) from None
         body = response.content
         status = response.status_code
         diagnostic = self._redact(body[:200].decode("utf-8", errors="replace"))
         if status in (401, 403):
-            raise ConnectorError(ErrorCode.AUTH, f"{where}: the hub refused the token (HTTP {status})",
-                                 status=status)
+            raise ConnectorError(
+                ErrorCode.AUTH, f"{where}: the hub refused the token (HTTP {status})", status=status
+            )
         if status == 429:
-            raise ConnectorError(ErrorCode.RATE_LIMITED, f"{where}: the hub asked us to slow down (HTTP 429)",
-                                 retry_after=_retry_after(response), status=status)
+            raise ConnectorError(
+                ErrorCode.RATE_LIMITED,
+                f"{where}: the hub asked us to slow down (HTTP 429)",
+                retry_after=_retry_after(response),
+                status=status,
+            )
         if status >= 500:
-            raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: the hub answered HTTP {status}",
-                                 diagnostic=diagnostic, status=status)
+            raise ConnectorError(
+                ErrorCode.UNAVAILABLE,
+                f"{where}: the hub answered HTTP {status}",
+                diagnostic=diagnostic,
+                status=status,
+            )
         if status != 200:
-            raise ConnectorError(ErrorCode.BAD_RESPONSE, f"{where}: unexpected HTTP {status}",
-                                 diagnostic=diagnostic, status=status)
+            raise ConnectorError(
+                ErrorCode.BAD_RESPONSE,
+                f"{where}: unexpected HTTP {status}",
+                diagnostic=diagnostic,
+                status=status,
+            )
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise ConnectorError(
-                ErrorCode.BAD_RESPONSE, f"{where}: the body is not valid JSON ({error})", diagnostic=diagnostic
+                ErrorCode.BAD_RESPONSE,
+                f"{where}: the body is not valid JSON ({error})",
+                diagnostic=diagnostic,
             ) from None
 
     def parse(self, model: type[W], data: Any, where: str) -> W:
@@ -124,11 +148,14 @@ class MakerApiClient:
             raise _shape_error(where, error, data, self._redact) from None
 
 
-def _shape_error(where: str, error: ValidationError, data: Any, redact: Callable[[str], str]) -> ConnectorError:
+def _shape_error(
+    where: str, error: ValidationError, data: Any, redact: Callable[[str], str]
+) -> ConnectorError:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "(root)"
     return ConnectorError(
-        ErrorCode.BAD_RESPONSE, f"{where}: unexpected shape at {location}: {first['msg']}",
+        ErrorCode.BAD_RESPONSE,
+        f"{where}: unexpected shape at {location}: {first['msg']}",
         diagnostic=redact(json.dumps(data, default=str)[:200]),
     )
 

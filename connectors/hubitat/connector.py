@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors.hubitat.client import MakerApiClient
 from connectors.hubitat.schemas import (
@@ -22,7 +22,15 @@ from connectors.hubitat.schemas import (
 from connectors.sdk.base import Connector, run_in_context
 from connectors.sdk.errors import ConnectorError, ErrorCode
 from connectors.sdk.registry import register
-from connectors.sdk.schemas import Availability, Device, HealthReport, ReadQuery, ReadResult, WriteIntent, WriteOutcome
+from connectors.sdk.schemas import (
+    Availability,
+    Device,
+    HealthReport,
+    ReadQuery,
+    ReadResult,
+    WriteIntent,
+    WriteOutcome,
+)
 
 
 @register
@@ -64,16 +72,27 @@ class HubitatConnector(Connector):
         read_at = datetime.now(UTC)
         if query.resource == "device":
             details = self._each(query.device_ids, self._detail)
-            devices = [normalize(d.id, d.label or d.name, d.type, {a.name: a.currentValue for a in d.attributes},
-                                 d.date, events) for d, events in details]
+            devices = [
+                normalize(
+                    d.id,
+                    d.label or d.name,
+                    d.type,
+                    {a.name: a.currentValue for a in d.attributes},
+                    d.date,
+                    events,
+                )
+                for d, events in details
+            ]
         else:
             raw = self.retry(self.client.devices_all)
             full = self.client.parse_list(MakerDeviceFull, raw, "GET /devices/all")
             wanted = set(query.device_ids)
             full = [d for d in full if not wanted or d.id in wanted]
             events = self._each([d.id for d in full], self._events)
-            devices = [normalize(d.id, d.label or d.name, d.type, d.attributes, d.date, e)
-                       for d, e in zip(full, events, strict=True)]
+            devices = [
+                normalize(d.id, d.label or d.name, d.type, d.attributes, d.date, e)
+                for d, e in zip(full, events, strict=True)
+            ]
         for device in devices:
             device.seen_at = read_at
         return ReadResult(resource=query.resource, read_at=read_at, devices=devices)
@@ -133,7 +152,11 @@ def normalize(
         or _text(values.get("online")) == "true"
         or _text(values.get("presence")) == "present"
     )
-    times = [t for t in [parse_hub_time(date), *(parse_hub_time(e.date) for e in events)] if t is not None]
+    times = [
+        t
+        for t in [parse_hub_time(date), *(parse_hub_time(e.date) for e in events)]
+        if t is not None
+    ]
     return Device(
         id=device_id,
         label=label or device_id,

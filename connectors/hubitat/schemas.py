@@ -13,7 +13,9 @@ from connectors.sdk.schemas import ConnectorSettings
 class HubitatSettings(ConnectorSettings):
     host: str = Field(description="Base URL of the hub, e.g. http://192.168.1.20")
     app_id: int = Field(ge=1, description="Maker API app id (the number in /apps/api/<id>/).")
-    events_per_device: int = Field(10, ge=0, le=100, description="Recent events read per device (0: none).")
+    events_per_device: int = Field(
+        10, ge=0, le=100, description="Recent events read per device (0: none)."
+    )
 
     @field_validator("host")
     @classmethod
@@ -24,7 +26,9 @@ class HubitatSettings(ConnectorSettings):
         if not parts.hostname:
             raise ValueError("must name the hub's address, e.g. http://192.168.1.20")
         if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry a query, fragment or credentials (the token is a secret)")
+            raise ValueError(
+                "must not carry a query, fragment or credentials (the token is a secret)"
+            )
         return value.strip().rstrip("/")
 
 
@@ -55,7 +59,7 @@ class MakerDeviceFull(MakerDeviceSummary):
 
 class MakerAttribute(_Wire):
     name: str
-    currentValue: Any = None  # noqa: N815 (the hub's spelling)
+    currentValue: Any = None
 
 
 class MakerDeviceDetail(MakerDeviceSummary):

@@ -5,112 +5,214 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('brain', '0001_initial'),
+        ("brain", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConnectorConfig',
+            name="ConnectorConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('name', models.SlugField(help_text='Short name, unique within the studio, e.g. hub1.', max_length=60)),
-                ('settings', models.JSONField(blank=True, default=dict, help_text="Validated by the kind's settings schema.")),
-                ('secret_env', models.JSONField(blank=True, default=dict, help_text='Secret key → environment variable holding it, e.g. {"token": "HUBITAT_TOKEN"}. The value is read from the variable or from <NAME>_FILE, never stored here.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('mode', models.CharField(choices=[('read_only', 'read-only'), ('write_pilot', 'write pilot')], default='read_only', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connector_configs', to='brain.studio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                (
+                    "name",
+                    models.SlugField(
+                        help_text="Short name, unique within the studio, e.g. hub1.", max_length=60
+                    ),
+                ),
+                (
+                    "settings",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Validated by the kind's settings schema.",
+                    ),
+                ),
+                (
+                    "secret_env",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Secret key → environment variable holding it, e.g. {"token": "HUBITAT_TOKEN"}. The value is read from the variable or from <NAME>_FILE, never stored here.',
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("read_only", "read-only"), ("write_pilot", "write pilot")],
+                        default="read_only",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="connector_configs",
+                        to="brain.studio",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['studio_id', 'name'],
+                "ordering": ["studio_id", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ConnectorCall',
+            name="ConnectorCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('operation', models.CharField(max_length=40)),
-                ('outcome', models.CharField(max_length=16)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('job_id', models.CharField(blank=True, max_length=128)),
-                ('input_hash', models.CharField(max_length=80)),
-                ('output_hash', models.CharField(blank=True, max_length=80)),
-                ('error_code', models.CharField(blank=True, max_length=32)),
-                ('latency_ms', models.FloatField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connector_calls', to='brain.studio')),
-                ('config', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='calls', to='connectors.connectorconfig')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("operation", models.CharField(max_length=40)),
+                ("outcome", models.CharField(max_length=16)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("job_id", models.CharField(blank=True, max_length=128)),
+                ("input_hash", models.CharField(max_length=80)),
+                ("output_hash", models.CharField(blank=True, max_length=80)),
+                ("error_code", models.CharField(blank=True, max_length=32)),
+                ("latency_ms", models.FloatField(default=0)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="connector_calls",
+                        to="brain.studio",
+                    ),
+                ),
+                (
+                    "config",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="calls",
+                        to="connectors.connectorconfig",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ConnectorHealth',
+            name="ConnectorHealth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checked_at', models.DateTimeField()),
-                ('availability', models.CharField(choices=[('healthy', 'Healthy'), ('degraded', 'Degraded'), ('down', 'Down')], max_length=16)),
-                ('latency_ms', models.FloatField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=32)),
-                ('error_message', models.TextField(blank=True)),
-                ('diagnostic', models.TextField(blank=True, help_text='First 200 bytes the peer sent, secrets redacted.')),
-                ('detail', models.CharField(blank=True, max_length=300)),
-                ('devices_total', models.IntegerField(blank=True, null=True)),
-                ('devices_reachable', models.IntegerField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('job_id', models.CharField(blank=True, max_length=128)),
-                ('config', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_samples', to='connectors.connectorconfig')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("checked_at", models.DateTimeField()),
+                (
+                    "availability",
+                    models.CharField(
+                        choices=[
+                            ("healthy", "Healthy"),
+                            ("degraded", "Degraded"),
+                            ("down", "Down"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("latency_ms", models.FloatField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=32)),
+                ("error_message", models.TextField(blank=True)),
+                (
+                    "diagnostic",
+                    models.TextField(
+                        blank=True, help_text="First 200 bytes the peer sent, secrets redacted."
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, max_length=300)),
+                ("devices_total", models.IntegerField(blank=True, null=True)),
+                ("devices_reachable", models.IntegerField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("job_id", models.CharField(blank=True, max_length=128)),
+                (
+                    "config",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="health_samples",
+                        to="connectors.connectorconfig",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-checked_at'],
+                "ordering": ["-checked_at"],
             },
         ),
         migrations.CreateModel(
-            name='DeviceReading',
+            name="DeviceReading",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('device_id', models.CharField(max_length=100)),
-                ('label', models.CharField(max_length=200)),
-                ('device_type', models.CharField(blank=True, max_length=120)),
-                ('online', models.BooleanField(default=False)),
-                ('reachable', models.BooleanField(default=True)),
-                ('battery', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('problem', models.CharField(blank=True, max_length=300)),
-                ('last_activity', models.DateTimeField(blank=True, null=True)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('read_at', models.DateTimeField()),
-                ('config', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='device_readings', to='connectors.connectorconfig')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("device_id", models.CharField(max_length=100)),
+                ("label", models.CharField(max_length=200)),
+                ("device_type", models.CharField(blank=True, max_length=120)),
+                ("online", models.BooleanField(default=False)),
+                ("reachable", models.BooleanField(default=True)),
+                ("battery", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("problem", models.CharField(blank=True, max_length=300)),
+                ("last_activity", models.DateTimeField(blank=True, null=True)),
+                ("last_seen", models.DateTimeField(blank=True, null=True)),
+                ("read_at", models.DateTimeField()),
+                (
+                    "config",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="device_readings",
+                        to="connectors.connectorconfig",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['config_id', 'label'],
+                "ordering": ["config_id", "label"],
             },
         ),
         migrations.AddConstraint(
-            model_name='connectorconfig',
-            constraint=models.UniqueConstraint(fields=('studio', 'name'), name='connector_config_name_per_studio'),
+            model_name="connectorconfig",
+            constraint=models.UniqueConstraint(
+                fields=("studio", "name"), name="connector_config_name_per_studio"
+            ),
         ),
         migrations.AddIndex(
-            model_name='connectorcall',
-            index=models.Index(fields=['studio', '-created_at'], name='connector_call_studio_created'),
+            model_name="connectorcall",
+            index=models.Index(
+                fields=["studio", "-created_at"], name="connector_call_studio_created"
+            ),
         ),
         migrations.AddIndex(
-            model_name='connectorhealth',
-            index=models.Index(fields=['config', '-checked_at'], name='connector_health_latest'),
+            model_name="connectorhealth",
+            index=models.Index(fields=["config", "-checked_at"], name="connector_health_latest"),
         ),
         migrations.AddConstraint(
-            model_name='devicereading',
-            constraint=models.UniqueConstraint(fields=('config', 'device_id'), name='device_reading_one_per_device'),
+            model_name="devicereading",
+            constraint=models.UniqueConstraint(
+                fields=("config", "device_id"), name="device_reading_one_per_device"
+            ),
         ),
     ]

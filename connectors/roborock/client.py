@@ -11,22 +11,20 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from miio import DeviceException, RoborockVacuum
-from miio.protocol import Message
 from miio.exceptions import DeviceError, InvalidTokenException, PayloadDecodeException
+from miio.protocol import Message
 
 from connectors.sdk.base import run_in_context
 from connectors.sdk.errors import ConnectorError, ErrorCode
-
-T = TypeVar("T")
 
 MIIO_PORT = 54321
 HELLO = bytes.fromhex("21310020" + "ff" * 28)
 
 
-def call_with_deadline(fn: Callable[[], T], deadline: float, what: str) -> T:
+def call_with_deadline[T](fn: Callable[[], T], deadline: float, what: str) -> T:
     box: dict[str, Any] = {}
     done = threading.Event()
     bound = run_in_context(fn)
@@ -44,7 +42,7 @@ def call_with_deadline(fn: Callable[[], T], deadline: float, what: str) -> T:
         raise ConnectorError(ErrorCode.TIMEOUT, f"{what} did not answer within {deadline:g} s")
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 class VacuumLink:
@@ -75,14 +73,21 @@ class VacuumLink:
             except TimeoutError:
                 raise ConnectorError(ErrorCode.TIMEOUT, f"{where}: no answer") from None
             except ConnectionRefusedError:
-                raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: nothing listens on UDP {MIIO_PORT}") from None
+                raise ConnectorError(
+                    ErrorCode.UNAVAILABLE, f"{where}: nothing listens on UDP {MIIO_PORT}"
+                ) from None
             except OSError as error:
-                raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: {type(error).__name__}") from None
+                raise ConnectorError(
+                    ErrorCode.UNAVAILABLE, f"{where}: {type(error).__name__}"
+                ) from None
         try:
             header = Message.parse(data).header.value
         except Exception:
-            raise ConnectorError(ErrorCode.BAD_RESPONSE, f"{where}: not a miIO hello reply",
-                                 diagnostic=data[:200].hex()) from None
+            raise ConnectorError(
+                ErrorCode.BAD_RESPONSE,
+                f"{where}: not a miIO hello reply",
+                diagnostic=data[:200].hex(),
+            ) from None
         protocol = self._device._protocol
         protocol._device_id = header.device_id
         protocol._device_ts = header.ts
@@ -98,22 +103,35 @@ class VacuumLink:
             # A vacuum never answers a packet sealed with the wrong token (it cannot read
             # it), so a reply that fails its checksum is a corrupted or truncated datagram.
             raise ConnectorError(
-                ErrorCode.BAD_RESPONSE, f"{where}: the reply failed its checksum (corrupted or truncated)"
+                ErrorCode.BAD_RESPONSE,
+                f"{where}: the reply failed its checksum (corrupted or truncated)",
             ) from None
         except PayloadDecodeException as error:
-            raise ConnectorError(ErrorCode.BAD_RESPONSE, f"{where}: undecodable reply",
-                                 diagnostic=str(error)[:200]) from None
+            raise ConnectorError(
+                ErrorCode.BAD_RESPONSE, f"{where}: undecodable reply", diagnostic=str(error)[:200]
+            ) from None
         except DeviceError as error:
-            raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: the device reported an error ({error})") from None
+            raise ConnectorError(
+                ErrorCode.UNAVAILABLE, f"{where}: the device reported an error ({error})"
+            ) from None
         except DeviceException as error:
             text = str(error)
             if "Unable to discover" in text:
                 # The handshake failed at once: nothing listens there (ICMP refused) or the
                 # address is wrong.
-                raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: no miIO device answers the handshake") from None
-            raise ConnectorError(ErrorCode.TIMEOUT, f"{where}: no response from the device") from None
+                raise ConnectorError(
+                    ErrorCode.UNAVAILABLE, f"{where}: no miIO device answers the handshake"
+                ) from None
+            raise ConnectorError(
+                ErrorCode.TIMEOUT, f"{where}: no response from the device"
+            ) from None
         except OSError as error:
-            raise ConnectorError(ErrorCode.UNAVAILABLE, f"{where}: {type(error).__name__}") from None
+            raise ConnectorError(
+                ErrorCode.UNAVAILABLE, f"{where}: {type(error).__name__}"
+            ) from None
         except Exception as error:  # construct parse errors: a datagram we cannot decode
-            raise ConnectorError(ErrorCode.BAD_RESPONSE, f"{where}: undecodable reply ({type(error).__name__})",
-                                 diagnostic=str(error)[:200]) from None
+            raise ConnectorError(
+                ErrorCode.BAD_RESPONSE,
+                f"{where}: undecodable reply ({type(error).__name__})",
+                diagnostic=str(error)[:200],
+            ) from None

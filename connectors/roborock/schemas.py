@@ -17,7 +17,9 @@ class VacuumEntry(BaseModel):
     label: str = ""
     ip: str
     token: str = Field(
-        "token", pattern=r"^[a-z][a-z0-9_]*$", description="Secret key (in the config's secrets) of this device's token."
+        "token",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Secret key (in the config's secrets) of this device's token.",
     )
 
     @field_validator("ip")

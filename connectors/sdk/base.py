@@ -61,7 +61,10 @@ class CallContext:
     def current(cls) -> CallContext:
         bound = structlog.contextvars.get_contextvars()
         request_id, job_id = bound.get("request_id"), bound.get("job_id")
-        return cls(request_id=str(request_id) if request_id else None, job_id=str(job_id) if job_id else None)
+        return cls(
+            request_id=str(request_id) if request_id else None,
+            job_id=str(job_id) if job_id else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ class _CallState:
             self.attempts += 1
 
 
-_call_state: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar("connector_call", default=None)
+_call_state: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
+    "connector_call", default=None
+)
 
 
 class Connector(ABC):
@@ -156,21 +161,30 @@ class Connector(ABC):
     def health(self, context: CallContext | None = None) -> HealthReport:
         return self._invoke("health", {}, self._health, context=context)
 
-    def read(self, query: ReadQuery | None = None, context: CallContext | None = None) -> ReadResult:
+    def read(
+        self, query: ReadQuery | None = None, context: CallContext | None = None
+    ) -> ReadResult:
         query = query or ReadQuery()
         if query.resource not in self.read_resources:
             raise ConnectorError(
                 ErrorCode.UNKNOWN,
-                f"{self.kind} cannot read {query.resource!r}; it reads {', '.join(self.read_resources)}",
+                f"{self.kind} cannot read {query.resource!r}; "
+                f"it reads {', '.join(self.read_resources)}",
             )
-        return self._invoke("read", query.model_dump(mode="json"), lambda: self._read(query), context=context)
+        return self._invoke(
+            "read", query.model_dump(mode="json"), lambda: self._read(query), context=context
+        )
 
     def execute(self, intent: WriteIntent, context: CallContext | None = None) -> WriteOutcome:
         return self._invoke(
-            "execute", intent.model_dump(mode="json"), lambda: self._execute(intent), context=context, write=True
+            "execute",
+            intent.model_dump(mode="json"),
+            lambda: self._execute(intent),
+            context=context,
+            write=True,
         )
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a kind without sockets has nothing to close)
         """Release clients and sockets. Safe to call twice."""
 
     # -- what a kind implements ----------------------------------------------------------
@@ -183,7 +197,8 @@ class Connector(ABC):
 
     def _execute(self, intent: WriteIntent) -> WriteOutcome:
         raise ConnectorError(
-            ErrorCode.UNKNOWN, f"{self.kind} {self.version} has no write operation {intent.operation!r}"
+            ErrorCode.UNKNOWN,
+            f"{self.kind} {self.version} has no write operation {intent.operation!r}",
         )
 
     # -- helpers for kinds ------------------------------------------------------------
@@ -234,27 +249,61 @@ class Connector(ABC):
         write: bool = False,
     ) -> M:
         context = context or CallContext.current()
-        input_hash = content_hash({"kind": self.kind, "instance": self.instance, "operation": operation,
-                                   "input": payload})
+        input_hash = content_hash(
+            {"kind": self.kind, "instance": self.instance, "operation": operation, "input": payload}
+        )
         started = time.perf_counter()
 
-        def fail(error: ConnectorError, outcome: str, attempts: int, breaker_state: str) -> ConnectorError:
+        def fail(
+            error: ConnectorError, outcome: str, attempts: int, breaker_state: str
+        ) -> ConnectorError:
             latency = (time.perf_counter() - started) * 1000
-            self._log(operation, outcome, context, input_hash, "", latency, attempts, error.code, error.message)
-            self._record(CallRecord(
-                kind=self.kind, instance=self.instance, operation=operation, outcome=outcome,
-                request_id=context.request_id, job_id=context.job_id, input_hash=input_hash, output_hash="",
-                error_code=str(error.code), latency_ms=round(latency, 1), attempts=attempts,
-                detail={**error.as_json(), "breaker": breaker_state, "input": payload if write else {}},
-            ), must=False)
+            self._log(
+                operation,
+                outcome,
+                context,
+                input_hash,
+                "",
+                latency,
+                attempts,
+                error.code,
+                error.message,
+            )
+            self._record(
+                CallRecord(
+                    kind=self.kind,
+                    instance=self.instance,
+                    operation=operation,
+                    outcome=outcome,
+                    request_id=context.request_id,
+                    job_id=context.job_id,
+                    input_hash=input_hash,
+                    output_hash="",
+                    error_code=str(error.code),
+                    latency_ms=round(latency, 1),
+                    attempts=attempts,
+                    detail={
+                        **error.as_json(),
+                        "breaker": breaker_state,
+                        "input": payload if write else {},
+                    },
+                ),
+                must=False,
+            )
             return error
 
         if write and self.read_only:
-            raise fail(ConnectorError(
-                ErrorCode.READ_ONLY_VIOLATION,
-                f"{self.kind} connector {self.instance} is read-only; {intent_name(payload)} was refused "
-                "before any request was sent",
-            ), "refused", 0, "not_asked")
+            raise fail(
+                ConnectorError(
+                    ErrorCode.READ_ONLY_VIOLATION,
+                    f"{self.kind} connector {self.instance} is read-only; "
+                    f"{intent_name(payload)} was refused "
+                    "before any request was sent",
+                ),
+                "refused",
+                0,
+                "not_asked",
+            )
 
         admission = self.breaker.admit() if self.breaker else Admission(True, False, "none", 0.0)
         if not admission.allowed:
@@ -263,11 +312,23 @@ class Connector(ABC):
         if write:
             # Deny on missing audit: the intent is recorded before the write is sent; if it
             # cannot be recorded, the write does not happen.
-            self._record(CallRecord(
-                kind=self.kind, instance=self.instance, operation=operation, outcome="intent",
-                request_id=context.request_id, job_id=context.job_id, input_hash=input_hash, output_hash="",
-                error_code="", latency_ms=0.0, attempts=0, detail={"input": payload},
-            ), must=True)
+            self._record(
+                CallRecord(
+                    kind=self.kind,
+                    instance=self.instance,
+                    operation=operation,
+                    outcome="intent",
+                    request_id=context.request_id,
+                    job_id=context.job_id,
+                    input_hash=input_hash,
+                    output_hash="",
+                    error_code="",
+                    latency_ms=0.0,
+                    attempts=0,
+                    detail={"input": payload},
+                ),
+                must=True,
+            )
 
         state = _CallState(probe=admission.probe)
         token = _call_state.set(state)
@@ -288,20 +349,39 @@ class Connector(ABC):
         latency = (time.perf_counter() - started) * 1000
         output_hash = content_hash(result.model_dump(mode="json", exclude={"meta"}))
         meta = CallMeta(
-            kind=self.kind, instance=self.instance, operation=operation, request_id=context.request_id,
-            job_id=context.job_id, input_hash=input_hash, output_hash=output_hash,
-            latency_ms=round(latency, 1), attempts=state.attempts,
+            kind=self.kind,
+            instance=self.instance,
+            operation=operation,
+            request_id=context.request_id,
+            job_id=context.job_id,
+            input_hash=input_hash,
+            output_hash=output_hash,
+            latency_ms=round(latency, 1),
+            attempts=state.attempts,
             breaker_state="half_open_probe" if admission.probe else admission.state,
         )
         result = result.model_copy(update={"meta": meta})
-        self._log(operation, "ok", context, input_hash, output_hash, latency, state.attempts, None, "")
+        self._log(
+            operation, "ok", context, input_hash, output_hash, latency, state.attempts, None, ""
+        )
         if write:
-            self._record(CallRecord(
-                kind=self.kind, instance=self.instance, operation=operation, outcome="written",
-                request_id=context.request_id, job_id=context.job_id, input_hash=input_hash,
-                output_hash=output_hash, error_code="", latency_ms=round(latency, 1), attempts=state.attempts,
-                detail={"input": payload},
-            ), must=False)
+            self._record(
+                CallRecord(
+                    kind=self.kind,
+                    instance=self.instance,
+                    operation=operation,
+                    outcome="written",
+                    request_id=context.request_id,
+                    job_id=context.job_id,
+                    input_hash=input_hash,
+                    output_hash=output_hash,
+                    error_code="",
+                    latency_ms=round(latency, 1),
+                    attempts=state.attempts,
+                    detail={"input": payload},
+                ),
+                must=False,
+            )
         return result
 
     def _tell_breaker(self, ok: bool, admission: Admission) -> None:
@@ -316,8 +396,13 @@ class Connector(ABC):
         try:
             self.recorder.record(call)
         except Exception as error:
-            log.error("connector.call.unrecorded", kind=self.kind, instance=self.instance,
-                      operation=call.operation, error=f"{type(error).__name__}: {error}"[:300])
+            log.error(
+                "connector.call.unrecorded",
+                kind=self.kind,
+                instance=self.instance,
+                operation=call.operation,
+                error=f"{type(error).__name__}: {error}"[:300],
+            )
             if must:
                 raise ConnectorError(
                     ErrorCode.UNKNOWN, "the write intent could not be recorded, so it was not sent"
@@ -336,8 +421,13 @@ class Connector(ABC):
         message: str,
     ) -> None:
         fields: dict[str, Any] = {
-            "kind": self.kind, "instance": self.instance, "operation": operation, "outcome": outcome,
-            "input_hash": input_hash, "output_hash": output_hash, "latency_ms": round(latency_ms, 1),
+            "kind": self.kind,
+            "instance": self.instance,
+            "operation": operation,
+            "outcome": outcome,
+            "input_hash": input_hash,
+            "output_hash": output_hash,
+            "latency_ms": round(latency_ms, 1),
             "attempts": attempts,
         }
         # Explicit ids win over (and fill in for) what the context bound.
@@ -346,7 +436,9 @@ class Connector(ABC):
         if context.job_id:
             fields["job_id"] = context.job_id
         if code is not None:
-            log.warning("connector.call", error_code=str(code), error=self.redact(message), **fields)
+            log.warning(
+                "connector.call", error_code=str(code), error=self.redact(message), **fields
+            )
         else:
             log.info("connector.call", **fields)
 
@@ -355,7 +447,7 @@ def intent_name(payload: Mapping[str, Any]) -> str:
     return f"{payload.get('operation', 'a write')!s} on {payload.get('target', '?')!s}"
 
 
-def run_in_context(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+def run_in_context[R](fn: Callable[..., R], *args: Any) -> Callable[[], R]:
     """``fn(*args)`` bound to a copy of the current context, for worker threads: the
     request id, the call's attempt counter and the probe flag travel with it."""
     ctx = contextvars.copy_context()

@@ -96,7 +96,9 @@ class BreakerSnapshot:
 
     @property
     def label(self) -> str:
-        return {"closed": "Closed", "open": "Open", "half_open": "Half-open (probing)"}.get(self.state, self.state)
+        return {"closed": "Closed", "open": "Open", "half_open": "Half-open (probing)"}.get(
+            self.state, self.state
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state, "failures": self.failures, "backoff_s": self.backoff}
@@ -105,7 +107,9 @@ class BreakerSnapshot:
 class CircuitBreaker:
     """The breaker of one connector instance (``instance_id`` is stable across processes)."""
 
-    def __init__(self, client: redis.Redis, instance_id: str, policy: BreakerPolicy | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, instance_id: str, policy: BreakerPolicy | None = None
+    ) -> None:
         self.client = client
         self.key = KEY_PREFIX + instance_id
         self.policy = policy or BreakerPolicy()
@@ -114,7 +118,9 @@ class CircuitBreaker:
         self._failure = client.register_script(_FAILURE)
 
     def admit(self) -> Admission:
-        decision, state, retry_ms = self._allow(keys=[self.key], args=[int(self.policy.probe_ttl * 1000)])
+        decision, state, retry_ms = self._allow(
+            keys=[self.key], args=[int(self.policy.probe_ttl * 1000)]
+        )
         return Admission(
             allowed=int(decision) > 0,
             probe=int(decision) == 2,
@@ -161,7 +167,9 @@ def breaker_snapshots(client: redis.Redis, instance_ids: list[str]) -> dict[str,
     pipe = client.pipeline(transaction=False)
     for instance_id in instance_ids:
         pipe.hgetall(KEY_PREFIX + instance_id)
-    return {iid: snapshot_from_hash(raw) for iid, raw in zip(instance_ids, pipe.execute(), strict=True)}
+    return {
+        iid: snapshot_from_hash(raw) for iid, raw in zip(instance_ids, pipe.execute(), strict=True)
+    }
 
 
 def _text(value: Any) -> str:

@@ -101,9 +101,17 @@ def check_health_carries_correlation(peer: ContractPeer) -> HealthReport:
     assert meta is not None
     _require(meta.request_id == context.request_id, "health() must carry the caller's request id")
     _require(meta.job_id == context.job_id, "health() must carry the caller's job id")
-    _require(meta.input_hash.startswith("sha256:") and len(meta.input_hash) == 71, "health() needs an input hash")
-    _require(meta.output_hash.startswith("sha256:") and len(meta.output_hash) == 71, "health() needs an output hash")
-    _require(report.availability in ("healthy", "degraded"), "a healthy peer must not be reported down")
+    _require(
+        meta.input_hash.startswith("sha256:") and len(meta.input_hash) == 71,
+        "health() needs an input hash",
+    )
+    _require(
+        meta.output_hash.startswith("sha256:") and len(meta.output_hash) == 71,
+        "health() needs an output hash",
+    )
+    _require(
+        report.availability in ("healthy", "degraded"), "a healthy peer must not be reported down"
+    )
     return report
 
 
@@ -117,7 +125,9 @@ def check_read_returns_schema_valid_devices(peer: ContractPeer) -> ReadResult:
     _schema_valid(ReadResult, result, "read() must return a valid ReadResult")
     _require(len(result.devices) > 0, "read() against the peer must return its devices")
     for device in result.devices:
-        _require(device.battery is None or 0 <= device.battery <= 100, "battery must be clamped to 0-100")
+        _require(
+            device.battery is None or 0 <= device.battery <= 100, "battery must be clamped to 0-100"
+        )
         _require(bool(device.id) and bool(device.label), "every device needs an id and a label")
     assert result.meta is not None and again.meta is not None
     _require(result.meta.input_hash == again.meta.input_hash, "the same query must hash the same")
@@ -128,24 +138,41 @@ def check_read_only_refuses_writes_before_io(peer: ContractPeer) -> None:
     recorder = MemoryRecorder()
     connector = peer.connector(read_only=True, recorder=recorder)
     before_requests, before_writes = peer.requests(), peer.write_requests()
-    intent = WriteIntent(operation=(type(connector).write_operations or ("device.command",))[0],
-                         target="1", params={"command": "on"}, idempotency_key="contract-write-0001")
+    intent = WriteIntent(
+        operation=(type(connector).write_operations or ("device.command",))[0],
+        target="1",
+        params={"command": "on"},
+        idempotency_key="contract-write-0001",
+    )
     try:
         connector.execute(intent)
     except ConnectorError as error:
-        _require(error.code == ErrorCode.READ_ONLY_VIOLATION, f"expected READ_ONLY_VIOLATION, got {error.code}")
+        _require(
+            error.code == ErrorCode.READ_ONLY_VIOLATION,
+            f"expected READ_ONLY_VIOLATION, got {error.code}",
+        )
         _require(not error.transient, "READ_ONLY_VIOLATION must be permanent")
     else:
-        raise ContractFailure("a write intent on a read-only connector must raise READ_ONLY_VIOLATION")
+        raise ContractFailure(
+            "a write intent on a read-only connector must raise READ_ONLY_VIOLATION"
+        )
     finally:
         connector.close()
     _require(peer.write_requests() == before_writes, "the peer must record zero write requests")
     _require(peer.requests() == before_requests, "a refused write must send nothing at all")
-    _require([c.outcome for c in recorder.calls] == ["refused"], "the refused write intent must be recorded")
-    _require(recorder.calls[0].error_code == ErrorCode.READ_ONLY_VIOLATION, "the record must carry the code")
+    _require(
+        [c.outcome for c in recorder.calls] == ["refused"],
+        "the refused write intent must be recorded",
+    )
+    _require(
+        recorder.calls[0].error_code == ErrorCode.READ_ONLY_VIOLATION,
+        "the record must carry the code",
+    )
 
 
-def check_fault_maps_to_code(peer: ContractPeer, fault: Fault, operation: str = "health") -> ConnectorError:
+def check_fault_maps_to_code(
+    peer: ContractPeer, fault: Fault, operation: str = "health"
+) -> ConnectorError:
     expected = EXPECTED[fault]
     recorder = MemoryRecorder()
     peer.inject(fault)
@@ -154,9 +181,17 @@ def check_fault_maps_to_code(peer: ContractPeer, fault: Fault, operation: str = 
         call: Callable[[], Any] = connector.health if operation == "health" else connector.read
         call()
     except ConnectorError as error:
-        _require(error.code == expected, f"{fault.value} must map to {expected}, got {error.code}: {error}")
-        _require(error.transient == expected.transient, f"{expected} must be {'transient' if expected.transient else 'permanent'}")
-        _require([c.outcome for c in recorder.calls] == ["failed"], "a failed call must be recorded once")
+        _require(
+            error.code == expected,
+            f"{fault.value} must map to {expected}, got {error.code}: {error}",
+        )
+        _require(
+            error.transient == expected.transient,
+            f"{expected} must be {'transient' if expected.transient else 'permanent'}",
+        )
+        _require(
+            [c.outcome for c in recorder.calls] == ["failed"], "a failed call must be recorded once"
+        )
         _require(recorder.calls[0].error_code == expected, "the failure record must carry the code")
         return error
     else:
@@ -170,7 +205,9 @@ def check_breaker_opens_and_closes(peer: ContractPeer, breaker: CircuitBreaker) 
     """Three failures open the breaker; while open no request reaches the peer; after the
     backoff one probe goes through and, when it succeeds, the breaker closes."""
     breaker.reset()
-    fault = next(f for f in (Fault.SERVER_ERROR, Fault.REFUSED, Fault.DELAY) if f not in peer.unsupported)
+    fault = next(
+        f for f in (Fault.SERVER_ERROR, Fault.REFUSED, Fault.DELAY) if f not in peer.unsupported
+    )
     peer.inject(fault)
     connector = peer.connector(breaker=breaker)
     try:
@@ -178,12 +215,17 @@ def check_breaker_opens_and_closes(peer: ContractPeer, breaker: CircuitBreaker) 
             try:
                 connector.health()
             except CircuitOpenError as error:
-                raise ContractFailure(f"the breaker opened after {attempt} failures, not 3") from error
+                raise ContractFailure(
+                    f"the breaker opened after {attempt} failures, not 3"
+                ) from error
             except ConnectorError:
                 pass
             else:
                 raise ContractFailure("the injected fault did not fail the call")
-        _require(breaker.snapshot().state == "open", "the breaker must be open after 3 consecutive failures")
+        _require(
+            breaker.snapshot().state == "open",
+            "the breaker must be open after 3 consecutive failures",
+        )
         before = peer.requests()
         try:
             connector.health()
@@ -202,5 +244,8 @@ def check_breaker_opens_and_closes(peer: ContractPeer, breaker: CircuitBreaker) 
     finally:
         connector.close()
     assert report.meta is not None
-    _require(report.meta.breaker_state == "half_open_probe", "the first call after the backoff must be the probe")
+    _require(
+        report.meta.breaker_state == "half_open_probe",
+        "the first call after the backoff must be the probe",
+    )
     _require(breaker.snapshot().state == "closed", "a good probe must close the breaker")

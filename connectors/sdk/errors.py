@@ -36,7 +36,8 @@ class ErrorCode(StrEnum):
 TRANSIENT_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED})
 
 ERROR_WORDS: dict[ErrorCode, str] = {
-    ErrorCode.AUTH: "The device refused our credentials; check the token named in the connector's secrets.",
+    ErrorCode.AUTH: "The device refused our credentials; check the token named in the "
+    "connector's secrets.",
     ErrorCode.TIMEOUT: "The device did not answer in time.",
     ErrorCode.UNAVAILABLE: "The device could not be reached or reported a server error.",
     ErrorCode.BAD_RESPONSE: "The device answered with something we could not understand.",

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from connectors.sdk.base import Connector
 
 _KINDS: dict[str, type[Connector]] = {}
 
-C = TypeVar("C", bound="type[Connector]")
 
-
-def register(cls: C) -> C:
+def register[C: type[Connector]](cls: C) -> C:
     existing = _KINDS.get(cls.kind)
     if existing is not None and existing is not cls:
-        raise ValueError(f"connector kind {cls.kind!r} is already registered by {existing.__qualname__}")
+        raise ValueError(
+            f"connector kind {cls.kind!r} is already registered by {existing.__qualname__}"
+        )
     _KINDS[cls.kind] = cls
     return cls
 
@@ -24,7 +24,9 @@ def connector_class(kind: str) -> type[Connector]:
     try:
         return _KINDS[kind]
     except KeyError:
-        raise KeyError(f"unknown connector kind {kind!r}; known: {', '.join(sorted(_KINDS)) or 'none'}") from None
+        raise KeyError(
+            f"unknown connector kind {kind!r}; known: {', '.join(sorted(_KINDS)) or 'none'}"
+        ) from None
 
 
 def kinds() -> list[str]:

@@ -25,11 +25,15 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timeout: float = Field(5.0, ge=0.05, le=60, description="Seconds one request may take.")
-    retry_attempts: int = Field(3, ge=1, le=10, description="Tries per request for transient errors.")
+    retry_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per request for transient errors."
+    )
     retry_wait_initial: float = Field(0.2, ge=0, le=10, description="First backoff, seconds.")
     retry_wait_max: float = Field(5.0, ge=0, le=60, description="Longest backoff, seconds.")
     retry_jitter: float = Field(0.2, ge=0, le=10, description="Random extra backoff, seconds.")
-    total_timeout: float = Field(45.0, ge=0.1, le=600, description="Seconds a call may spend retrying.")
+    total_timeout: float = Field(
+        45.0, ge=0.1, le=600, description="Seconds a call may spend retrying."
+    )
     max_concurrency: int = Field(4, ge=1, le=32, description="Requests in flight at once.")
 
 
@@ -66,7 +70,7 @@ class Device(BaseModel):
     # False when the device did not answer this read (its other fields are then empty;
     # the health job keeps the last good reading and decides "offline" from last_seen).
     reachable: bool = True
-    battery: int | None = Field(None, description="Percent, clamped to 0-100.")
+    battery: int | None = Field(default=None, description="Percent, clamped to 0-100.")
     attributes: dict[str, Any] = Field(default_factory=dict)
     last_activity: datetime | None = None
     seen_at: datetime | None = None
@@ -89,7 +93,7 @@ def clamp_battery(value: Any) -> int | None:
         return None
     if number != number:  # NaN
         return None
-    return int(round(min(100.0, max(0.0, number))))
+    return round(min(100.0, max(0.0, number)))
 
 
 class ReadQuery(BaseModel):

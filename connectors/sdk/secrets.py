@@ -15,7 +15,9 @@ from connectors.sdk.errors import ConfigurationError
 ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,127}$")
 
 
-def resolve_secrets(names: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_secrets(
+    names: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Map secret keys (``token``) to values read from the named variables.
 
     Raises ``ConfigurationError`` naming the key and the variable when it is unset, set
@@ -39,7 +41,9 @@ def resolve_secrets(names: Mapping[str, str], environ: Mapping[str, str] | None 
         elif direct:
             values[key] = direct.strip()
         else:
-            errors.append((f"secrets.{key}", f"environment variable {var} (or {var}_FILE) is not set"))
+            errors.append(
+                (f"secrets.{key}", f"environment variable {var} (or {var}_FILE) is not set")
+            )
     if errors:
         raise ConfigurationError(errors)
     return values

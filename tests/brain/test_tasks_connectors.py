@@ -19,8 +19,12 @@ pytestmark = pytest.mark.django_db
 def hub(studio, hubitat_peer, monkeypatch):
     monkeypatch.setenv("TEST_HUBITAT_TOKEN", hubitat_peer.token)
     config = ConnectorConfig.objects.create(
-        studio=studio, kind="hubitat", name="hub1", settings={"host": hubitat_peer.url, "app_id": 12},
-        secret_env={"token": "TEST_HUBITAT_TOKEN"})
+        studio=studio,
+        kind="hubitat",
+        name="hub1",
+        settings={"host": hubitat_peer.url, "app_id": 12},
+        secret_env={"token": "TEST_HUBITAT_TOKEN"},
+    )
     yield config
     redis_client().delete(f"brain:breaker:{config.instance_id}")
 
@@ -29,9 +33,12 @@ def hub(studio, hubitat_peer, monkeypatch):
 def dead_hub(studio, monkeypatch):
     monkeypatch.setenv("TEST_DEAD_HUB_TOKEN", "whatever")
     config = ConnectorConfig.objects.create(
-        studio=studio, kind="hubitat", name="hub-dead",
+        studio=studio,
+        kind="hubitat",
+        name="hub-dead",
         settings={"host": f"http://127.0.0.1:{free_port()}", "app_id": 12, "retry_attempts": 1},
-        secret_env={"token": "TEST_DEAD_HUB_TOKEN"})
+        secret_env={"token": "TEST_DEAD_HUB_TOKEN"},
+    )
     yield config
     redis_client().delete(f"brain:breaker:{config.instance_id}")
 
@@ -42,7 +49,11 @@ def test_poll_records_a_job_run_a_health_sample_and_device_readings(hub):
     assert (run.status, run.job_id, run.studio_id) == ("succeeded", "poll-task-0001", hub.studio_id)
     assert run.summary["connectors"]["hub1"]["availability"] == "healthy"
     sample = ConnectorHealth.objects.get()
-    assert (sample.availability, sample.job_id, sample.devices_total) == ("healthy", "poll-task-0001", 6)
+    assert (sample.availability, sample.job_id, sample.devices_total) == (
+        "healthy",
+        "poll-task-0001",
+        6,
+    )
     assert DeviceReading.objects.filter(config=hub).count() == 6
 
 
@@ -80,7 +91,9 @@ def test_readiness_lists_each_connector_without_making_it_required(hub, dead_hub
 def test_readyz_shows_connectors(hub, monkeypatch):
     from brain import health
 
-    monkeypatch.setattr(health, "check_worker", lambda: health.CheckResult("celery_worker", "ok", True, "stub"))
+    monkeypatch.setattr(
+        health, "check_worker", lambda: health.CheckResult("celery_worker", "ok", True, "stub")
+    )
     response = Client().get("/readyz")
     names = [c["name"] for c in response.json()["checks"]]
     assert "connector:north-kiln/hub1" in names
@@ -95,7 +108,9 @@ def test_a_real_worker_polls_connectors_through_the_reads_queue(hub):
 
     from brain.celery import app
 
-    with start_worker(app, queues=["reads"], perform_ping_check=False, pool="solo", shutdown_timeout=10):
+    with start_worker(
+        app, queues=["reads"], perform_ping_check=False, pool="solo", shutdown_timeout=10
+    ):
         result = poll_studio_connectors.apply_async(args=[hub.studio_id], queue="reads")
         for _ in range(100):
             if ConnectorHealth.objects.filter(config=hub).exists():

@@ -39,12 +39,20 @@ def shoot(page, live_server, name: str) -> str:
 def configured(staff, hubitat_peer, roborock_peer, monkeypatch):
     monkeypatch.setenv("SHOT_HUBITAT_TOKEN", hubitat_peer.token)
     monkeypatch.setenv("SHOT_VACUUM_TOKEN", "0" * 32)
-    hub = ConnectorConfig.objects.create(studio=staff.studio, kind="hubitat", name="hub1",
-                                         settings={"host": hubitat_peer.url, "app_id": 12, **FAST},
-                                         secret_env={"token": "SHOT_HUBITAT_TOKEN"})
-    vacuums = ConnectorConfig.objects.create(studio=staff.studio, kind="roborock", name="vacuums",
-                                             settings=roborock_peer.settings(**FAST),
-                                             secret_env={"token": "SHOT_VACUUM_TOKEN"})
+    hub = ConnectorConfig.objects.create(
+        studio=staff.studio,
+        kind="hubitat",
+        name="hub1",
+        settings={"host": hubitat_peer.url, "app_id": 12, **FAST},
+        secret_env={"token": "SHOT_HUBITAT_TOKEN"},
+    )
+    vacuums = ConnectorConfig.objects.create(
+        studio=staff.studio,
+        kind="roborock",
+        name="vacuums",
+        settings=roborock_peer.settings(**FAST),
+        secret_env={"token": "SHOT_VACUUM_TOKEN"},
+    )
     yield hub, vacuums
     for config in (hub, vacuums):
         redis_client().delete(f"brain:breaker:{config.instance_id}")
@@ -64,7 +72,7 @@ def test_empty_state(signed_in, live_server):
 def test_healthy_state(signed_in, live_server, configured):
     poll(*configured)
     html = shoot(signed_in, live_server, "healthy")
-    assert "Degraded:" not in html and html.count("status-healthy\">healthy") == 2
+    assert "Degraded:" not in html and html.count('status-healthy">healthy') == 2
     assert signed_in.locator("svg.sparkline").count() == 2
     assert signed_in.get_by_role("button", name="Check now").count() == 2
 

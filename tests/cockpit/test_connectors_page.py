@@ -22,21 +22,41 @@ def page(studio="north-kiln"):
     return reverse("cockpit:connectors", args=[studio])
 
 
-def make_connector(studio, name, *, availability="healthy", devices=2, samples=5, error_code="", message=""):
-    config = ConnectorConfig.objects.create(studio=studio, kind="hubitat", name=name,
-                                            settings={"host": "http://127.0.0.1:9", "app_id": 1},
-                                            secret_env={"token": "PAGE_TEST_TOKEN"})
+def make_connector(
+    studio, name, *, availability="healthy", devices=2, samples=5, error_code="", message=""
+):
+    config = ConnectorConfig.objects.create(
+        studio=studio,
+        kind="hubitat",
+        name=name,
+        settings={"host": "http://127.0.0.1:9", "app_id": 1},
+        secret_env={"token": "PAGE_TEST_TOKEN"},
+    )
     now = timezone.now()
     for index in range(samples):
-        ConnectorHealth.objects.create(config=config, checked_at=now - timedelta(minutes=index),
-                                       availability=availability, latency_ms=20 + index * 7,
-                                       error_code=error_code, error_message=message, devices_total=devices,
-                                       devices_reachable=devices if availability != "down" else 0)
+        ConnectorHealth.objects.create(
+            config=config,
+            checked_at=now - timedelta(minutes=index),
+            availability=availability,
+            latency_ms=20 + index * 7,
+            error_code=error_code,
+            error_message=message,
+            devices_total=devices,
+            devices_reachable=devices if availability != "down" else 0,
+        )
     for index in range(devices):
-        DeviceReading.objects.create(config=config, device_id=f"{name}-{index}", label=f"{name} device {index}",
-                                     device_type="Switch", online=index % 2 == 0, battery=50 + index,
-                                     attributes={"switch": "on" if index % 2 == 0 else "off"}, read_at=now,
-                                     last_seen=now, last_activity=now - timedelta(minutes=5))
+        DeviceReading.objects.create(
+            config=config,
+            device_id=f"{name}-{index}",
+            label=f"{name} device {index}",
+            device_type="Switch",
+            online=index % 2 == 0,
+            battery=50 + index,
+            attributes={"switch": "on" if index % 2 == 0 else "off"},
+            read_at=now,
+            last_seen=now,
+            last_activity=now - timedelta(minutes=5),
+        )
     return config
 
 
@@ -83,8 +103,13 @@ def test_healthy_connector_shows_breaker_sparkline_and_devices(staff, login):
 
 def test_a_down_connector_raises_the_degraded_banner_and_says_why_in_words(staff, login):
     make_connector(staff.studio, "hub1")
-    make_connector(staff.studio, "hub2", availability="down", error_code="UNAVAILABLE",
-                   message="GET /devices: cannot connect (ConnectError)")
+    make_connector(
+        staff.studio,
+        "hub2",
+        availability="down",
+        error_code="UNAVAILABLE",
+        message="GET /devices: cannot connect (ConnectError)",
+    )
     html = login(staff.viewer).get(page()).content.decode()
     assert "Degraded:" in html and "1 connector down (hub2)" in html
     assert "The device could not be reached or reported a server error." in html
@@ -105,7 +130,9 @@ def test_htmx_refresh_returns_the_polling_fragment_that_pauses_in_hidden_tabs(st
     assert "<html" not in html
 
 
-def test_page_query_count_does_not_grow_with_connectors_or_devices(staff, login, django_assert_num_queries):
+def test_page_query_count_does_not_grow_with_connectors_or_devices(
+    staff, login, django_assert_num_queries
+):
     viewer = login(staff.viewer)
     make_connector(staff.studio, "hub1", devices=1, samples=2)
     viewer.get(page())
@@ -126,22 +153,30 @@ def test_viewers_cannot_check_now(staff, login):
 def test_operator_check_now_queues_a_task_and_the_page_shows_progress(staff, login, monkeypatch):
     make_connector(staff.studio, "hub1")
     sent = []
-    monkeypatch.setattr("brain.tasks_connectors.check_connector.apply_async",
-                        lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(
+        "brain.tasks_connectors.check_connector.apply_async",
+        lambda args, queue: sent.append((args, queue)),
+    )
     check = reverse("cockpit:connector_check", args=["north-kiln", "hub1"])
     response = login(staff.operator).post(check, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert sent == [([ConnectorConfig.objects.get().pk], "reads")]
+    assert sent == [((ConnectorConfig.objects.get().pk,), "reads")]
     assert "Check queued" in response.content.decode()
 
 
-def test_check_now_runs_the_check_as_a_celery_task_against_the_peer(staff, login, hubitat_peer, monkeypatch):
+def test_check_now_runs_the_check_as_a_celery_task_against_the_peer(
+    staff, login, hubitat_peer, monkeypatch
+):
     monkeypatch.setenv("PAGE_TEST_TOKEN", hubitat_peer.token)
     celery_app.conf.task_always_eager = True
     request_cleanup = lambda: setattr(celery_app.conf, "task_always_eager", False)  # noqa: E731
-    config = ConnectorConfig.objects.create(studio=staff.studio, kind="hubitat", name="hub1",
-                                            settings={"host": hubitat_peer.url, "app_id": 12},
-                                            secret_env={"token": "PAGE_TEST_TOKEN"})
+    config = ConnectorConfig.objects.create(
+        studio=staff.studio,
+        kind="hubitat",
+        name="hub1",
+        settings={"host": hubitat_peer.url, "app_id": 12},
+        secret_env={"token": "PAGE_TEST_TOKEN"},
+    )
     check = reverse("cockpit:connector_check", args=["north-kiln", "hub1"])
     try:
         response = login(staff.operator).post(check)

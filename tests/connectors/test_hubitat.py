@@ -13,17 +13,27 @@ from connectors.sdk.schemas import ReadQuery
 from tests.connectors.test_sdk import hubitat
 
 
-@pytest.mark.parametrize(("attributes", "online"), [
-    ({"switch": "on"}, True), ({"switch": "off"}, False), ({"online": "true"}, True), ({"online": True}, True),
-    ({"presence": "present"}, True), ({"presence": "not present"}, False), ({"contact": "open"}, False),
-])
+@pytest.mark.parametrize(
+    ("attributes", "online"),
+    [
+        ({"switch": "on"}, True),
+        ({"switch": "off"}, False),
+        ({"online": "true"}, True),
+        ({"online": True}, True),
+        ({"presence": "present"}, True),
+        ({"presence": "not present"}, False),
+        ({"contact": "open"}, False),
+    ],
+)
 def test_a_device_is_online_when_switch_on_online_true_or_presence_present(attributes, online):
     assert normalize("1", "Fan", "Switch", attributes, None, []).online is online
 
 
 def test_last_activity_is_the_newest_of_the_device_date_and_its_events():
-    events = [MakerEvent(name="switch", value="on", date="2026-11-26T10:00:00+0000"),
-              MakerEvent(name="switch", value="off", date="2026-11-26T12:30:00.123+0000")]
+    events = [
+        MakerEvent(name="switch", value="on", date="2026-11-26T10:00:00+0000"),
+        MakerEvent(name="switch", value="off", date="2026-11-26T12:30:00.123+0000"),
+    ]
     device = normalize("1", "Fan", "Switch", {}, "2026-11-25T08:00:00+0000", events)
     assert device.last_activity == datetime(2026, 11, 26, 12, 30, 0, 123000, tzinfo=UTC)
 
@@ -43,7 +53,9 @@ def test_reading_devices_returns_every_device_normalized(hubitat_peer):
 
 def test_reading_chosen_devices_uses_the_full_detail_endpoint(hubitat_peer):
     result = hubitat(hubitat_peer).read(ReadQuery(resource="device", device_ids=("101",)))
-    assert [(d.id, d.battery, d.attributes["contact"]) for d in result.devices] == [("101", 87, "closed")]
+    assert [(d.id, d.battery, d.attributes["contact"]) for d in result.devices] == [
+        ("101", 87, "closed")
+    ]
     assert "/apps/api/12/devices/101" in hubitat_peer.stats.paths
 
 
@@ -73,12 +85,15 @@ def test_a_device_id_cannot_smuggle_a_path_or_query(hubitat_peer):
     assert hubitat_peer.stats.requests == 0
 
 
-@pytest.mark.parametrize(("settings", "field", "why"), [
-    ({"host": "ftp://hub", "app_id": 1}, "host", "http"),
-    ({"host": "http://hub?access_token=x", "app_id": 1}, "host", "query"),
-    ({"host": "http://hub", "app_id": 0}, "app_id", "greater than or equal to 1"),
-    ({"app_id": 3}, "host", "required"),
-])
+@pytest.mark.parametrize(
+    ("settings", "field", "why"),
+    [
+        ({"host": "ftp://hub", "app_id": 1}, "host", "http"),
+        ({"host": "http://hub?access_token=x", "app_id": 1}, "host", "query"),
+        ({"host": "http://hub", "app_id": 0}, "app_id", "greater than or equal to 1"),
+        ({"app_id": 3}, "host", "required"),
+    ],
+)
 def test_settings_schema_names_the_bad_field_and_why(settings, field, why):
     from connectors.runtime import validate_settings
     from connectors.sdk.errors import ConfigurationError

@@ -20,19 +20,33 @@ from tests.peers.roborock_peer import TOKEN
 
 def vacuums(peer, *, token=TOKEN, read_only=True, **overrides):
     settings = RoborockSettings.model_validate(peer.settings(**{**FAST, **overrides}))
-    return RoborockConnector(instance="rr-test", settings=settings, secrets={"token": token}, read_only=read_only)
+    return RoborockConnector(
+        instance="rr-test", settings=settings, secrets={"token": token}, read_only=read_only
+    )
 
 
 def test_read_returns_status_battery_error_consumables_and_cleaning(roborock_peer):
     result = vacuums(roborock_peer).read()
     assert len(result.devices) == 3
     device = result.devices[0]
-    assert (device.online, device.battery, device.attributes["state"], device.attributes["error"]) == (
-        True, 87, "Charging", "No error")
+    assert (
+        device.online,
+        device.battery,
+        device.attributes["state"],
+        device.attributes["error"],
+    ) == (True, 87, "Charging", "No error")
     details = device.details
-    assert details["consumables"] == {"filter_left_h": 141.0, "main_brush_left_h": 291.0,
-                                      "side_brush_left_h": 191.0, "sensor_left_h": 28.9}
-    assert details["clean_summary"] == {"count": 82, "total_duration_s": 174145, "total_area_m2": 2410.15}
+    assert details["consumables"] == {
+        "filter_left_h": 141.0,
+        "main_brush_left_h": 291.0,
+        "side_brush_left_h": 191.0,
+        "sensor_left_h": 28.9,
+    }
+    assert details["clean_summary"] == {
+        "count": 82,
+        "total_duration_s": 174145,
+        "total_area_m2": 2410.15,
+    }
     assert details["last_clean"]["duration_s"] == 2400 and details["last_clean"]["complete"] is True
     assert device.last_activity is not None
 
@@ -60,9 +74,12 @@ def test_one_vacuum_down_leaves_the_others_read_and_marks_it_unreachable(roboroc
 
 
 @pytest.mark.django_db
-def test_an_unseen_vacuum_stays_online_for_30_minutes_then_is_offline_with_its_last_seen(roborock_peer, studio):
-    config = ConnectorConfig.objects.create(studio=studio, kind="roborock", name="vacuums",
-                                            settings=roborock_peer.settings())
+def test_an_unseen_vacuum_stays_online_for_30_minutes_then_is_offline_with_its_last_seen(
+    roborock_peer, studio
+):
+    config = ConnectorConfig.objects.create(
+        studio=studio, kind="roborock", name="vacuums", settings=roborock_peer.settings()
+    )
     connector = vacuums(roborock_peer, retry_attempts=1)
     seen_at = timezone.now()
     device_readings_store(config=config, result=connector.read())
@@ -81,12 +98,15 @@ def test_an_unseen_vacuum_stays_online_for_30_minutes_then_is_offline_with_its_l
 
 def test_write_pilot_start_changes_the_simulated_vacuums_status(roborock_peer):
     connector = vacuums(roborock_peer, read_only=False)
-    outcome = connector.execute(WriteIntent(operation="vacuum.start", target="vacuum-2",
-                                            idempotency_key="pilot-start-0001"))
+    outcome = connector.execute(
+        WriteIntent(operation="vacuum.start", target="vacuum-2", idempotency_key="pilot-start-0001")
+    )
     assert outcome.accepted
     assert roborock_peer.vacuums[1].status["state"] == 5
     assert connector.read().devices[1].attributes["state"] == "Cleaning"
-    connector.execute(WriteIntent(operation="vacuum.dock", target="vacuum-2", idempotency_key="pilot-dock-0001"))
+    connector.execute(
+        WriteIntent(operation="vacuum.dock", target="vacuum-2", idempotency_key="pilot-dock-0001")
+    )
     assert roborock_peer.vacuums[1].status["state"] == 6
 
 

@@ -17,14 +17,28 @@ from connectors.sdk.errors import CircuitOpenError, ConnectorError, ErrorCode
 from connectors.sdk.redaction import QueryTokenFilter, redact
 from connectors.sdk.schemas import WriteIntent, clamp_battery
 
-FAST = {"timeout": 0.5, "retry_attempts": 3, "retry_wait_initial": 0.01, "retry_wait_max": 0.05,
-        "retry_jitter": 0.0, "total_timeout": 5}
+FAST = {
+    "timeout": 0.5,
+    "retry_attempts": 3,
+    "retry_wait_initial": 0.01,
+    "retry_wait_max": 0.05,
+    "retry_jitter": 0.0,
+    "total_timeout": 5,
+}
 
 
 def hubitat(peer, *, token=None, recorder=None, breaker=None, read_only=True, **settings):
-    typed = HubitatSettings.model_validate({"host": peer.url, "app_id": peer.app_id, **FAST, **settings})
-    return HubitatConnector(instance="sdk-test", settings=typed, secrets={"token": token or peer.token},
-                            recorder=recorder, breaker=breaker, read_only=read_only)
+    typed = HubitatSettings.model_validate(
+        {"host": peer.url, "app_id": peer.app_id, **FAST, **settings}
+    )
+    return HubitatConnector(
+        instance="sdk-test",
+        settings=typed,
+        secrets={"token": token or peer.token},
+        recorder=recorder,
+        breaker=breaker,
+        read_only=read_only,
+    )
 
 
 def test_transient_errors_are_retried_with_backoff_until_attempts_run_out(hubitat_peer):
@@ -77,7 +91,7 @@ def test_an_explicit_context_wins_over_the_bound_one(hubitat_peer):
 
 
 def test_garbage_is_bad_response_keeping_200_redacted_bytes(hubitat_peer):
-    garbage = (b"<html>" + f"token={hubitat_peer.token} ".encode() + b"x" * 400)
+    garbage = b"<html>" + f"token={hubitat_peer.token} ".encode() + b"x" * 400
     hubitat_peer.inject(garbage=garbage)
     recorder = MemoryRecorder()
     with pytest.raises(ConnectorError) as caught:
@@ -96,12 +110,20 @@ def test_failed_calls_and_refused_writes_become_connector_call_rows(hubitat_peer
     from connectors.models import ConnectorConfig
     from connectors.runtime import DatabaseCallRecorder
 
-    config = ConnectorConfig.objects.create(studio=studio, kind="hubitat", name="hub1",
-                                            settings={"host": hubitat_peer.url, "app_id": 12})
+    config = ConnectorConfig.objects.create(
+        studio=studio,
+        kind="hubitat",
+        name="hub1",
+        settings={"host": hubitat_peer.url, "app_id": 12},
+    )
     recorder = DatabaseCallRecorder(config)
     connector = hubitat(hubitat_peer, recorder=recorder)
-    intent = WriteIntent(operation="device.command", target="100", params={"command": "off"},
-                         idempotency_key="write-test-0001")
+    intent = WriteIntent(
+        operation="device.command",
+        target="100",
+        params={"command": "off"},
+        idempotency_key="write-test-0001",
+    )
     with pytest.raises(ConnectorError) as caught:
         connector.execute(intent, CallContext(request_id="req-write-0001", job_id="job-write-0001"))
     assert caught.value.code == ErrorCode.READ_ONLY_VIOLATION
@@ -109,13 +131,30 @@ def test_failed_calls_and_refused_writes_become_connector_call_rows(hubitat_peer
     hubitat_peer.inject(status=500)
     with pytest.raises(ConnectorError):
         connector.health(CallContext(request_id="req-health-0001"))
-    rows = list(ConnectorCall.objects.order_by("created_at").values(
-        "operation", "outcome", "error_code", "request_id", "job_id", "studio_id", "attempts"))
+    rows = list(
+        ConnectorCall.objects.order_by("created_at").values(
+            "operation", "outcome", "error_code", "request_id", "job_id", "studio_id", "attempts"
+        )
+    )
     assert rows == [
-        {"operation": "execute", "outcome": "refused", "error_code": "READ_ONLY_VIOLATION",
-         "request_id": "req-write-0001", "job_id": "job-write-0001", "studio_id": studio.pk, "attempts": 0},
-        {"operation": "health", "outcome": "failed", "error_code": "UNAVAILABLE",
-         "request_id": "req-health-0001", "job_id": "", "studio_id": studio.pk, "attempts": 3},
+        {
+            "operation": "execute",
+            "outcome": "refused",
+            "error_code": "READ_ONLY_VIOLATION",
+            "request_id": "req-write-0001",
+            "job_id": "job-write-0001",
+            "studio_id": studio.pk,
+            "attempts": 0,
+        },
+        {
+            "operation": "health",
+            "outcome": "failed",
+            "error_code": "UNAVAILABLE",
+            "request_id": "req-health-0001",
+            "job_id": "",
+            "studio_id": studio.pk,
+            "attempts": 3,
+        },
     ]
     assert all(r.input_hash.startswith("sha256:") for r in ConnectorCall.objects.all())
 
@@ -123,8 +162,14 @@ def test_failed_calls_and_refused_writes_become_connector_call_rows(hubitat_peer
 def test_write_pilot_records_the_intent_before_sending_and_the_result_after(hubitat_peer):
     recorder = MemoryRecorder()
     connector = hubitat(hubitat_peer, recorder=recorder, read_only=False)
-    outcome = connector.execute(WriteIntent(operation="device.command", target="103", params={"command": "on"},
-                                            idempotency_key="write-test-0002"))
+    outcome = connector.execute(
+        WriteIntent(
+            operation="device.command",
+            target="103",
+            params={"command": "on"},
+            idempotency_key="write-test-0002",
+        )
+    )
     assert outcome.accepted
     assert hubitat_peer.stats.writes == 1
     assert [c.outcome for c in recorder.calls] == ["intent", "written"]
@@ -137,8 +182,14 @@ def test_a_write_that_cannot_be_recorded_is_not_sent(hubitat_peer):
 
     connector = hubitat(hubitat_peer, recorder=BrokenRecorder(), read_only=False)
     with pytest.raises(ConnectorError, match="could not be recorded"):
-        connector.execute(WriteIntent(operation="device.command", target="103", params={"command": "on"},
-                                      idempotency_key="write-test-0003"))
+        connector.execute(
+            WriteIntent(
+                operation="device.command",
+                target="103",
+                params={"command": "on"},
+                idempotency_key="write-test-0003",
+            )
+        )
     assert hubitat_peer.stats.requests == 0
 
 
@@ -166,7 +217,9 @@ def test_breaker_half_open_lets_exactly_one_probe_through_across_threads(breaker
 
 
 def test_breaker_backoff_doubles_on_failed_probes_up_to_the_ceiling(breaker_factory):
-    breaker = breaker_factory(policy=BreakerPolicy(initial_backoff=1.0, max_backoff=30.0, probe_ttl=0.001))
+    breaker = breaker_factory(
+        policy=BreakerPolicy(initial_backoff=1.0, max_backoff=30.0, probe_ttl=0.001)
+    )
     for _ in range(3):
         breaker.record_failure()
     backoffs = [breaker.snapshot().backoff]
@@ -178,7 +231,9 @@ def test_breaker_backoff_doubles_on_failed_probes_up_to_the_ceiling(breaker_fact
     assert backoffs == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 
-def test_a_late_failure_of_a_call_admitted_before_opening_does_not_extend_the_backoff(breaker_factory):
+def test_a_late_failure_of_a_call_admitted_before_opening_does_not_extend_the_backoff(
+    breaker_factory,
+):
     breaker = breaker_factory(policy=BreakerPolicy(initial_backoff=1.0))
     for _ in range(3):
         breaker.record_failure()
@@ -186,7 +241,9 @@ def test_a_late_failure_of_a_call_admitted_before_opening_does_not_extend_the_ba
     assert breaker.snapshot().backoff == 1.0
 
 
-def test_an_open_breaker_refuses_without_io_and_says_when_it_will_probe(hubitat_peer, breaker_factory):
+def test_an_open_breaker_refuses_without_io_and_says_when_it_will_probe(
+    hubitat_peer, breaker_factory
+):
     breaker = breaker_factory(policy=BreakerPolicy(initial_backoff=5.0))
     for _ in range(3):
         breaker.record_failure()
@@ -206,14 +263,26 @@ def test_httpx_request_logs_never_show_the_token(hubitat_peer, caplog):
 
 
 def test_query_token_filter_rewrites_a_record_that_carries_a_token():
-    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "GET %s", ("http://hub/x?access_token=abc123",), None)
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "GET %s", ("http://hub/x?access_token=abc123",), None
+    )
     QueryTokenFilter().filter(record)
     assert record.getMessage() == "GET http://hub/x?access_token=[redacted]"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("87", 87), (140, 100), (-5, 0), ("99.6", 100), (None, None), ("n/a", None), (True, None), (float("nan"), None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("87", 87),
+        (140, 100),
+        (-5, 0),
+        ("99.6", 100),
+        (None, None),
+        ("n/a", None),
+        (True, None),
+        (float("nan"), None),
+    ],
+)
 def test_battery_is_clamped_to_0_100(raw, expected):
     assert clamp_battery(raw) == expected
 

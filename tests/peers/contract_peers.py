@@ -16,8 +16,14 @@ from tests.peers.roborock_peer import TOKEN as VACUUM_TOKEN
 from tests.peers.roborock_peer import RoborockPeer, unused_loopback_address
 
 # Short timeouts and waits so every fault shows in well under a second or two.
-FAST = {"timeout": 0.5, "retry_attempts": 2, "retry_wait_initial": 0.01, "retry_wait_max": 0.05,
-        "retry_jitter": 0.01, "total_timeout": 5}
+FAST = {
+    "timeout": 0.5,
+    "retry_attempts": 2,
+    "retry_wait_initial": 0.01,
+    "retry_wait_max": 0.05,
+    "retry_jitter": 0.01,
+    "total_timeout": 5,
+}
 
 
 class HubitatContractPeer:
@@ -29,13 +35,24 @@ class HubitatContractPeer:
         self._url = peer.url
         self._token = peer.token
 
-    def connector(self, *, read_only: bool = True, breaker: CircuitBreaker | None = None,
-                  recorder: MemoryRecorder | None = None) -> Connector:
+    def connector(
+        self,
+        *,
+        read_only: bool = True,
+        breaker: CircuitBreaker | None = None,
+        recorder: MemoryRecorder | None = None,
+    ) -> Connector:
         settings = HubitatConnector.settings_model.model_validate(
             {"host": self._url, "app_id": self.peer.app_id, **FAST}
         )
-        return HubitatConnector(instance="contract-hubitat", settings=settings, secrets={"token": self._token},
-                                read_only=read_only, breaker=breaker, recorder=recorder)
+        return HubitatConnector(
+            instance="contract-hubitat",
+            settings=settings,
+            secrets={"token": self._token},
+            read_only=read_only,
+            breaker=breaker,
+            recorder=recorder,
+        )
 
     def inject(self, fault: Fault) -> None:
         if fault is Fault.DELAY:
@@ -67,21 +84,34 @@ class HubitatContractPeer:
 class RoborockContractPeer:
     kind = "roborock"
     unsupported: Mapping[Fault, str] = {
-        Fault.UNAUTHORIZED: "miIO has no refusal: a vacuum ignores a packet sealed with the wrong token, so "
-                            "the client sees silence (TIMEOUT); tested in test_roborock.py",
-        Fault.RESET: "UDP has no connection to reset; a vanished vacuum is silence (TIMEOUT) or an ICMP "
-                     "refusal (UNAVAILABLE), both covered",
+        Fault.UNAUTHORIZED: "miIO has no refusal: a vacuum ignores a packet sealed with the "
+        "wrong token, so "
+        "the client sees silence (TIMEOUT); tested in test_roborock.py",
+        Fault.RESET: "UDP has no connection to reset; a vanished vacuum is silence (TIMEOUT) "
+        "or an ICMP "
+        "refusal (UNAVAILABLE), both covered",
     }
 
     def __init__(self, peer: RoborockPeer) -> None:
         self.peer = peer
         self._settings: dict[str, Any] = peer.settings(**FAST)
 
-    def connector(self, *, read_only: bool = True, breaker: CircuitBreaker | None = None,
-                  recorder: MemoryRecorder | None = None) -> Connector:
+    def connector(
+        self,
+        *,
+        read_only: bool = True,
+        breaker: CircuitBreaker | None = None,
+        recorder: MemoryRecorder | None = None,
+    ) -> Connector:
         settings = RoborockConnector.settings_model.model_validate(self._settings)
-        return RoborockConnector(instance="contract-roborock", settings=settings, secrets={"token": VACUUM_TOKEN},
-                                 read_only=read_only, breaker=breaker, recorder=recorder)
+        return RoborockConnector(
+            instance="contract-roborock",
+            settings=settings,
+            secrets={"token": VACUUM_TOKEN},
+            read_only=read_only,
+            breaker=breaker,
+            recorder=recorder,
+        )
 
     def inject(self, fault: Fault) -> None:
         if fault is Fault.DELAY:

@@ -65,7 +65,9 @@ def breaker_factory(redis_client, request):
 
     def make(name: str = "", policy: BreakerPolicy | None = None) -> CircuitBreaker:
         key = f"test-{request.node.name}-{name}"[:200]
-        breaker = CircuitBreaker(redis_client, key, policy or BreakerPolicy(initial_backoff=0.2, max_backoff=1.0))
+        breaker = CircuitBreaker(
+            redis_client, key, policy or BreakerPolicy(initial_backoff=0.2, max_backoff=1.0)
+        )
         breaker.reset()
         return breaker
 

@@ -53,29 +53,39 @@ def make_devices(count: int) -> list[dict[str, Any]]:
     an ``online`` attribute; some report a last-activity ``date``."""
     kinds = [
         ("Generic Z-Wave Switch", {"switch": "on"}, ["Switch"]),
-        ("Generic Zigbee Contact Sensor", {"contact": "closed", "battery": "87"}, ["ContactSensor", "Battery"]),
+        (
+            "Generic Zigbee Contact Sensor",
+            {"contact": "closed", "battery": "87"},
+            ["ContactSensor", "Battery"],
+        ),
         ("Virtual Presence", {"presence": "present"}, ["PresenceSensor"]),
         ("Generic Z-Wave Switch", {"switch": "off"}, ["Switch"]),
         ("Smart Plug", {"online": "true", "power": "12.5"}, ["PowerMeter"]),
-        ("Generic Zigbee Motion Sensor", {"motion": "inactive", "battery": "140"}, ["MotionSensor", "Battery"]),
+        (
+            "Generic Zigbee Motion Sensor",
+            {"motion": "inactive", "battery": "140"},
+            ["MotionSensor", "Battery"],
+        ),
     ]
     devices = []
     for index in range(count):
         device_type, attributes, capabilities = kinds[index % len(kinds)]
         device_id = str(100 + index)
-        devices.append({
-            "id": device_id,
-            "name": device_type,
-            "label": f"Studio device {index + 1}",
-            "type": device_type,
-            "room": "Kiln room" if index % 2 else "Glaze room",
-            "date": f"2026-11-2{index % 7}T0{index % 10}:15:30+0000" if index % 3 else None,
-            "model": None,
-            "manufacturer": None,
-            "capabilities": capabilities,
-            "attributes": dict(attributes),
-            "commands": ["on", "off", "refresh"] if "switch" in attributes else ["refresh"],
-        })
+        devices.append(
+            {
+                "id": device_id,
+                "name": device_type,
+                "label": f"Studio device {index + 1}",
+                "type": device_type,
+                "room": "Kiln room" if index % 2 else "Glaze room",
+                "date": f"2026-11-2{index % 7}T0{index % 10}:15:30+0000" if index % 3 else None,
+                "model": None,
+                "manufacturer": None,
+                "capabilities": capabilities,
+                "attributes": dict(attributes),
+                "commands": ["on", "off", "refresh"] if "switch" in attributes else ["refresh"],
+            }
+        )
     return devices
 
 
@@ -90,7 +100,9 @@ class HubitatPeer:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hubitat-peer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="hubitat-peer", daemon=True
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -129,7 +141,11 @@ class HubitatPeer:
         if len(parts) >= 2 and parts[0] == "devices":
             device = next((d for d in self.devices if d["id"] == parts[1]), None)
             if device is None:
-                return 404, {"error": True, "type": "AccessDenied", "message": "device not found"}, False
+                return (
+                    404,
+                    {"error": True, "type": "AccessDenied", "message": "device not found"},
+                    False,
+                )
             if len(parts) == 2:
                 return 200, _detail(device), False
             if len(parts) == 3 and parts[2] in READ_SUFFIXES:
@@ -151,12 +167,14 @@ class HubitatPeer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the stats
                 return
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 with peer._lock:
                     peer.stats.requests += 1
                     peer.stats.in_flight += 1
                     peer.stats.peak_in_flight = max(peer.stats.peak_in_flight, peer.stats.in_flight)
-                    over = peer.max_in_flight is not None and peer.stats.in_flight > peer.max_in_flight
+                    over = (
+                        peer.max_in_flight is not None and peer.stats.in_flight > peer.max_in_flight
+                    )
                     faults = peer.faults
                     if faults.remaining is not None:
                         if faults.remaining <= 0:
@@ -178,7 +196,9 @@ class HubitatPeer:
                     time.sleep(faults.delay)
                 if faults.reset:
                     # SO_LINGER 0 makes close() send RST: the client sees "connection reset".
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
                     self.close_connection = True
                     self.connection.close()
                     return
@@ -188,12 +208,16 @@ class HubitatPeer:
                 if token != peer.token:
                     with peer._lock:
                         peer.stats.unauthorized += 1
-                    return self._send(401, b'{"error":true,"type":"AccessDenied","message":"Unauthorized"}')
+                    return self._send(
+                        401, b'{"error":true,"type":"AccessDenied","message":"Unauthorized"}'
+                    )
                 if over:
                     with peer._lock:
                         peer.stats.burst_errors += 1
-                    return self._send(500, b"<html><body>500 Internal Server Error</body></html>", "text/html")
-                status, body, is_write = peer._route(url.path[len(prefix):])
+                    return self._send(
+                        500, b"<html><body>500 Internal Server Error</body></html>", "text/html"
+                    )
+                status, body, is_write = peer._route(url.path[len(prefix) :])
                 if is_write:
                     with peer._lock:
                         peer.stats.writes += 1
@@ -209,8 +233,13 @@ class HubitatPeer:
                     payload = payload[: max(1, len(payload) // 2)]
                 return self._send(status, payload)
 
-            def _send(self, status: int, body: bytes, content_type: str = "application/json",
-                      headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str = "application/json",
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -224,10 +253,14 @@ class HubitatPeer:
 
 def _detail(device: dict[str, Any]) -> dict[str, Any]:
     return {
-        **{k: device[k] for k in ("id", "name", "label", "type", "room", "date", "model", "manufacturer")},
+        **{
+            k: device[k]
+            for k in ("id", "name", "label", "type", "room", "date", "model", "manufacturer")
+        },
         "capabilities": device["capabilities"],
         "attributes": [
-            {"name": name, "currentValue": value, "dataType": "STRING"} for name, value in device["attributes"].items()
+            {"name": name, "currentValue": value, "dataType": "STRING"}
+            for name, value in device["attributes"].items()
         ],
         "commands": [{"command": c} for c in device["commands"]],
     }
@@ -236,9 +269,19 @@ def _detail(device: dict[str, Any]) -> dict[str, Any]:
 def _events(device: dict[str, Any]) -> list[dict[str, Any]]:
     name, value = next(iter(device["attributes"].items()))
     return [
-        {"device_id": device["id"], "label": device["label"], "room": device["room"], "name": name,
-         "value": value, "date": f"2026-11-26T1{i}:00:00+0000", "unit": None, "isStateChange": True,
-         "source": "DEVICE", "type": "physical", "descriptionText": f"{device['label']} {name} is {value}"}
+        {
+            "device_id": device["id"],
+            "label": device["label"],
+            "room": device["room"],
+            "name": name,
+            "value": value,
+            "date": f"2026-11-26T1{i}:00:00+0000",
+            "unit": None,
+            "isStateChange": True,
+            "source": "DEVICE",
+            "type": "physical",
+            "descriptionText": f"{device['label']} {name} is {value}",
+        }
         for i in range(3)
     ]
 

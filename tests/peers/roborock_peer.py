@@ -24,13 +24,32 @@ TOKEN = "0" * 32  # the simulator's fixed token
 WRITE_METHODS = {"app_start", "app_pause", "app_charge", "find_me", "app_stop"}
 
 BASE_STATUS: dict[str, Any] = {
-    "battery": 87, "clean_area": 35545000, "clean_time": 2311, "dnd_enabled": 0, "error_code": 0,
-    "fan_power": 102, "in_cleaning": 0, "in_fresh_state": 1, "in_returning": 0, "lab_status": 3,
-    "lock_status": 0, "map_present": 1, "map_status": 3, "msg_seq": 1839, "msg_ver": 2, "state": 8,
-    "water_box_status": 1, "dock_type": 0, "is_locating": 0,
+    "battery": 87,
+    "clean_area": 35545000,
+    "clean_time": 2311,
+    "dnd_enabled": 0,
+    "error_code": 0,
+    "fan_power": 102,
+    "in_cleaning": 0,
+    "in_fresh_state": 1,
+    "in_returning": 0,
+    "lab_status": 3,
+    "lock_status": 0,
+    "map_present": 1,
+    "map_status": 3,
+    "msg_seq": 1839,
+    "msg_ver": 2,
+    "state": 8,
+    "water_box_status": 1,
+    "dock_type": 0,
+    "is_locating": 0,
 }
-CONSUMABLES = {"filter_work_time": 32454, "sensor_dirty_time": 3798, "side_brush_work_time": 32454,
-               "main_brush_work_time": 32454}
+CONSUMABLES = {
+    "filter_work_time": 32454,
+    "sensor_dirty_time": 3798,
+    "side_brush_work_time": 32454,
+    "main_brush_work_time": 32454,
+}
 CLEAN_SUMMARY = [174145, 2410150000, 82, [1764145200, 1764058800, 1763972400]]
 CLEAN_RECORD = [[1764145200, 1764147600, 2400, 32500000, 0, 1]]
 
@@ -82,7 +101,9 @@ class RoborockPeer:
         self.first_address = first_address
         self.vacuums: list[Vacuum] = []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="roborock-peer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="roborock-peer", daemon=True
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -184,8 +205,10 @@ class RoborockPeer:
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """Connector settings naming every simulated vacuum (token secret key ``token``)."""
-        devices = [{"id": f"vacuum-{i + 1}", "label": f"Vacuum {i + 1}", "ip": v.address, "token": "token"}
-                   for i, v in enumerate(self.vacuums)]
+        devices = [
+            {"id": f"vacuum-{i + 1}", "label": f"Vacuum {i + 1}", "ip": v.address, "token": "token"}
+            for i, v in enumerate(self.vacuums)
+        ]
         return {"devices": devices, **overrides}
 
 

@@ -28,7 +28,7 @@ from connectors.services import connector_config_create, connector_poll, device_
 
 def _studio_model() -> type[Model]:
     # connectors never import brain: reach the Studio model through our own foreign key.
-    return ConnectorConfig._meta.get_field("studio").related_model  # type: ignore[return-value]
+    return ConnectorConfig._meta.get_field("studio").related_model
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, Any]:
@@ -62,19 +62,33 @@ class Command(BaseCommand):
         add.add_argument("--kind", required=True, help="one of: " + ", ".join(kinds()))
         add.add_argument("--name", required=True)
         add.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE")
-        add.add_argument("--secret", action="append", default=[], metavar="KEY=ENV_VAR",
-                         help="the environment variable (or ENV_VAR_FILE) holding a secret")
-        add.add_argument("--mode", default=ConnectorConfig.Mode.READ_ONLY, choices=ConnectorConfig.Mode.values)
+        add.add_argument(
+            "--secret",
+            action="append",
+            default=[],
+            metavar="KEY=ENV_VAR",
+            help="the environment variable (or ENV_VAR_FILE) holding a secret",
+        )
+        add.add_argument(
+            "--mode", default=ConnectorConfig.Mode.READ_ONLY, choices=ConnectorConfig.Mode.values
+        )
         add.add_argument("--disabled", action="store_true")
         listing = sub.add_parser("list", help="list connectors")
         listing.add_argument("--studio")
-        for name, text in (("check", "health as JSON (also recorded)"), ("read", "devices as normalized JSON")):
+        for name, text in (
+            ("check", "health as JSON (also recorded)"),
+            ("read", "devices as normalized JSON"),
+        ):
             cmd = sub.add_parser(name, help=text)
             cmd.add_argument("--studio", required=True)
             cmd.add_argument("name")
             if name == "read":
-                cmd.add_argument("--query", default="devices", help="resource to read (default: devices)")
-                cmd.add_argument("--device", action="append", default=[], help="only these device ids")
+                cmd.add_argument(
+                    "--query", default="devices", help="resource to read (default: devices)"
+                )
+                cmd.add_argument(
+                    "--device", action="append", default=[], help="only these device ids"
+                )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         # A CLI run is its own request: give its connector calls and log lines one id.
@@ -92,23 +106,33 @@ class Command(BaseCommand):
         studio = self._studio(slug)
         config = ConnectorConfig.objects.filter(studio=studio, name=name).first()
         if config is None:
-            raise CommandError(f"no connector {name!r} in studio {slug!r}; see `manage.py connector list`")
+            raise CommandError(
+                f"no connector {name!r} in studio {slug!r}; see `manage.py connector list`"
+            )
         return config
 
     def _add(self, **options: Any) -> None:
         studio = self._studio(options["studio"])
         try:
             config = connector_config_create(
-                studio_id=studio.pk, kind=options["kind"], name=options["name"],
+                studio_id=studio.pk,
+                kind=options["kind"],
+                name=options["name"],
                 settings=_setting_values(_pairs(options["setting"], "--setting")),
                 secret_env=_pairs(options["secret"], "--secret"),
-                enabled=not options["disabled"], mode=options["mode"],
+                enabled=not options["disabled"],
+                mode=options["mode"],
             )
         except ConfigurationError as error:
-            raise CommandError("invalid connector: " + "; ".join(f"{f}: {why}" for f, why in error.errors)) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"added {config.kind} connector {config.name} to {studio.slug} ({config.get_mode_display()})"
-        ))
+            raise CommandError(
+                "invalid connector: " + "; ".join(f"{f}: {why}" for f, why in error.errors)
+            ) from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"added {config.kind} connector {config.name} to {studio.slug} "
+                f"({config.get_mode_display()})"
+            )
+        )
 
     def _list(self, **options: Any) -> None:
         configs = ConnectorConfig.objects.select_related("studio").order_by("studio__slug", "name")
@@ -116,21 +140,39 @@ class Command(BaseCommand):
             configs = configs.filter(studio__slug=options["studio"])
         for config in configs:
             secrets = ",".join(f"{k}=${v}" for k, v in sorted(config.secret_env.items()))
-            self.stdout.write("\t".join([
-                config.studio.slug, config.name, config.kind, config.mode,
-                "enabled" if config.enabled else "disabled", secrets,
-            ]))
+            self.stdout.write(
+                "\t".join(
+                    [
+                        config.studio.slug,
+                        config.name,
+                        config.kind,
+                        config.mode,
+                        "enabled" if config.enabled else "disabled",
+                        secrets,
+                    ]
+                )
+            )
 
     def _check(self, **options: Any) -> None:
         config = self._config(options["studio"], options["name"])
         outcome = connector_poll(config=config, context=CallContext.current())
         sample = outcome.health
         report = {
-            "connector": config.name, "kind": config.kind, "availability": sample.availability,
-            "latency_ms": sample.latency_ms, "detail": sample.detail, "devices_total": sample.devices_total,
-            "devices_reachable": sample.devices_reachable, "request_id": sample.request_id or None,
-            "error": {"code": sample.error_code, "message": sample.error_message,
-                      "diagnostic": sample.diagnostic} if sample.error_code else None,
+            "connector": config.name,
+            "kind": config.kind,
+            "availability": sample.availability,
+            "latency_ms": sample.latency_ms,
+            "detail": sample.detail,
+            "devices_total": sample.devices_total,
+            "devices_reachable": sample.devices_reachable,
+            "request_id": sample.request_id or None,
+            "error": {
+                "code": sample.error_code,
+                "message": sample.error_message,
+                "diagnostic": sample.diagnostic,
+            }
+            if sample.error_code
+            else None,
         }
         self.stdout.write(json.dumps(report, indent=2))
 
@@ -141,7 +183,9 @@ class Command(BaseCommand):
         except ConfigurationError as error:
             raise CommandError(f"connector {config.name} is misconfigured: {error}") from None
         try:
-            result = connector.read(ReadQuery(resource=options["query"], device_ids=tuple(options["device"])))
+            result = connector.read(
+                ReadQuery(resource=options["query"], device_ids=tuple(options["device"]))
+            )
         except ConnectorError as error:
             raise CommandError(json.dumps({"error": error.as_json()})) from None
         finally:
