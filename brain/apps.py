@@ -7,4 +7,7 @@ class BrainConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from brain import checks  # noqa: F401  (registers the system checks)
+        from brain import (
+            checks,  # noqa: F401  (registers the system checks)
+            tasks_connectors,  # noqa: F401  (registers the connectors' readiness lines)
+        )

@@ -13,6 +13,7 @@ from kombu import Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
 
 app = Celery("brain")
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # reads: cloud and device reads; execute: governed writes (never starved by reads);
@@ -23,8 +24,22 @@ app.conf.task_routes = {
     "brain.tasks.capture_studio_state": {"queue": "reads"},
     "brain.tasks.capture_all_studios": {"queue": "reads"},
     "brain.tasks.daily_snapshots": {"queue": "reads"},
+    "brain.tasks_connectors.poll_studio_connectors": {"queue": "reads"},
+    "brain.tasks_connectors.check_connector": {"queue": "reads"},
 }
+# Task modules outside an app's tasks.py (autodiscovery only finds tasks.py).
+app.conf.imports = ("brain.tasks_connectors",)
 app.conf.beat_schedule = {
+    "poll-connectors": {
+        "task": "brain.tasks_connectors.poll_all_connectors",
+        "schedule": 60.0,  # replaced by BRAIN_CONNECTOR_POLL_INTERVAL once settings load
+        "options": {"queue": "reads"},
+    },
+    "prune-connector-health": {
+        "task": "brain.tasks_connectors.prune_connector_health",
+        "schedule": crontab(hour="3", minute="29"),
+        "options": {"queue": "default"},
+    },
     "prune-job-runs": {
         "task": "brain.tasks.prune_job_runs",
         "schedule": crontab(hour="3", minute="17"),
@@ -36,7 +51,7 @@ app.autodiscover_tasks()
 
 @app.on_after_configure.connect
 def _schedule_from_settings(sender: Celery, **_: Any) -> None:
-    """Beat entries whose period comes from the config contract (settings are loaded by now)."""
+    """Beat periods from the config contract (read here, not at import: settings import brain)."""
     from django.conf import settings
 
     sender.conf.beat_schedule["capture-all-studios"] = {
@@ -44,6 +59,9 @@ def _schedule_from_settings(sender: Celery, **_: Any) -> None:
         "schedule": settings.BRAIN.job_interval.total_seconds(),
         "options": {"queue": "reads"},
     }
+    sender.conf.beat_schedule["poll-connectors"]["schedule"] = (
+        settings.BRAIN.connector_poll_interval.total_seconds()
+    )
     # Hourly, so each studio's first run after its local midnight takes the daily snapshot.
     sender.conf.beat_schedule["daily-snapshots"] = {
         "task": "brain.tasks.daily_snapshots",

@@ -233,6 +233,15 @@ SETTINGS: tuple[Setting, ...] = (
         attr="snapshot_max_age",
     ),
     Setting(
+        "BRAIN_CONNECTOR_POLL_INTERVAL",
+        "duration",
+        60,
+        "How often each enabled connector's health and devices are polled.",
+        low=10,
+        high=1 * HOUR,
+        attr="connector_poll_interval",
+    ),
+    Setting(
         "BRAIN_RETENTION_DAYS",
         "int",
         180,
@@ -399,6 +408,7 @@ class BrainConfig:
     scan_limit: int
     job_interval: timedelta
     snapshot_max_age: timedelta
+    connector_poll_interval: timedelta
     retention_days: int
     drift_absolute: int
     drift_ratio: float

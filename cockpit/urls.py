@@ -6,7 +6,7 @@ from cockpit import views, views_state
 app_name = "cockpit"
 
 # Sections with real pages; the rest still show what they will hold.
-BUILT_SECTIONS = {"state"}
+BUILT_SECTIONS = {"state", "connectors"}
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +25,12 @@ urlpatterns = [
         name="state-diff",
     ),
     path("s/<slug:studio>/state/drift/", views_state.state_drift, name="state-drift"),
+    path("s/<slug:studio>/connectors/", views.connectors, name="connectors"),
+    path(
+        "s/<slug:studio>/connectors/<slug:name>/check/",
+        views.connector_check,
+        name="connector_check",
+    ),
     *[
         path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)
         for section in views.SECTIONS

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class ConnectorsConfig(AppConfig):
     name = "connectors"
     verbose_name = "Connectors"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Importing a kind registers it; the registry is what the contract suite walks.
+        from connectors import hubitat, roborock  # noqa: F401
+        from connectors.hubitat import connector as _hubitat  # noqa: F401
+        from connectors.roborock import connector as _roborock  # noqa: F401
+        from connectors.sdk.redaction import install_http_log_redaction
+
+        install_http_log_redaction()

@@ -20,6 +20,8 @@ from django.test import Client
 from brain.models import Role, Studio
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 
+pytest_plugins = ["tests.peers.fixtures"]
+
 BROWSER_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

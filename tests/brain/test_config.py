@@ -199,6 +199,7 @@ RANGES = [
     ("BRAIN_SCAN_LIMIT", "49", "20001", "50 to 20000"),
     ("BRAIN_JOB_INTERVAL", "9", "86401", "10 s to 1 d"),
     ("BRAIN_SNAPSHOT_MAX_AGE", "4m", "8d", "5 min to 7 d"),
+    ("BRAIN_CONNECTOR_POLL_INTERVAL", "9", "3601", "10 s to 1 h"),
     ("BRAIN_RETENTION_DAYS", "6", "3651", "7 to 3650"),
     ("BRAIN_DRIFT_ABSOLUTE", "0", "100001", "1 to 100000"),
     ("BRAIN_DRIFT_RATIO", "0.001", "10.5", "0.01 to 10"),

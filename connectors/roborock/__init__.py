@@ -1,0 +1,1 @@
+"""Roborock vacuums over miIO (python-miio), one ``RoborockVacuum`` per configured device."""

@@ -1,0 +1,127 @@
+"""Typed inputs and outputs shared by every connector (pydantic models).
+
+A connector may add kind-specific fields under ``Device.details``; everything the cockpit
+and the health job rely on is here, normalized.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Availability(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class ConnectorSettings(BaseModel):
+    """Settings every connector has. A kind's schema extends it; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: float = Field(5.0, ge=0.05, le=60, description="Seconds one request may take.")
+    retry_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per request for transient errors."
+    )
+    retry_wait_initial: float = Field(0.2, ge=0, le=10, description="First backoff, seconds.")
+    retry_wait_max: float = Field(5.0, ge=0, le=60, description="Longest backoff, seconds.")
+    retry_jitter: float = Field(0.2, ge=0, le=10, description="Random extra backoff, seconds.")
+    total_timeout: float = Field(
+        45.0, ge=0.1, le=600, description="Seconds a call may spend retrying."
+    )
+    max_concurrency: int = Field(4, ge=1, le=32, description="Requests in flight at once.")
+
+
+class CallMeta(BaseModel):
+    """Who asked (request/job id), what went in and out (hashes), how long it took."""
+
+    kind: str
+    instance: str
+    operation: str
+    request_id: str | None
+    job_id: str | None
+    input_hash: str
+    output_hash: str
+    latency_ms: float
+    attempts: int
+    breaker_state: str
+
+
+class HealthReport(BaseModel):
+    availability: Availability
+    detail: str = ""
+    devices_total: int | None = None
+    devices_reachable: int | None = None
+    meta: CallMeta | None = None
+
+
+class Device(BaseModel):
+    """A device as the cockpit shows it, whatever the kind."""
+
+    id: str
+    label: str
+    type: str
+    online: bool
+    # False when the device did not answer this read (its other fields are then empty;
+    # the health job keeps the last good reading and decides "offline" from last_seen).
+    reachable: bool = True
+    battery: int | None = Field(default=None, description="Percent, clamped to 0-100.")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    last_activity: datetime | None = None
+    seen_at: datetime | None = None
+    problem: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("battery", mode="before")
+    @classmethod
+    def clamp_battery(cls, value: Any) -> int | None:
+        return clamp_battery(value)
+
+
+def clamp_battery(value: Any) -> int | None:
+    """A battery level as 0-100, or None when the device reports none or nonsense."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number != number:  # NaN
+        return None
+    return round(min(100.0, max(0.0, number)))
+
+
+class ReadQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resource: str = "devices"
+    device_ids: tuple[str, ...] = ()
+
+
+class ReadResult(BaseModel):
+    resource: str
+    read_at: datetime
+    devices: list[Device]
+    meta: CallMeta | None = None
+
+
+class WriteIntent(BaseModel):
+    """A command to change something outside. Only governance's execution gateway sends one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operation: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str = Field(min_length=8, max_length=128)
+
+
+class WriteOutcome(BaseModel):
+    accepted: bool
+    detail: str = ""
+    meta: CallMeta | None = None
