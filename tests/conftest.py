@@ -18,6 +18,33 @@ BROWSER_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_audit_triggers():
+    """Let test teardown flush the append-only audit table.
+
+    Transactional tests (live_server, real workers, threads) end with Django's flush, a
+    TRUNCATE of every table, which the audit table's trigger rejects by design. The flush
+    runs with session_replication_role=replica, which skips ordinary triggers and needs a
+    superuser: the test role is one, the application's role in production is not.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            original(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("RESET session_replication_role")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
