@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit import views
+from cockpit import governance_views, views
 
 app_name = "cockpit"
 
@@ -11,7 +11,16 @@ urlpatterns = [
     *[
         path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)
         for section in views.SECTIONS
+        if section.key not in views.BUILT_SECTIONS
     ],
+    path("s/<slug:studio>/proposals/", governance_views.proposal_queue, name="proposals"),
+    path("s/<slug:studio>/proposals/<int:proposal_id>/", governance_views.proposal_detail, name="proposal_detail"),
+    path("s/<slug:studio>/proposals/<int:proposal_id>/approve/", governance_views.proposal_approve,
+         name="proposal_approve"),
+    path("s/<slug:studio>/proposals/<int:proposal_id>/reject/", governance_views.proposal_reject,
+         name="proposal_reject"),
+    path("s/<slug:studio>/audit/", governance_views.audit_timeline, name="audit"),
+    path("s/<slug:studio>/audit/verify/", governance_views.audit_chain_status, name="audit_verify"),
 ]
 
 auth_urlpatterns = [

@@ -49,6 +49,8 @@ SECTIONS: tuple[Section, ...] = (
              "Warning and critical thresholds with the overall status")),
 )
 SECTIONS_BY_KEY = {section.key: section for section in SECTIONS}
+# Sections with real pages (their URLs are in cockpit/urls.py); the rest show "coming" placeholders.
+BUILT_SECTIONS = frozenset({"proposals", "audit"})
 
 
 @require_GET

@@ -105,3 +105,12 @@ def connect() -> None:
     user_logged_out.connect(_logged_out, dispatch_uid="governance.audit_logout")
     user_login_failed.connect(_login_failed, dispatch_uid="governance.audit_login_failed")
     post_save.connect(_admin_change, sender=LogEntry, dispatch_uid="governance.audit_admin_change")
+
+
+def session_reauthenticated(request: HttpRequest) -> None:
+    """The staff member proved their password again (sudo mode): audit it and stamp the session."""
+    user = request.user
+    with transaction.atomic():
+        audit_append(studio=None, actor=Actor.staff(user), action="auth.reauthenticated", target_type="user",
+                     target_id=user.pk, metadata={"username": user.get_username(), **_client(request)})
+    mark_session_authenticated(request)
