@@ -33,7 +33,9 @@ class CanonicalError(TypeError):
 def format_time(value: dt.datetime) -> str:
     """The canonical text of an aware datetime: UTC, microseconds, trailing Z."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise CanonicalError(f"naive datetime {value.isoformat()} has no canonical form; make it aware")
+        raise CanonicalError(
+            f"naive datetime {value.isoformat()} has no canonical form; make it aware"
+        )
     return value.astimezone(UTC).strftime(TIME_FORMAT)
 
 

@@ -24,8 +24,8 @@ from cockpit.access import studio_view
 from cockpit.governance_forms import AuditFilterForm, DecisionForm, ProposalFilterForm
 from governance.actors import Actor
 from governance.audit import verify_chain, verify_events
-from governance.capabilities import CAPABILITIES
 from governance.auth_events import session_authenticated_within, session_reauthenticated
+from governance.capabilities import CAPABILITIES
 from governance.enums import Decision, Risk
 from governance.errors import Denied
 from governance.models import Proposal
@@ -34,6 +34,7 @@ from governance.selectors import (
     approval_list,
     audit_event_list,
     canonical_input_text,
+    label_actors,
     proposal_audit_events,
     proposal_get,
     proposal_list,
@@ -67,8 +68,13 @@ def proposal_queue(request: HttpRequest) -> HttpResponse:
     form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
     paginator = Paginator(proposal_list(studio.pk, form.filters()), QUEUE_PAGE_SIZE)
     page = paginator.get_page(_page_number(request))
-    context = {"active": "proposals", "form": form, "page": page, "query": _query_without_page(request),
-               "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "status"))}
+    context = {
+        "active": "proposals",
+        "form": form,
+        "page": page,
+        "query": _query_without_page(request),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "status")),
+    }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cockpit/proposals.html#queue", context)
     return render(request, "cockpit/proposals.html", context)
@@ -81,6 +87,7 @@ def _needs_reauth(request: HttpRequest, proposal: Proposal) -> bool:
 def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
     approvals = approval_list(proposal)
     events = proposal_audit_events(proposal)
+    label_actors(events)
     current = [a for a in approvals if a.decision_round == proposal.decision_round]
     can_decide = request.membership.has_role(Role.APPROVER)  # type: ignore[attr-defined]
     needs_reauth = _needs_reauth(request, proposal)
@@ -94,11 +101,14 @@ def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> d
         "chain_report": verify_events(events),
         "canonical_input": canonical_input_text(proposal),
         "pretty_input": json.dumps(proposal.input, indent=2, sort_keys=True),
-        "pretty_dry_run": json.dumps(proposal.dry_run, indent=2, sort_keys=True) if proposal.dry_run else "",
+        "pretty_dry_run": json.dumps(proposal.dry_run, indent=2, sort_keys=True)
+        if proposal.dry_run
+        else "",
         "approval_fresh": approval_is_fresh(proposal),
         "can_decide": can_decide,
         "is_pending": proposal.status == "pending_approval",
-        "approve_form": forms.get("approve_form") or DecisionForm(needs_reauth=needs_reauth, auto_id="approve_%s"),
+        "approve_form": forms.get("approve_form")
+        or DecisionForm(needs_reauth=needs_reauth, auto_id="approve_%s"),
         "reject_form": forms.get("reject_form") or DecisionForm(auto_id="reject_%s"),
     }
 
@@ -131,14 +141,20 @@ def _decide(request: HttpRequest, proposal_id: int, decision: str) -> HttpRespon
             session_reauthenticated(request)
         service = approval_grant if approving else approval_reject
         try:
-            service(proposal_id=proposal.pk, actor=Actor.staff(request.user),
-                    rationale=form.cleaned_data["rationale"])
+            service(
+                proposal_id=proposal.pk,
+                actor=Actor.staff(request.user),
+                rationale=form.cleaned_data["rationale"],
+            )
         except Denied as denial:
             field = "rationale" if "rationale" in denial.field_errors else None
             form.add_error(field, f"{denial.message} ({denial.code})")
         else:
-            messages.success(request, f"Proposal #{proposal.pk} {'approved' if approving else 'rejected'}: "
-                                      "your decision is recorded in the audit chain.")
+            messages.success(
+                request,
+                f"Proposal #{proposal.pk} {'approved' if approving else 'rejected'}: "
+                "your decision is recorded in the audit chain.",
+            )
             url = reverse("cockpit:proposal_detail", args=[proposal.studio.slug, proposal.pk])
             if request.htmx:  # type: ignore[attr-defined]
                 return HttpResponseClientRedirect(url)
@@ -167,12 +183,20 @@ def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
 def audit_timeline(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
     form = AuditFilterForm(request.GET)
-    paginator = Paginator(audit_event_list(studio.pk, form.filters(studio.timezone)), AUDIT_PAGE_SIZE)
+    paginator = Paginator(
+        audit_event_list(studio.pk, form.filters(studio.timezone)), AUDIT_PAGE_SIZE
+    )
     page = paginator.get_page(_page_number(request))
-    context = {"active": "audit", "form": form, "page": page, "query": _query_without_page(request),
-               "filtered": any(v for k, v in request.GET.items() if k not in ("page", "verify")),
-               # Without JavaScript the chain is verified inline when asked for (?verify=1).
-               "report": verify_chain(studio.pk) if request.GET.get("verify") == "1" else None}
+    label_actors(page.object_list)
+    context = {
+        "active": "audit",
+        "form": form,
+        "page": page,
+        "query": _query_without_page(request),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "verify")),
+        # Without JavaScript the chain is verified inline when asked for (?verify=1).
+        "report": verify_chain(studio.pk) if request.GET.get("verify") == "1" else None,
+    }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cockpit/audit.html#timeline", context)
     return render(request, "cockpit/audit.html", context)
@@ -186,4 +210,3 @@ def audit_chain_status(request: HttpRequest) -> HttpResponse:
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect(f"{reverse('cockpit:audit', args=[studio.slug])}?verify=1")
     return render(request, "cockpit/audit.html#chain-status", {"report": verify_chain(studio.pk)})
-

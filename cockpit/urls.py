@@ -14,7 +14,8 @@ urlpatterns = [
         if section.key not in views.BUILT_SECTIONS
     ],
     path("s/<slug:studio>/proposals/", governance_views.proposal_queue, name="proposals"),
-    path("s/<slug:studio>/proposals/<int:proposal_id>/", governance_views.proposal_detail, name="proposal_detail"),
+    path("s/<slug:studio>/proposals/<int:proposal_id>/", governance_views.proposal_detail,
+         name="proposal_detail"),
     path("s/<slug:studio>/proposals/<int:proposal_id>/approve/", governance_views.proposal_approve,
          name="proposal_approve"),
     path("s/<slug:studio>/proposals/<int:proposal_id>/reject/", governance_views.proposal_reject,

@@ -12,7 +12,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from governance.models import Approval, AuditChainHead, AuditDigest, AuditEvent, Capability, Proposal
+from governance.models import (
+    Approval,
+    AuditChainHead,
+    AuditDigest,
+    AuditEvent,
+    Capability,
+    Proposal,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,14 +37,31 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Capability)
 class CapabilityAdmin(ReadOnlyAdmin):
-    list_display = ("id", "mode", "risk", "requires_approval", "approvals_required", "max_calls_per_hour",
-                    "owner", "retired_at")
+    list_display = (
+        "id",
+        "mode",
+        "risk",
+        "requires_approval",
+        "approvals_required",
+        "max_calls_per_hour",
+        "owner",
+        "retired_at",
+    )
     list_filter = ("mode", "risk", "requires_approval")
 
 
 @admin.register(Proposal)
 class ProposalAdmin(ReadOnlyAdmin):
-    list_display = ("id", "studio", "capability", "status", "risk", "requester_label", "created_at", "expires_at")
+    list_display = (
+        "id",
+        "studio",
+        "capability",
+        "status",
+        "risk",
+        "requester_label",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("status", "risk", "capability")
     list_select_related = ("studio", "capability")
     search_fields = ("summary", "requested_by_id")
@@ -52,8 +76,17 @@ class ApprovalAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("studio", "sequence", "occurred_at", "action", "actor_type", "actor_id", "target_type",
-                    "target_id", "reason_code")
+    list_display = (
+        "studio",
+        "sequence",
+        "occurred_at",
+        "action",
+        "actor_type",
+        "actor_id",
+        "target_type",
+        "target_id",
+        "reason_code",
+    )
     list_filter = ("actor_type", "reason_code")
     list_select_related = ("studio",)
     search_fields = ("action", "target_id", "actor_id")

@@ -23,7 +23,9 @@ class GovernanceConfig(AppConfig):
         auth_events.connect()
         # The code's capability registry is mirrored into the database after every migrate
         # (and after a test flush, which also emits post_migrate).
-        post_migrate.connect(_sync_capabilities, sender=self, dispatch_uid="governance.capability_sync")
+        post_migrate.connect(
+            _sync_capabilities, sender=self, dispatch_uid="governance.capability_sync"
+        )
         # Bulk deletes in the admin write their log entries with bulk_create, which sends no
         # signal and so could not be audited: the admin deletes one object at a time here.
         admin.site.disable_action("delete_selected")

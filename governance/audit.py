@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brain.canonical import canonical_json, format_time
@@ -84,14 +85,20 @@ def link_hash(fields: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical_json(fields) + prev_hash.encode("ascii")).hexdigest()
 
 
+def in_chain(studio_id: int | None) -> Q:
+    """The rows of one chain: a studio's, or the global one (studio NULL)."""
+    return Q(studio__isnull=True) if studio_id is None else Q(studio_id=studio_id)
+
+
 def _lock_head(studio_id: int | None) -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(studio_id=studio_id).first()
+    head = AuditChainHead.objects.select_for_update().filter(in_chain(studio_id)).first()
     if head is None:
         # First event of this chain: create the head, tolerating a concurrent creator.
         AuditChainHead.objects.bulk_create(
-            [AuditChainHead(studio_id=studio_id, sequence=0, hash=GENESIS_HASH)], ignore_conflicts=True
+            [AuditChainHead(studio_id=studio_id, sequence=0, hash=GENESIS_HASH)],
+            ignore_conflicts=True,
         )
-        head = AuditChainHead.objects.select_for_update().get(studio_id=studio_id)
+        head = AuditChainHead.objects.select_for_update().get(in_chain(studio_id))
     return head
 
 
@@ -123,21 +130,43 @@ def audit_append(
     occurred_at = timezone.now()
     sequence = head.sequence + 1
     fields = event_fields(
-        studio_id=studio_id, sequence=sequence, occurred_at=format_time(occurred_at),
-        actor_type=str(actor.type), actor_id=actor.id, action=action, target_type=target_type,
-        target_id=str(target_id), approval_state=approval_state, reason_code=str(reason_code),
-        input_hash=input_hash, output_hash=output_hash, request_id=current_request_id() or "",
+        studio_id=studio_id,
+        sequence=sequence,
+        occurred_at=format_time(occurred_at),
+        actor_type=str(actor.type),
+        actor_id=actor.id,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        approval_state=approval_state,
+        reason_code=str(reason_code),
+        input_hash=input_hash,
+        output_hash=output_hash,
+        request_id=current_request_id() or "",
         metadata=stored_metadata,
     )
     digest = link_hash(fields, head.hash)
     event = AuditEvent.objects.create(
-        studio_id=studio_id, sequence=sequence, occurred_at=occurred_at, actor_type=fields["actor_type"],
-        actor_id=fields["actor_id"], action=action, target_type=target_type, target_id=fields["target_id"],
-        approval_state=approval_state, reason_code=fields["reason_code"], input_hash=input_hash,
-        output_hash=output_hash, request_id=fields["request_id"], metadata=stored_metadata,
-        prev_hash=head.hash, hash=digest,
+        studio_id=studio_id,
+        sequence=sequence,
+        occurred_at=occurred_at,
+        actor_type=fields["actor_type"],
+        actor_id=fields["actor_id"],
+        action=action,
+        target_type=target_type,
+        target_id=fields["target_id"],
+        approval_state=approval_state,
+        reason_code=fields["reason_code"],
+        input_hash=input_hash,
+        output_hash=output_hash,
+        request_id=fields["request_id"],
+        metadata=stored_metadata,
+        prev_hash=head.hash,
+        hash=digest,
     )
-    AuditChainHead.objects.filter(pk=head.pk).update(sequence=sequence, hash=digest, updated_at=occurred_at)
+    AuditChainHead.objects.filter(pk=head.pk).update(
+        sequence=sequence, hash=digest, updated_at=occurred_at
+    )
     return event
 
 
@@ -189,25 +218,61 @@ def _check_rows(
     sha256 = hashlib.sha256
     loads = json.loads
     for row in rows:
-        (sequence, occurred_at, actor_type, actor_id, action, target_type, target_id, approval_state,
-         reason_code, input_hash, output_hash, request_id, metadata, stored_prev, stored_hash) = row
+        (
+            sequence,
+            occurred_at,
+            actor_type,
+            actor_id,
+            action,
+            target_type,
+            target_id,
+            approval_state,
+            reason_code,
+            input_hash,
+            output_hash,
+            request_id,
+            metadata,
+            stored_prev,
+            stored_hash,
+        ) = row
         if sequence != expected_sequence:
-            return count, prev_hash, expected_sequence, (
-                f"gap: expected sequence {expected_sequence}, found {sequence}"
+            return (
+                count,
+                prev_hash,
+                expected_sequence,
+                (f"gap: expected sequence {expected_sequence}, found {sequence}"),
             )
         if stored_prev != prev_hash:
-            return count, prev_hash, sequence, "broken link: prev_hash does not match the previous event's hash"
+            return (
+                count,
+                prev_hash,
+                sequence,
+                "broken link: prev_hash does not match the previous event's hash",
+            )
         fields = {
-            "action": action, "actor_id": actor_id, "actor_type": actor_type,
-            "approval_state": approval_state, "input_hash": input_hash,
+            "action": action,
+            "actor_id": actor_id,
+            "actor_type": actor_type,
+            "approval_state": approval_state,
+            "input_hash": input_hash,
             "metadata": loads(metadata) if isinstance(metadata, str) else metadata,
-            "occurred_at": occurred_at, "output_hash": output_hash, "reason_code": reason_code,
-            "request_id": request_id, "sequence": sequence, "studio": studio_id,
-            "target_id": target_id, "target_type": target_type,
+            "occurred_at": occurred_at,
+            "output_hash": output_hash,
+            "reason_code": reason_code,
+            "request_id": request_id,
+            "sequence": sequence,
+            "studio": studio_id,
+            "target_id": target_id,
+            "target_type": target_type,
         }
         computed = sha256(canonical_json(fields) + prev_hash.encode("ascii")).hexdigest()
         if computed != stored_hash:
-            return count, prev_hash, sequence, "hash mismatch: the event's content does not match its hash"
+            return (
+                count,
+                prev_hash,
+                sequence,
+                "hash mismatch: the event's content does not match its hash",
+            )
         prev_hash = stored_hash
         expected_sequence += 1
         count += 1
@@ -225,15 +290,18 @@ def _stream(studio_id: int | None, first: int, last: int) -> Generator[Sequence[
 
 def verify_chain(studio_id: int | None) -> ChainReport:
     """Walk a whole chain from sequence 1 to its head and name the first bad link."""
-    head = AuditChainHead.objects.filter(studio_id=studio_id).first()
+    head = AuditChainHead.objects.filter(in_chain(studio_id)).first()
     if head is None:
-        exists = AuditEvent.objects.filter(studio_id=studio_id).exists()
+        exists = AuditEvent.objects.filter(in_chain(studio_id)).exists()
         problem = "events exist but the chain has no head row" if exists else ""
         return ChainReport(studio_id, 0, 0, GENESIS_HASH, None, problem)
     with closing(_stream(studio_id, 1, head.sequence)) as rows:
         count, last_hash, bad, problem = _check_rows(rows, studio_id, 1, GENESIS_HASH)
     if bad is None and count != head.sequence:
-        bad, problem = count + 1, f"missing events: the chain ends at {count} but its head is at {head.sequence}"
+        bad, problem = (
+            count + 1,
+            f"missing events: the chain ends at {count} but its head is at {head.sequence}",
+        )
     elif bad is None and last_hash != head.hash:
         bad, problem = head.sequence, "the head's hash does not match the last event"
     return ChainReport(studio_id, count, head.sequence, head.hash, bad, problem)
@@ -247,7 +315,7 @@ def chain_ids() -> list[int | None]:
 
 
 def verify_events(events: Sequence[AuditEvent]) -> ChainReport:
-    """Verify a slice of one chain (a proposal's events): each row's hash, and its link to the row before.
+    """Verify a slice of a chain (a proposal's events): each row's hash and its link backwards.
 
     Costs one query for the predecessors, whatever the number of events.
     """
@@ -256,28 +324,51 @@ def verify_events(events: Sequence[AuditEvent]) -> ChainReport:
     studio_id = events[0].studio_id
     wanted = {event.sequence - 1 for event in events if event.sequence > 1}
     previous = dict(
-        AuditEvent.objects.filter(studio_id=studio_id, sequence__in=wanted).values_list("sequence", "hash")
+        AuditEvent.objects.filter(in_chain(studio_id), sequence__in=wanted).values_list(
+            "sequence", "hash"
+        )
     )
     previous[0] = GENESIS_HASH
     last = events[-1]
     for event in events:
         if previous.get(event.sequence - 1) != event.prev_hash:
-            return ChainReport(studio_id, len(events), last.sequence, last.hash, event.sequence,
-                               "broken link: prev_hash does not match the previous event's hash")
+            return ChainReport(
+                studio_id,
+                len(events),
+                last.sequence,
+                last.hash,
+                event.sequence,
+                "broken link: prev_hash does not match the previous event's hash",
+            )
         if event_hash(event) != event.hash:
-            return ChainReport(studio_id, len(events), last.sequence, last.hash, event.sequence,
-                               "hash mismatch: the event's content does not match its hash")
+            return ChainReport(
+                studio_id,
+                len(events),
+                last.sequence,
+                last.hash,
+                event.sequence,
+                "hash mismatch: the event's content does not match its hash",
+            )
     return ChainReport(studio_id, len(events), last.sequence, last.hash)
 
 
 def event_hash(event: AuditEvent) -> str:
     """Recompute one loaded event's hash from its fields and its stored prev_hash."""
     fields = event_fields(
-        studio_id=event.studio_id, sequence=event.sequence, occurred_at=format_time(event.occurred_at),
-        actor_type=event.actor_type, actor_id=event.actor_id, action=event.action,
-        target_type=event.target_type, target_id=event.target_id, approval_state=event.approval_state,
-        reason_code=event.reason_code, input_hash=event.input_hash, output_hash=event.output_hash,
-        request_id=event.request_id, metadata=event.metadata,
+        studio_id=event.studio_id,
+        sequence=event.sequence,
+        occurred_at=format_time(event.occurred_at),
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        approval_state=event.approval_state,
+        reason_code=event.reason_code,
+        input_hash=event.input_hash,
+        output_hash=event.output_hash,
+        request_id=event.request_id,
+        metadata=event.metadata,
     )
     return link_hash(fields, event.prev_hash)
 
@@ -286,14 +377,18 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def digest_message(*, studio_id: int | None, day: date, sequence: int, head_hash: str) -> bytes:
-    return canonical_json({"day": day.isoformat(), "head_hash": head_hash, "sequence": sequence, "studio": studio_id})
+    return canonical_json(
+        {"day": day.isoformat(), "head_hash": head_hash, "sequence": sequence, "studio": studio_id}
+    )
 
 
 def digest_signature(key: str, message: bytes) -> str:
     return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def audit_digest_create(*, key: str | None, day: date | None = None, now: datetime | None = None) -> list[AuditDigest]:
+def audit_digest_create(
+    *, key: str | None, day: date | None = None, now: datetime | None = None
+) -> list[AuditDigest]:
     """Sign today's head of every chain, after verifying the whole chain.
 
     Refuses (``AuditSigningKeyMissing``) without a key, and (``AuditError``) when a chain is
@@ -302,7 +397,8 @@ def audit_digest_create(*, key: str | None, day: date | None = None, now: dateti
     """
     if not key:
         raise AuditSigningKeyMissing(
-            "BRAIN_AUDIT_SIGNING_KEY is unset: no digest was made (an unsigned digest proves nothing); "
+            "BRAIN_AUDIT_SIGNING_KEY is unset: no digest was made "
+            "(an unsigned digest proves nothing); "
             "set BRAIN_AUDIT_SIGNING_KEY or BRAIN_AUDIT_SIGNING_KEY_FILE"
         )
     now = now or timezone.now()
@@ -312,12 +408,18 @@ def audit_digest_create(*, key: str | None, day: date | None = None, now: dateti
         report = verify_chain(studio_id)
         if not report.ok:
             raise AuditError(f"not signing a broken chain: {report.describe()}")
-        message = digest_message(studio_id=studio_id, day=day, sequence=report.head_sequence,
-                                 head_hash=report.head_hash)
-        digest, created = AuditDigest.objects.get_or_create(
-            studio_id=studio_id, day=day,
-            defaults={"sequence": report.head_sequence, "head_hash": report.head_hash,
-                      "signature": digest_signature(key, message), "created_at": now},
+        message = digest_message(
+            studio_id=studio_id, day=day, sequence=report.head_sequence, head_hash=report.head_hash
+        )
+        digest, created = AuditDigest.objects.filter(in_chain(studio_id)).get_or_create(
+            day=day,
+            defaults={
+                "studio_id": studio_id,
+                "sequence": report.head_sequence,
+                "head_hash": report.head_hash,
+                "signature": digest_signature(key, message),
+                "created_at": now,
+            },
         )
         if created:
             made.append(digest)
@@ -325,6 +427,10 @@ def audit_digest_create(*, key: str | None, day: date | None = None, now: dateti
 
 
 def digest_is_valid(digest: AuditDigest, key: str) -> bool:
-    message = digest_message(studio_id=digest.studio_id, day=digest.day, sequence=digest.sequence,
-                             head_hash=digest.head_hash)
+    message = digest_message(
+        studio_id=digest.studio_id,
+        day=digest.day,
+        sequence=digest.sequence,
+        head_hash=digest.head_hash,
+    )
     return hmac.compare_digest(digest_signature(key, message), digest.signature)

@@ -30,7 +30,10 @@ ADMIN_ACTIONS = {ADDITION: "admin.added", CHANGE: "admin.changed", DELETION: "ad
 def _client(request: HttpRequest | None) -> dict[str, str]:
     if request is None:
         return {}
-    return {"ip": request.META.get("REMOTE_ADDR", ""), "user_agent": request.headers.get("User-Agent", "")[:200]}
+    return {
+        "ip": request.META.get("REMOTE_ADDR", ""),
+        "user_agent": request.headers.get("User-Agent", "")[:200],
+    }
 
 
 def mark_session_authenticated(request: HttpRequest, *, at: datetime | None = None) -> None:
@@ -51,8 +54,14 @@ def session_authenticated_within(request: HttpRequest, window: timedelta) -> boo
 
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
     with transaction.atomic():
-        audit_append(studio=None, actor=Actor.staff(user), action="auth.login", target_type="user",
-                     target_id=user.pk, metadata={"username": user.get_username(), **_client(request)})
+        audit_append(
+            studio=None,
+            actor=Actor.staff(user),
+            action="auth.login",
+            target_type="user",
+            target_id=user.pk,
+            metadata={"username": user.get_username(), **_client(request)},
+        )
     if request is not None and hasattr(request, "session"):
         mark_session_authenticated(request)
 
@@ -61,16 +70,31 @@ def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -
     if user is None:
         return
     with transaction.atomic():
-        audit_append(studio=None, actor=Actor.staff(user), action="auth.logout", target_type="user",
-                     target_id=user.pk, metadata={"username": user.get_username(), **_client(request)})
+        audit_append(
+            studio=None,
+            actor=Actor.staff(user),
+            action="auth.logout",
+            target_type="user",
+            target_id=user.pk,
+            metadata={"username": user.get_username(), **_client(request)},
+        )
 
 
-def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any) -> None:
+def _login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
+) -> None:
     # Django has already replaced the password in ``credentials``; only the username is kept.
     username = str(credentials.get("username", ""))[:150]
     with transaction.atomic():
-        audit_append(studio=None, actor=Actor.system("auth"), action="auth.login_failed", target_type="user",
-                     target_id="", reason_code="AUTH_FAILED", metadata={"username": username, **_client(request)})
+        audit_append(
+            studio=None,
+            actor=Actor.system("auth"),
+            action="auth.login_failed",
+            target_type="user",
+            target_id="",
+            reason_code="AUTH_FAILED",
+            metadata={"username": username, **_client(request)},
+        )
 
 
 def _admin_change(sender: Any, instance: LogEntry, created: bool, **_: Any) -> None:
@@ -79,10 +103,13 @@ def _admin_change(sender: Any, instance: LogEntry, created: bool, **_: Any) -> N
     studio_id = _studio_of(instance)
     with transaction.atomic():
         audit_append(
-            studio=studio_id, actor=Actor.staff(instance.user), action=ADMIN_ACTIONS.get(instance.action_flag,
-                                                                                          "admin.logged"),
-            target_type=f"{instance.content_type.app_label}.{instance.content_type.model}" if instance.content_type
-            else "", target_id=instance.object_id or "",
+            studio=studio_id,
+            actor=Actor.staff(instance.user),
+            action=ADMIN_ACTIONS.get(instance.action_flag, "admin.logged"),
+            target_type=f"{instance.content_type.app_label}.{instance.content_type.model}"
+            if instance.content_type
+            else "",
+            target_id=instance.object_id or "",
             metadata={"object": instance.object_repr, "change": instance.get_change_message()},
         )
 
@@ -96,7 +123,11 @@ def _studio_of(entry: LogEntry) -> int | None:
     if content_type.model == "membership":
         from brain.models import Membership
 
-        return Membership.objects.filter(pk=entry.object_id).values_list("studio_id", flat=True).first()
+        return (
+            Membership.objects.filter(pk=entry.object_id)
+            .values_list("studio_id", flat=True)
+            .first()
+        )
     return None
 
 
@@ -111,6 +142,12 @@ def session_reauthenticated(request: HttpRequest) -> None:
     """The staff member proved their password again (sudo mode): audit it and stamp the session."""
     user = request.user
     with transaction.atomic():
-        audit_append(studio=None, actor=Actor.staff(user), action="auth.reauthenticated", target_type="user",
-                     target_id=user.pk, metadata={"username": user.get_username(), **_client(request)})
+        audit_append(
+            studio=None,
+            actor=Actor.staff(user),
+            action="auth.reauthenticated",
+            target_type="user",
+            target_id=str(user.pk),
+            metadata={"username": user.get_username(), **_client(request)},
+        )
     mark_session_authenticated(request)

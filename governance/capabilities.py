@@ -14,17 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from governance.enums import Mode, Risk
 
 DOCS_BASE = "docs/capabilities.md"
 
 DocumentId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\s]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\s]+$"),
 ]
 ConnectorName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$"
+    ),
 ]
 
 
@@ -174,26 +178,42 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         id="firestore.ops_note.append",
         target="firestore:studioBrainPilotOpsNotes",
         description="Append an ops note to a batch (pilot write).",
-        mode=Mode.WRITE, risk=Risk.MEDIUM, requires_approval=True, max_calls_per_hour=8,
-        input_model=OpsNoteAppend, owner="studio-ops",
-        rollback_plan="Submit a rollback proposal that marks the note rolled back; the note stays as history.",
+        mode=Mode.WRITE,
+        risk=Risk.MEDIUM,
+        requires_approval=True,
+        max_calls_per_hour=8,
+        input_model=OpsNoteAppend,
+        owner="studio-ops",
+        rollback_plan=(
+            "Submit a rollback proposal that marks the note rolled back; the note stays as history."
+        ),
         escalation_path="Studio manager, then the brain's maintainer on call.",
     ),
     CapabilitySpec(
         id="firestore.batch.close",
         target="firestore:batches",
         description="Close a batch that is finished but still counted active.",
-        mode=Mode.WRITE, risk=Risk.HIGH, requires_approval=True, max_calls_per_hour=5,
-        input_model=BatchClose, owner="studio-ops",
-        rollback_plan="Reopen the batch in the studio's cloud app; the previous state is in the audit record.",
+        mode=Mode.WRITE,
+        risk=Risk.HIGH,
+        requires_approval=True,
+        max_calls_per_hour=5,
+        input_model=BatchClose,
+        owner="studio-ops",
+        rollback_plan=(
+            "Reopen the batch in the studio's cloud app; the previous state is in the audit record."
+        ),
         escalation_path="Studio manager, then the brain's maintainer on call.",
     ),
     CapabilitySpec(
         id="finance.reconciliation.adjust",
         target="finance:reconciliation",
         description="Resolve a reconciliation flag on an order with a note.",
-        mode=Mode.WRITE, risk=Risk.MEDIUM, requires_approval=True, max_calls_per_hour=5,
-        input_model=ReconciliationAdjust, owner="studio-finance",
+        mode=Mode.WRITE,
+        risk=Risk.MEDIUM,
+        requires_approval=True,
+        max_calls_per_hour=5,
+        input_model=ReconciliationAdjust,
+        owner="studio-finance",
         rollback_plan="Submit a new adjustment restoring the flag; Stripe is never written.",
         escalation_path="Studio finance lead, then the studio owner.",
     ),
@@ -201,8 +221,12 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         id="hubitat.devices.read",
         target="hubitat:maker-api",
         description="Read Hubitat devices and their states.",
-        mode=Mode.READ, risk=Risk.LOW, requires_approval=False, max_calls_per_hour=120,
-        input_model=DeviceRead, owner="studio-facilities",
+        mode=Mode.READ,
+        risk=Risk.LOW,
+        requires_approval=False,
+        max_calls_per_hour=120,
+        input_model=DeviceRead,
+        owner="studio-facilities",
         rollback_plan="None needed: a read changes nothing.",
         escalation_path="Studio facilities lead.",
     ),
@@ -210,8 +234,12 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         id="roborock.devices.read",
         target="roborock:miio",
         description="Read Roborock vacuum status, consumables and history.",
-        mode=Mode.READ, risk=Risk.LOW, requires_approval=False, max_calls_per_hour=120,
-        input_model=DeviceRead, owner="studio-facilities",
+        mode=Mode.READ,
+        risk=Risk.LOW,
+        requires_approval=False,
+        max_calls_per_hour=120,
+        input_model=DeviceRead,
+        owner="studio-facilities",
         rollback_plan="None needed: a read changes nothing.",
         escalation_path="Studio facilities lead.",
     ),
@@ -219,8 +247,11 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         id="hubitat.device.command",
         target="hubitat:maker-api",
         description="Switch an allowlisted Hubitat device on or off (pilot).",
-        mode=Mode.WRITE, risk=Risk.HIGH, requires_approval=True,
-        input_model=HubitatCommand, owner="studio-facilities",
+        mode=Mode.WRITE,
+        risk=Risk.HIGH,
+        requires_approval=True,
+        input_model=HubitatCommand,
+        owner="studio-facilities",
         rollback_plan="The reverse command is offered as a rollback proposal.",
         escalation_path="Studio facilities lead, then switch the device by hand.",
     ),
@@ -228,8 +259,11 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         id="roborock.device.command",
         target="roborock:miio",
         description="Start, pause, dock or locate a Roborock vacuum (pilot).",
-        mode=Mode.WRITE, risk=Risk.HIGH, requires_approval=True,
-        input_model=RoborockCommand, owner="studio-facilities",
+        mode=Mode.WRITE,
+        risk=Risk.HIGH,
+        requires_approval=True,
+        input_model=RoborockCommand,
+        owner="studio-facilities",
         rollback_plan="Send 'home' (or 'pause') as a rollback proposal.",
         escalation_path="Studio facilities lead, then the vacuum's own app.",
     ),

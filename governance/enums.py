@@ -15,26 +15,26 @@ class Risk(models.IntegerChoices):
 
 
 class Mode(models.TextChoices):
-    READ = "read"
-    WRITE = "write"
+    READ = "read", "read"
+    WRITE = "write", "write"
 
 
 class ActorType(models.TextChoices):
-    STAFF = "staff"
-    AGENT = "agent"
-    SYSTEM = "system"
+    STAFF = "staff", "staff"
+    AGENT = "agent", "agent"
+    SYSTEM = "system", "system"
 
 
 class ProposalStatus(models.TextChoices):
-    DRAFT = "draft"
+    DRAFT = "draft", "draft"
     PENDING_APPROVAL = "pending_approval", "pending approval"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    EXECUTED = "executed"
-    FAILED = "failed"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    EXPIRED = "expired", "expired"
+    EXECUTED = "executed", "executed"
+    FAILED = "failed", "failed"
 
 
 class Decision(models.TextChoices):
-    GRANTED = "granted"
-    REJECTED = "rejected"
+    GRANTED = "granted", "granted"
+    REJECTED = "rejected", "rejected"

@@ -43,5 +43,10 @@ class Denied(GovernanceError):
         super().__init__(f"{code}: {self.message}")
 
     def as_json(self) -> dict[str, Any]:
-        return {"denied": True, "reason_code": str(self.code), "message": self.message,
-                "explanation": explain(self.code), "field_errors": self.field_errors}
+        return {
+            "denied": True,
+            "reason_code": str(self.code),
+            "message": self.message,
+            "explanation": explain(self.code),
+            "field_errors": self.field_errors,
+        }

@@ -24,7 +24,9 @@ class Capability(models.Model):
     rollback_plan = models.TextField()
     escalation_path = models.TextField()
     docs = models.CharField(max_length=200)
-    retired_at = models.DateTimeField(null=True, blank=True, help_text="Set when the capability left the code.")
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the capability left the code."
+    )
     synced_at = models.DateTimeField()
 
     class Meta:
@@ -46,7 +48,9 @@ class Proposal(models.Model):
 
     studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, related_name="proposals")
     capability = models.ForeignKey(Capability, on_delete=models.PROTECT, related_name="proposals")
-    status = models.CharField(max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.DRAFT)
+    status = models.CharField(
+        max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.DRAFT
+    )
     risk = models.PositiveSmallIntegerField(choices=Risk.choices)
     approvals_required = models.PositiveSmallIntegerField()
     input = models.JSONField()
@@ -54,7 +58,9 @@ class Proposal(models.Model):
     rationale = models.TextField()
     summary = models.CharField(max_length=300)
     expected_effects = models.JSONField(default=list)
-    dry_run = models.JSONField(default=dict, blank=True, help_text="Filled by the connector where it has a dry run.")
+    dry_run = models.JSONField(
+        default=dict, blank=True, help_text="Filled by the connector where it has a dry run."
+    )
     based_on_snapshot = models.CharField(max_length=100, blank=True)
     requested_by_type = models.CharField(max_length=8, choices=ActorType.choices)
     requested_by_id = models.CharField(max_length=100)
@@ -92,7 +98,9 @@ class Approval(models.Model):
 
     proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="approvals")
     studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, related_name="+")
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     decision = models.CharField(max_length=10, choices=Decision.choices)
     decision_round = models.PositiveSmallIntegerField()
     rationale = models.TextField()
@@ -103,7 +111,8 @@ class Approval(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["proposal", "decision_round", "approver"], name="approval_one_per_approver_per_round"
+                fields=["proposal", "decision_round", "approver"],
+                name="approval_one_per_approver_per_round",
             )
         ]
 
@@ -118,14 +127,18 @@ class AuditChainHead(models.Model):
     (logins, admin changes to users); see docs/adr/0003-audit-chain.md.
     """
 
-    studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     sequence = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["studio"], name="audit_head_one_per_chain", nulls_distinct=False)
+            models.UniqueConstraint(
+                fields=["studio"], name="audit_head_one_per_chain", nulls_distinct=False
+            )
         ]
 
     def __str__(self) -> str:
@@ -138,7 +151,9 @@ class AuditEvent(models.Model):
     Postgres triggers (migration 0002) reject UPDATE, DELETE and TRUNCATE on this table.
     """
 
-    studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     sequence = models.BigIntegerField()
     occurred_at = models.DateTimeField()
     actor_type = models.CharField(max_length=8, choices=ActorType.choices)
@@ -159,9 +174,13 @@ class AuditEvent(models.Model):
         ordering = ["studio_id", "sequence"]
         constraints = [
             models.UniqueConstraint(
-                fields=["studio", "sequence"], name="audit_event_one_per_position", nulls_distinct=False
+                fields=["studio", "sequence"],
+                name="audit_event_one_per_position",
+                nulls_distinct=False,
             ),
-            models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_event_sequence_positive"),
+            models.CheckConstraint(
+                condition=models.Q(sequence__gte=1), name="audit_event_sequence_positive"
+            ),
         ]
         indexes = [
             models.Index(fields=["studio", "target_type", "target_id"], name="audit_event_target"),
@@ -173,9 +192,11 @@ class AuditEvent(models.Model):
 
 
 class AuditDigest(models.Model):
-    """A chain head as it stood at digest time, signed with HMAC-SHA256 (BRAIN_AUDIT_SIGNING_KEY)."""
+    """A chain head as it stood at digest time, HMAC-SHA256-signed (BRAIN_AUDIT_SIGNING_KEY)."""
 
-    studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     day = models.DateField()
     sequence = models.BigIntegerField()
     head_hash = models.CharField(max_length=64)
@@ -185,7 +206,9 @@ class AuditDigest(models.Model):
     class Meta:
         ordering = ["-day"]
         constraints = [
-            models.UniqueConstraint(fields=["studio", "day"], name="audit_digest_one_per_day", nulls_distinct=False)
+            models.UniqueConstraint(
+                fields=["studio", "day"], name="audit_digest_one_per_day", nulls_distinct=False
+            )
         ]
 
     def __str__(self) -> str:

@@ -48,8 +48,12 @@ class ReasonCode(StrEnum):
 
 EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.ALLOWED: "Allowed: every check passed.",
-    ReasonCode.CAPABILITY_UNKNOWN: "The action is not in the capability registry, so nothing may run it.",
-    ReasonCode.CAPABILITY_RETIRED: "The capability was retired from the registry; propose a current one.",
+    ReasonCode.CAPABILITY_UNKNOWN: (
+        "The action is not in the capability registry, so nothing may run it."
+    ),
+    ReasonCode.CAPABILITY_RETIRED: (
+        "The capability was retired from the registry; propose a current one."
+    ),
     ReasonCode.INPUT_INVALID: "The input does not match what the capability accepts.",
     ReasonCode.RATIONALE_REQUIRED: "A rationale of at least 10 characters is required.",
     ReasonCode.ROLE_REQUIRED: "Your role in this studio does not allow this.",
@@ -60,21 +64,29 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.ILLEGAL_TRANSITION: "The proposal's current status does not allow this step.",
     ReasonCode.APPROVAL_REQUIRED: "The proposal has not been approved by enough approvers yet.",
     ReasonCode.PROPOSAL_REJECTED: "The proposal was rejected.",
-    ReasonCode.PROPOSAL_EXPIRED: "The proposal expired before a decision; submit it again if still needed.",
+    ReasonCode.PROPOSAL_EXPIRED: (
+        "The proposal expired before a decision; submit it again if still needed."
+    ),
     ReasonCode.PROPOSAL_CAPABILITY_MISMATCH: "The proposal was made for a different capability.",
-    ReasonCode.APPROVAL_EXPIRED: "The approval is older than the approval window; it must be approved again.",
+    ReasonCode.APPROVAL_EXPIRED: (
+        "The approval is older than the approval window; it must be approved again."
+    ),
     ReasonCode.INPUT_CHANGED: "The input differs from the one that was approved.",
     ReasonCode.WRITES_DISABLED: "External writes are switched off on this runtime.",
     ReasonCode.RATE_LIMITED: "Too many calls of this capability in the current window.",
     ReasonCode.BLOCKED_BY_POLICY: "A kill switch blocks this capability.",
-    ReasonCode.AUDIT_UNAVAILABLE: "The audit record could not be written, so the action did not happen.",
+    ReasonCode.AUDIT_UNAVAILABLE: (
+        "The audit record could not be written, so the action did not happen."
+    ),
     ReasonCode.DELEGATION_MISSING: "The agent has no delegation from a staff owner.",
     ReasonCode.DELEGATION_EXPIRED: "The agent's delegation has expired.",
     ReasonCode.DELEGATION_REVOKED: "The agent's delegation was revoked.",
     ReasonCode.DELEGATION_OWNER_MISMATCH: "The delegation belongs to a different staff owner.",
     ReasonCode.DELEGATION_ACTOR_MISMATCH: "The delegation was issued to a different agent.",
     ReasonCode.DELEGATION_SCOPE_MISSING: "The agent's delegation does not cover this capability.",
-    ReasonCode.BLOCKED_BY_INTAKE_POLICY: "The request falls in a blocked intake category and awaits review.",
+    ReasonCode.BLOCKED_BY_INTAKE_POLICY: (
+        "The request falls in a blocked intake category and awaits review."
+    ),
 }
 
 

@@ -6,16 +6,18 @@ page costs the same number of queries whatever the queue holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from brain.canonical import canonical_hash, canonical_json
-from governance.enums import Decision, ProposalStatus
+from governance.enums import ActorType, Decision, ProposalStatus
 from governance.models import Approval, AuditEvent, Proposal
 
 PROPOSAL_SORTS: dict[str, tuple[str, ...]] = {
@@ -36,7 +38,9 @@ AGES: dict[str, tuple[timedelta | None, timedelta | None]] = {
 
 def pending_proposal_count(studio_id: int) -> int:
     """Proposals of a studio waiting for a decision (the navigation badge). One indexed COUNT."""
-    return Proposal.objects.filter(studio_id=studio_id, status=ProposalStatus.PENDING_APPROVAL).count()
+    return Proposal.objects.filter(
+        studio_id=studio_id, status=ProposalStatus.PENDING_APPROVAL
+    ).count()
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,14 @@ class ProposalFilters:
     sort: str = "newest"
 
 
-def proposal_list(studio_id: int, filters: ProposalFilters, *, now: datetime | None = None) -> QuerySet[Proposal]:
+def proposal_list(
+    studio_id: int, filters: ProposalFilters, *, now: datetime | None = None
+) -> QuerySet[Proposal]:
     """The studio's proposals matching ``filters``, sorted, with what the queue shows preloaded."""
     now = now or timezone.now()
-    qs = Proposal.objects.filter(studio_id=studio_id).select_related("capability", "requested_by_user")
+    qs = Proposal.objects.filter(studio_id=studio_id).select_related(
+        "capability", "requested_by_user"
+    )
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.risk is not None:
@@ -98,13 +106,14 @@ def approval_list(proposal: Proposal) -> list[Approval]:
 def proposal_audit_events(proposal: Proposal) -> list[AuditEvent]:
     """This proposal's part of its studio's chain, in chain order."""
     return list(
-        AuditEvent.objects.filter(studio_id=proposal.studio_id, target_type="proposal", target_id=str(proposal.pk))
-        .order_by("sequence")
+        AuditEvent.objects.filter(
+            studio_id=proposal.studio_id, target_type="proposal", target_id=str(proposal.pk)
+        ).order_by("sequence")
     )
 
 
 def approval_matches(proposal: Proposal) -> bool:
-    """True when the stored input still hashes to the proposal's hash and to every counted approval's.
+    """True when the stored input still hashes to the proposal's hash and every counted approval's.
 
     The execution gateway refuses (INPUT_CHANGED) when this is False.
     """
@@ -145,10 +154,16 @@ def audit_event_list(studio_id: int, filters: AuditFilters) -> QuerySet[AuditEve
         qs = qs.filter(action__startswith=filters.action)
     if filters.actor:
         kind, sep, ident = filters.actor.partition(":")
-        qs = qs.filter(actor_type=kind, actor_id=ident) if sep else qs.filter(actor_id=filters.actor)
+        qs = (
+            qs.filter(actor_type=kind, actor_id=ident) if sep else qs.filter(actor_id=filters.actor)
+        )
     if filters.target:
         kind, sep, ident = filters.target.partition(":")
-        qs = qs.filter(target_type=kind, target_id=ident) if sep else qs.filter(target_type=filters.target)
+        qs = (
+            qs.filter(target_type=kind, target_id=ident)
+            if sep
+            else qs.filter(target_type=filters.target)
+        )
     if filters.since is not None:
         qs = qs.filter(occurred_at__gte=filters.since)
     if filters.until is not None:
@@ -156,15 +171,57 @@ def audit_event_list(studio_id: int, filters: AuditFilters) -> QuerySet[AuditEve
     return qs.order_by("-sequence")
 
 
+def actor_labels(events: Iterable[AuditEvent]) -> dict[tuple[str, str], str]:
+    """Readable names for the actors of some events: usernames for staff, in one query."""
+    events = list(events)
+    staff_ids = {
+        event.actor_id
+        for event in events
+        if event.actor_type == ActorType.STAFF and event.actor_id.isdigit()
+    }
+    usernames = (
+        dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "username"))
+        if staff_ids
+        else {}
+    )
+    labels = {}
+    for event in events:
+        key = (event.actor_type, event.actor_id)
+        name = (
+            usernames.get(int(event.actor_id))
+            if key[0] == ActorType.STAFF and event.actor_id.isdigit()
+            else None
+        )
+        labels[key] = name or f"{event.actor_type}: {event.actor_id}"
+    return labels
+
+
+def label_actors(events: Iterable[AuditEvent]) -> None:
+    """Set ``actor_label`` on each event (for templates), with one query for all of them."""
+    events = list(events)
+    labels = actor_labels(events)
+    for event in events:
+        event.actor_label = labels[(event.actor_type, event.actor_id)]  # type: ignore[attr-defined]
+
+
 def proposal_last_denial(proposal: Proposal) -> dict[str, Any] | None:
     """The most recent denied attempt on this proposal, for `proposal show`."""
     event = (
-        AuditEvent.objects.filter(studio_id=proposal.studio_id, target_type="proposal",
-                                  target_id=str(proposal.pk), action__endswith="_denied")
+        AuditEvent.objects.filter(
+            studio_id=proposal.studio_id,
+            target_type="proposal",
+            target_id=str(proposal.pk),
+            action__endswith="_denied",
+        )
         .order_by("-sequence")
         .first()
     )
     if event is None:
         return None
-    return {"action": event.action, "reason_code": event.reason_code, "sequence": event.sequence,
-            "occurred_at": event.occurred_at.isoformat(), "actor": f"{event.actor_type}:{event.actor_id}"}
+    return {
+        "action": event.action,
+        "reason_code": event.reason_code,
+        "sequence": event.sequence,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": f"{event.actor_type}:{event.actor_id}",
+    }

@@ -1,4 +1,4 @@
-"""Governance's scheduled jobs. Each takes no rows, runs through the job runner, and calls one service."""
+"""Governance's scheduled jobs: each runs through the job runner and calls one service."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from governance.services.proposals import proposal_expire_due
 
 
 def audit_digest_job(job_id: str | None = None) -> JobRun:
-    """Sign every chain head for today. Without a key the run FAILS, saying so (no unsigned digest)."""
+    """Sign every chain head for today. Without a key the run FAILS, saying so (never unsigned)."""
 
     def body(run: JobRun) -> dict[str, Any]:
         made = audit_digest_create(key=settings.BRAIN.audit_signing_key)
-        return {"digests": [{"chain": d.studio_id, "day": d.day.isoformat(), "sequence": d.sequence}
-                            for d in made]}
+        return {
+            "digests": [
+                {"chain": d.studio_id, "day": d.day.isoformat(), "sequence": d.sequence}
+                for d in made
+            ]
+        }
 
     return run_job("audit_digest", body, job_id=job_id)
 

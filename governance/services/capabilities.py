@@ -13,15 +13,24 @@ from governance.models import Capability
 
 def _row_values(spec: CapabilitySpec) -> dict[str, object]:
     return {
-        "target": spec.target, "description": spec.description, "mode": spec.mode, "risk": spec.risk,
-        "requires_approval": spec.requires_approval, "approvals_required": spec.approvals_required,
-        "max_calls_per_hour": spec.max_calls_per_hour, "input_schema": spec.input_schema(),
-        "owner": spec.owner, "rollback_plan": spec.rollback_plan, "escalation_path": spec.escalation_path,
+        "target": spec.target,
+        "description": spec.description,
+        "mode": spec.mode,
+        "risk": spec.risk,
+        "requires_approval": spec.requires_approval,
+        "approvals_required": spec.approvals_required,
+        "max_calls_per_hour": spec.max_calls_per_hour,
+        "input_schema": spec.input_schema(),
+        "owner": spec.owner,
+        "rollback_plan": spec.rollback_plan,
+        "escalation_path": spec.escalation_path,
         "docs": spec.docs,
     }
 
 
-def capability_sync(*, registry: tuple[CapabilitySpec, ...] = REGISTRY, now: datetime | None = None) -> dict[str, int]:
+def capability_sync(
+    *, registry: tuple[CapabilitySpec, ...] = REGISTRY, now: datetime | None = None
+) -> dict[str, int]:
     """Upsert every declared capability; mark rows no longer declared as retired (never delete).
 
     Runs on ``post_migrate``. Returns counts of created, updated and retired rows.
@@ -42,6 +51,12 @@ def capability_sync(*, registry: tuple[CapabilitySpec, ...] = REGISTRY, now: dat
                     setattr(row, name, value)
                 row.save()
                 counts["updated"] += 1
-        retired = [row_id for row_id, row in existing.items() if row_id not in declared and row.retired_at is None]
-        counts["retired"] = Capability.objects.filter(id__in=retired).update(retired_at=now, synced_at=now)
+        retired = [
+            row_id
+            for row_id, row in existing.items()
+            if row_id not in declared and row.retired_at is None
+        ]
+        counts["retired"] = Capability.objects.filter(id__in=retired).update(
+            retired_at=now, synced_at=now
+        )
     return counts

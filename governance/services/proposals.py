@@ -26,12 +26,20 @@ from governance.enums import ActorType, ProposalStatus
 from governance.errors import Denied
 from governance.models import Proposal
 from governance.reasons import ReasonCode
-from governance.services.common import governed, lock_proposal, require_rationale, require_role, step
+from governance.services.common import (
+    governed,
+    lock_proposal,
+    require_rationale,
+    require_role,
+    step,
+)
 from governance.transitions import Event
 
 
-def validate_input(spec: CapabilitySpec, raw: Mapping[str, Any], *, studio_id: int) -> dict[str, Any]:
-    """The capability's schema applied to ``raw``: the normalised input, or INPUT_INVALID with field errors."""
+def validate_input(
+    spec: CapabilitySpec, raw: Mapping[str, Any], *, studio_id: int
+) -> dict[str, Any]:
+    """``raw`` through the capability's schema: the normalised input, or INPUT_INVALID per field."""
     try:
         parsed = spec.input_model.model_validate(dict(raw))
     except ValidationError as error:
@@ -40,8 +48,12 @@ def validate_input(spec: CapabilitySpec, raw: Mapping[str, Any], *, studio_id: i
             name = ".".join(str(part) for part in problem["loc"]) or "input"
             field_errors.setdefault(name, []).append(problem["msg"])
         summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in field_errors.items())
-        raise Denied(ReasonCode.INPUT_INVALID, f"Input rejected by {spec.id}: {summary}.",
-                     studio_id=studio_id, field_errors=field_errors) from None
+        raise Denied(
+            ReasonCode.INPUT_INVALID,
+            f"Input rejected by {spec.id}: {summary}.",
+            studio_id=studio_id,
+            field_errors=field_errors,
+        ) from None
     return parsed.model_dump(mode="json")
 
 
@@ -56,13 +68,13 @@ def proposal_submit(
     *,
     studio: Studio,
     capability_id: str,
-    input: Mapping[str, Any],  # noqa: A002  (the domain's word for it)
+    input: Mapping[str, Any],
     rationale: str,
     actor: Actor,
     based_on_snapshot: str = "",
     draft: bool = False,
 ) -> Proposal:
-    """Create a proposal for ``capability_id`` and put it in the approval queue (or keep it a draft).
+    """Create a proposal for ``capability_id`` and queue it for approval (or keep it a draft).
 
     Denies CAPABILITY_UNKNOWN, RATIONALE_REQUIRED, INPUT_INVALID, TENANT_MISMATCH, ROLE_REQUIRED.
     The stored input is the schema's normalised form and ``input_hash`` its canonical hash.
@@ -73,20 +85,33 @@ def proposal_submit(
         try:
             spec = capability_spec(capability_id)
         except CapabilityUnknown:
-            raise Denied(ReasonCode.CAPABILITY_UNKNOWN, f"There is no capability {capability_id!r}.",
-                         studio_id=studio.pk) from None
+            raise Denied(
+                ReasonCode.CAPABILITY_UNKNOWN,
+                f"There is no capability {capability_id!r}.",
+                studio_id=studio.pk,
+            ) from None
         cleaned_rationale = require_rationale(rationale, studio_id=studio.pk)
         _submit_allowed(actor, studio.pk)
         normalised = validate_input(spec, input, studio_id=studio.pk)
         parsed = spec.input_model.model_validate(normalised)
         now = timezone.now()
         proposal = Proposal.objects.create(
-            studio=studio, capability_id=spec.id, status=ProposalStatus.DRAFT, risk=spec.risk,
-            approvals_required=spec.approvals_required, input=normalised, input_hash=canonical_hash(normalised),
-            rationale=cleaned_rationale, summary=parsed.summary()[:300], expected_effects=parsed.expected_effects(),
-            based_on_snapshot=based_on_snapshot, requested_by_type=actor.type, requested_by_id=actor.id,
+            studio=studio,
+            capability_id=spec.id,
+            status=ProposalStatus.DRAFT,
+            risk=spec.risk,
+            approvals_required=spec.approvals_required,
+            input=normalised,
+            input_hash=canonical_hash(normalised),
+            rationale=cleaned_rationale,
+            summary=parsed.summary()[:300],
+            expected_effects=parsed.expected_effects(),
+            based_on_snapshot=based_on_snapshot,
+            requested_by_type=actor.type,
+            requested_by_id=actor.id,
             requested_by_user=actor.user if actor.type == ActorType.STAFF else None,
-            created_at=now, updated_at=now,
+            created_at=now,
+            updated_at=now,
         )
         if draft:
             _audit(proposal, actor, "proposal.drafted")
@@ -123,7 +148,9 @@ def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
     def body() -> Proposal:
         proposal = lock_proposal(proposal_id)
         cleaned = require_rationale(reason, studio_id=proposal.studio_id, proposal_id=proposal.pk)
-        require_role(actor, studio_id=proposal.studio_id, minimum=Role.ADMIN, proposal_id=proposal.pk)
+        require_role(
+            actor, studio_id=proposal.studio_id, minimum=Role.ADMIN, proposal_id=proposal.pk
+        )
         now = timezone.now()
         proposal.status = step(proposal, Event.REOPEN)
         proposal.decision_round += 1
@@ -131,10 +158,22 @@ def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
         proposal.approved_at = None
         proposal.decided_at = None
         proposal.updated_at = now
-        proposal.save(update_fields=["status", "decision_round", "expires_at", "approved_at", "decided_at",
-                                     "updated_at"])
-        _audit(proposal, actor, "proposal.reopened", metadata={"reason": cleaned,
-                                                               "round": proposal.decision_round})
+        proposal.save(
+            update_fields=[
+                "status",
+                "decision_round",
+                "expires_at",
+                "approved_at",
+                "decided_at",
+                "updated_at",
+            ]
+        )
+        _audit(
+            proposal,
+            actor,
+            "proposal.reopened",
+            metadata={"reason": cleaned, "round": proposal.decision_round},
+        )
         return proposal
 
     return governed("proposal.reopen_denied", actor, body)
@@ -148,18 +187,34 @@ def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[in
     """
     now = now or timezone.now()
     window_start = now - settings.BRAIN.approval_window
-    due_pending = Proposal.objects.filter(status=ProposalStatus.PENDING_APPROVAL, expires_at__lte=now)
-    due_approved = Proposal.objects.filter(status=ProposalStatus.APPROVED, approved_at__lte=window_start)
-    candidates = list(due_pending.values_list("pk", flat=True)) + list(due_approved.values_list("pk", flat=True))
+    due_pending = Proposal.objects.filter(
+        status=ProposalStatus.PENDING_APPROVAL, expires_at__lte=now
+    )
+    due_approved = Proposal.objects.filter(
+        status=ProposalStatus.APPROVED, approved_at__lte=window_start
+    )
+    candidates = list(due_pending.values_list("pk", flat=True)) + list(
+        due_approved.values_list("pk", flat=True)
+    )
     expired: list[int] = []
     for proposal_id in sorted(candidates):
         with transaction.atomic():
-            proposal = Proposal.objects.select_for_update(skip_locked=True).filter(pk=proposal_id).first()
+            proposal = (
+                Proposal.objects.select_for_update(skip_locked=True).filter(pk=proposal_id).first()
+            )
             if proposal is None:
                 continue
-            if proposal.status == ProposalStatus.PENDING_APPROVAL and proposal.expires_at and proposal.expires_at <= now:
+            if (
+                proposal.status == ProposalStatus.PENDING_APPROVAL
+                and proposal.expires_at
+                and proposal.expires_at <= now
+            ):
                 code = ReasonCode.PROPOSAL_EXPIRED
-            elif proposal.status == ProposalStatus.APPROVED and proposal.approved_at and proposal.approved_at <= window_start:
+            elif (
+                proposal.status == ProposalStatus.APPROVED
+                and proposal.approved_at
+                and proposal.approved_at <= window_start
+            ):
                 code = ReasonCode.APPROVAL_EXPIRED
             else:
                 continue  # decided since the candidates were read
@@ -172,13 +227,27 @@ def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[in
     return expired
 
 
-def _audit(proposal: Proposal, actor: Actor, action: str, *, reason_code: str = "",
-           metadata: dict[str, Any] | None = None) -> None:
+def _audit(
+    proposal: Proposal,
+    actor: Actor,
+    action: str,
+    *,
+    reason_code: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> None:
     audit_append(
-        studio=proposal.studio_id, actor=actor, action=action, target_type="proposal", target_id=proposal.pk,
-        approval_state=proposal.status, reason_code=reason_code or ReasonCode.ALLOWED,
+        studio=proposal.studio_id,
+        actor=actor,
+        action=action,
+        target_type="proposal",
+        target_id=proposal.pk,
+        approval_state=proposal.status,
+        reason_code=reason_code or ReasonCode.ALLOWED,
         input_hash=proposal.input_hash,
-        metadata={"capability": proposal.capability_id, "risk": proposal.get_risk_display(),
-                  "approvals_required": proposal.approvals_required, **(metadata or {})},
+        metadata={
+            "capability": proposal.capability_id,
+            "risk": proposal.get_risk_display(),
+            "approvals_required": proposal.approvals_required,
+            **(metadata or {}),
+        },
     )
-

@@ -30,7 +30,10 @@ def test_it_refuses_naive_times_decimals_nan_and_sets():
 
 def test_dates_and_uuids_have_one_form():
     ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    assert canonical_json([dt.date(2026, 1, 2), ident]) == b'["2026-01-02","12345678-1234-5678-1234-567812345678"]'
+    assert (
+        canonical_json([dt.date(2026, 1, 2), ident])
+        == b'["2026-01-02","12345678-1234-5678-1234-567812345678"]'
+    )
 
 
 def test_same_facts_in_any_order_hash_the_same():

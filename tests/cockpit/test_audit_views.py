@@ -16,10 +16,18 @@ def audit_url(slug="north-kiln", **query):
 
 @pytest.fixture
 def history(staff):
-    proposal = proposal_submit(studio=staff.studio, capability_id="firestore.ops_note.append",
-                               input={"batch_id": "b-1", "note": "Moved to kiln 2"},
-                               rationale="Kiln one is down this week", actor=Actor.staff(staff.operator))
-    approval_grant(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Confirmed with the tech")
+    proposal = proposal_submit(
+        studio=staff.studio,
+        capability_id="firestore.ops_note.append",
+        input={"batch_id": "b-1", "note": "Moved to kiln 2"},
+        rationale="Kiln one is down this week",
+        actor=Actor.staff(staff.operator),
+    )
+    approval_grant(
+        proposal_id=proposal.pk,
+        actor=Actor.staff(staff.approver),
+        rationale="Confirmed with the tech",
+    )
     return proposal
 
 
@@ -35,21 +43,32 @@ def test_the_timeline_filters_by_action_actor_target_and_date(staff, login, hist
     assert "proposal.submitted" not in client.get(audit_url(action="approval.")).content.decode()
     by_actor = client.get(audit_url(actor=f"staff:{staff.operator.pk}")).content.decode()
     assert "proposal.submitted" in by_actor and "approval.granted" not in by_actor
-    assert "approval.granted" in client.get(audit_url(target=f"proposal:{history.pk}")).content.decode()
-    assert "No events match" in client.get(audit_url(since="2000-01-01", until="2000-01-02")).content.decode()
+    assert (
+        "approval.granted"
+        in client.get(audit_url(target=f"proposal:{history.pk}")).content.decode()
+    )
+    assert (
+        "No events match"
+        in client.get(audit_url(since="2000-01-01", until="2000-01-02")).content.decode()
+    )
     bad_range = client.get(audit_url(since="2026-02-02", until="2026-02-01")).content.decode()
     assert "The end date is before the start date" in bad_range
 
 
 def test_the_chain_status_fragment_verifies_the_studio_chain(staff, login, history):
     client = login(staff.viewer)
-    ok = client.get(reverse("cockpit:audit_verify", args=["north-kiln"]), headers={"HX-Request": "true"})
+    ok = client.get(
+        reverse("cockpit:audit_verify", args=["north-kiln"]), headers={"HX-Request": "true"}
+    )
     assert "Chain verified: 2 events" in ok.content.decode()
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER USER")
-        cursor.execute("UPDATE governance_auditevent SET actor_id = 'mallory' WHERE studio_id = %s AND sequence = 1",
-                       [staff.studio.pk])
+        cursor.execute(
+            "UPDATE governance_auditevent SET actor_id = 'mallory' "
+            "WHERE studio_id = %s AND sequence = 1",
+            [staff.studio.pk],
+        )
         cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER USER")
     broken = client.get(audit_url(verify=1)).content.decode()
     assert "Chain broken at sequence 1" in broken

@@ -21,9 +21,11 @@ CLOSE = {"batch_id": "batch-42", "reason": "All pieces picked up last week"}
 
 def propose(staff, capability="firestore.ops_note.append", input=None, studio=None, actor=None):
     return proposal_submit(
-        studio=studio or staff.studio, capability_id=capability,
+        studio=studio or staff.studio,
+        capability_id=capability,
         input=input or (CLOSE if capability == "firestore.batch.close" else NOTE),
-        rationale="The kiln schedule changed this week", actor=actor or Actor.system("ops-anomalies"),
+        rationale="The kiln schedule changed this week",
+        actor=actor or Actor.system("ops-anomalies"),
     )
 
 
@@ -142,15 +144,18 @@ def test_viewers_see_the_detail_but_cannot_approve(staff, login):
     proposal = propose(staff)
     client = login(staff.viewer)
     assert 'name="rationale"' not in client.get(detail_url(proposal)).content.decode()
-    response = client.post(detail_url(proposal, verb="approve"), {"rationale": "Viewer wants in badly"})
+    response = client.post(
+        detail_url(proposal, verb="approve"), {"rationale": "Viewer wants in badly"}
+    )
     assert response.status_code == 403
     assert not Approval.objects.exists()
 
 
 def test_an_approver_approves_with_a_rationale(staff, login):
     proposal = propose(staff)
-    response = login(staff.approver).post(detail_url(proposal, verb="approve"),
-                                          {"rationale": "Kiln 2 is free on Thursday"})
+    response = login(staff.approver).post(
+        detail_url(proposal, verb="approve"), {"rationale": "Kiln 2 is free on Thursday"}
+    )
     assert response.status_code == 302 and response["Location"] == detail_url(proposal)
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.APPROVED
@@ -163,23 +168,32 @@ def test_a_short_rationale_is_an_inline_error_and_nothing_changes(staff, login):
     response = client.post(detail_url(proposal, verb="reject"), {"rationale": "no"})
     assert response.status_code == 422
     assert "at least 10 characters" in response.content.decode()
-    htmx = client.post(detail_url(proposal, verb="reject"), {"rationale": "no"}, headers={"HX-Request": "true"})
-    assert htmx.status_code == 200 and htmx.content.decode().lstrip().startswith('<section id="decision"')
+    htmx = client.post(
+        detail_url(proposal, verb="reject"), {"rationale": "no"}, headers={"HX-Request": "true"}
+    )
+    assert htmx.status_code == 200 and htmx.content.decode().lstrip().startswith(
+        '<section id="decision"'
+    )
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.PENDING_APPROVAL
 
 
 def test_a_denial_from_the_service_shows_inline_with_its_code(staff, login):
     proposal = propose(staff, actor=Actor.staff(staff.admin))
-    response = login(staff.admin).post(detail_url(proposal, verb="approve"), {"rationale": "My own idea, approve"})
+    response = login(staff.admin).post(
+        detail_url(proposal, verb="approve"), {"rationale": "My own idea, approve"}
+    )
     assert response.status_code == 422
     assert "SELF_APPROVAL" in response.content.decode()
 
 
 def test_htmx_approval_redirects_the_client_to_the_fresh_detail(staff, login):
     proposal = propose(staff)
-    response = login(staff.approver).post(detail_url(proposal, verb="approve"),
-                                          {"rationale": "Kiln 2 is free on Thursday"}, headers={"HX-Request": "true"})
+    response = login(staff.approver).post(
+        detail_url(proposal, verb="approve"),
+        {"rationale": "Kiln 2 is free on Thursday"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == detail_url(proposal)
 
@@ -194,13 +208,22 @@ def test_high_risk_approval_asks_for_the_password_after_ten_minutes(staff, login
         assert 'name="password"' not in client.get(detail_url(proposal)).content.decode()
     with time_machine.travel(start + dt.timedelta(minutes=11), tick=False):
         assert 'name="password"' in client.get(detail_url(proposal)).content.decode()
-        missing = client.post(detail_url(proposal, verb="approve"), {"rationale": "Shelf is empty, close it"})
+        missing = client.post(
+            detail_url(proposal, verb="approve"), {"rationale": "Shelf is empty, close it"}
+        )
         assert missing.status_code == 422 and not Approval.objects.exists()
-        wrong = client.post(detail_url(proposal, verb="approve"),
-                            {"rationale": "Shelf is empty, close it", "password": "not my password"})
-        assert "That password is not correct" in wrong.content.decode() and not Approval.objects.exists()
-        right = client.post(detail_url(proposal, verb="approve"),
-                            {"rationale": "Shelf is empty, close it", "password": PASSWORD})
+        wrong = client.post(
+            detail_url(proposal, verb="approve"),
+            {"rationale": "Shelf is empty, close it", "password": "not my password"},
+        )
+        assert (
+            "That password is not correct" in wrong.content.decode()
+            and not Approval.objects.exists()
+        )
+        right = client.post(
+            detail_url(proposal, verb="approve"),
+            {"rationale": "Shelf is empty, close it", "password": PASSWORD},
+        )
         assert right.status_code == 302
     assert Approval.objects.filter(proposal=proposal).count() == 1
     assert AuditEvent.objects.filter(studio=None, action="auth.reauthenticated").count() == 1
@@ -210,14 +233,19 @@ def test_high_risk_approval_asks_for_the_password_after_ten_minutes(staff, login
 def test_medium_risk_approval_needs_no_password(staff, login):
     proposal = propose(staff)
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)):
-        assert 'name="password"' not in login(staff.approver).get(detail_url(proposal)).content.decode()
+        assert (
+            'name="password"'
+            not in login(staff.approver).get(detail_url(proposal)).content.decode()
+        )
 
 
 def test_decisions_need_the_csrf_token(staff):
     proposal = propose(staff)
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff.approver)
-    response = client.post(detail_url(proposal, verb="approve"), {"rationale": "Kiln 2 is free on Thursday"})
+    response = client.post(
+        detail_url(proposal, verb="approve"), {"rationale": "Kiln 2 is free on Thursday"}
+    )
     assert response.status_code == 403
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.PENDING_APPROVAL

@@ -11,7 +11,9 @@ CLOSE_INPUT = {"batch_id": "batch-42", "reason": "All pieces picked up last week
 def chain(studio_id):
     """(sequence, action, reason_code) of a chain, in order: what services are asserted against."""
     return list(
-        AuditEvent.objects.filter(studio_id=studio_id).order_by("sequence").values_list("sequence", "action", "reason_code")
+        AuditEvent.objects.filter(studio_id=studio_id)
+        .order_by("sequence")
+        .values_list("sequence", "action", "reason_code")
     )
 
 
@@ -23,7 +25,9 @@ def submit(staff):
         return proposal_submit(
             studio=staff.studio,
             capability_id=capability_id,
-            input=input if input is not None else (CLOSE_INPUT if capability_id == "firestore.batch.close" else NOTE_INPUT),
+            input=input
+            if input is not None
+            else (CLOSE_INPUT if capability_id == "firestore.batch.close" else NOTE_INPUT),
             rationale=extra.pop("rationale", "The kiln schedule changed this week"),
             actor=actor or Actor.staff(staff.operator),
             **extra,
@@ -37,4 +41,6 @@ def second_approver(staff):
     from brain.models import Role
     from tests.factories import MembershipFactory, UserFactory
 
-    return MembershipFactory(user=UserFactory(username="bea"), studio=staff.studio, role=Role.APPROVER).user
+    return MembershipFactory(
+        user=UserFactory(username="bea"), studio=staff.studio, role=Role.APPROVER
+    ).user

@@ -25,7 +25,10 @@ def test_one_approval_approves_a_medium_risk_proposal_and_binds_its_input_hash(s
     assert proposal.approved_at == approval.created_at
     assert approval.input_hash == proposal.input_hash
     assert approval_matches(proposal)
-    assert chain(staff.studio.pk) == [(1, "proposal.submitted", "ALLOWED"), (2, "approval.granted", "ALLOWED")]
+    assert chain(staff.studio.pk) == [
+        (1, "proposal.submitted", "ALLOWED"),
+        (2, "approval.granted", "ALLOWED"),
+    ]
 
 
 def test_high_risk_needs_two_distinct_approvers(staff, submit, second_approver):
@@ -65,19 +68,29 @@ def test_the_proposer_can_never_approve_their_own_proposal(staff, submit):
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.PENDING_APPROVAL
     assert not Approval.objects.exists()
-    assert chain(staff.studio.pk) == [(1, "proposal.submitted", "ALLOWED"), (2, "approval.grant_denied", "SELF_APPROVAL")]
+    assert chain(staff.studio.pk) == [
+        (1, "proposal.submitted", "ALLOWED"),
+        (2, "approval.grant_denied", "SELF_APPROVAL"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("who", "code"),
-    [("viewer", ReasonCode.ROLE_REQUIRED), ("operator", ReasonCode.ROLE_REQUIRED),
-     ("outsider", ReasonCode.TENANT_MISMATCH)],
+    [
+        ("viewer", ReasonCode.ROLE_REQUIRED),
+        ("operator", ReasonCode.ROLE_REQUIRED),
+        ("outsider", ReasonCode.TENANT_MISMATCH),
+    ],
 )
 def test_only_approvers_of_the_studio_decide(staff, submit, who, code):
     proposal = submit()
     for service in (approval_grant, approval_reject):
         with pytest.raises(Denied) as denied:
-            service(proposal_id=proposal.pk, actor=Actor.staff(getattr(staff, who)), rationale="I say so, clearly")
+            service(
+                proposal_id=proposal.pk,
+                actor=Actor.staff(getattr(staff, who)),
+                rationale="I say so, clearly",
+            )
         assert denied.value.code == code
     assert chain(staff.studio.pk) == [
         (1, "proposal.submitted", "ALLOWED"),
@@ -89,7 +102,11 @@ def test_only_approvers_of_the_studio_decide(staff, submit, who, code):
 def test_agents_cannot_decide(staff, submit):
     proposal = submit()
     with pytest.raises(Denied) as denied:
-        approval_grant(proposal_id=proposal.pk, actor=Actor.agent("helper-bot"), rationale="Looks fine to the bot")
+        approval_grant(
+            proposal_id=proposal.pk,
+            actor=Actor.agent("helper-bot"),
+            rationale="Looks fine to the bot",
+        )
     assert denied.value.code == ReasonCode.ACTOR_NOT_ALLOWED
     assert chain(staff.studio.pk)[-1] == (2, "approval.grant_denied", "ACTOR_NOT_ALLOWED")
 
@@ -105,7 +122,11 @@ def test_a_rationale_is_required_to_decide(staff, submit):
 def test_rejection_ends_the_round(staff, submit, second_approver):
     proposal = submit("firestore.batch.close")
     grant(proposal, staff.approver)
-    approval_reject(proposal_id=proposal.pk, actor=Actor.staff(second_approver), rationale="Pieces still on shelf")
+    approval_reject(
+        proposal_id=proposal.pk,
+        actor=Actor.staff(second_approver),
+        rationale="Pieces still on shelf",
+    )
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.REJECTED
     assert chain(staff.studio.pk) == [
@@ -116,15 +137,25 @@ def test_rejection_ends_the_round(staff, submit, second_approver):
 
 
 @pytest.mark.parametrize("decided", ["approved", "rejected"])
-def test_deciding_a_decided_proposal_is_an_audited_illegal_transition(staff, submit, second_approver, decided):
+def test_deciding_a_decided_proposal_is_an_audited_illegal_transition(
+    staff, submit, second_approver, decided
+):
     proposal = submit()
     if decided == "approved":
         grant(proposal, staff.approver)
     else:
-        approval_reject(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Not needed anymore")
+        approval_reject(
+            proposal_id=proposal.pk,
+            actor=Actor.staff(staff.approver),
+            rationale="Not needed anymore",
+        )
     for service in (approval_grant, approval_reject):
         with pytest.raises(Denied) as denied:
-            service(proposal_id=proposal.pk, actor=Actor.staff(second_approver), rationale="Late to the party")
+            service(
+                proposal_id=proposal.pk,
+                actor=Actor.staff(second_approver),
+                rationale="Late to the party",
+            )
         assert denied.value.code == ReasonCode.ILLEGAL_TRANSITION
     proposal.refresh_from_db()
     assert proposal.status == decided
@@ -147,7 +178,8 @@ def test_input_changed_after_approval_is_detectable(staff, submit):
     # Someone edits the stored input behind the services' back.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE governance_proposal SET input = jsonb_set(input, '{note}', '\"Different note\"') WHERE id = %s",
+            "UPDATE governance_proposal "
+            "SET input = jsonb_set(input, '{note}', '\"Different note\"') WHERE id = %s",
             [proposal.pk],
         )
     proposal.refresh_from_db()

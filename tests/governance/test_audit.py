@@ -6,7 +6,14 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
 from governance.actors import Actor
-from governance.audit import GENESIS_HASH, AuditError, audit_append, event_hash, verify_chain, verify_events
+from governance.audit import (
+    GENESIS_HASH,
+    AuditError,
+    audit_append,
+    event_hash,
+    verify_chain,
+    verify_events,
+)
 from governance.enums import ProposalStatus
 from governance.models import Approval, AuditChainHead, AuditEvent
 from governance.services.approvals import approval_grant
@@ -41,7 +48,10 @@ def test_each_studio_and_the_global_chain_count_on_their_own(studio, other_studi
     append(other_studio)
     append(None, "auth.login")
     append(studio)
-    assert [e.sequence for e in AuditEvent.objects.filter(studio=studio).order_by("sequence")] == [1, 2]
+    assert [e.sequence for e in AuditEvent.objects.filter(studio=studio).order_by("sequence")] == [
+        1,
+        2,
+    ]
     assert AuditEvent.objects.get(studio=other_studio).sequence == 1
     assert AuditEvent.objects.get(studio=None).sequence == 1
     assert all(verify_chain(chain_id).ok for chain_id in (studio.pk, other_studio.pk, None))
@@ -66,11 +76,14 @@ def test_append_refuses_to_run_outside_a_transaction():
 )
 def test_the_database_rejects_changing_or_removing_audit_rows(studio, statement):
     append(studio)
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Deferred foreign-key checks from the append would otherwise block TRUNCATE.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(statement)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # Deferred foreign-key checks from the append would otherwise block TRUNCATE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(statement)
     assert AuditEvent.objects.filter(studio=studio, action="test.event").count() == 1
 
 
@@ -86,7 +99,9 @@ def test_the_orm_cannot_delete_or_update_audit_rows_either(studio):
 def tamper(sql, params):
     """As the superuser would: disable the triggers, change a row, enable them again."""
     with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks may be pending for ALTER
+        cursor.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE"
+        )  # no deferred checks may be pending for ALTER
         cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER USER")
         cursor.execute(sql, params)
         cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER USER")
@@ -113,7 +128,9 @@ def test_verify_audit_prints_the_count_and_head_when_intact(studio):
 @pytest.mark.django_db
 def test_tampering_one_row_makes_verify_name_that_sequence(studio):
     events = [append(studio, metadata={"i": i}) for i in range(5)]
-    tamper("UPDATE governance_auditevent SET metadata = '{\"i\": 99}' WHERE id = %s", [events[2].pk])
+    tamper(
+        "UPDATE governance_auditevent SET metadata = '{\"i\": 99}' WHERE id = %s", [events[2].pk]
+    )
     code, output = run_verify("--studio", studio.slug)
     assert code == 1
     assert "first bad sequence 3: hash mismatch" in output
@@ -133,8 +150,12 @@ def test_a_rehashed_row_still_breaks_the_next_link(studio):
     tamper("UPDATE governance_auditevent SET hash = %s WHERE id = %s", ["f" * 64, events[0].pk])
     report = verify_chain(studio.pk)
     assert report.bad_sequence == 1  # its own hash no longer matches its fields
-    tamper("UPDATE governance_auditevent SET hash = %s WHERE id = %s", [events[0].hash, events[0].pk])
-    tamper("UPDATE governance_auditevent SET prev_hash = %s WHERE id = %s", ["e" * 64, events[2].pk])
+    tamper(
+        "UPDATE governance_auditevent SET hash = %s WHERE id = %s", [events[0].hash, events[0].pk]
+    )
+    tamper(
+        "UPDATE governance_auditevent SET prev_hash = %s WHERE id = %s", ["e" * 64, events[2].pk]
+    )
     report = verify_chain(studio.pk)
     assert (report.bad_sequence, report.problem.split(":")[0]) == (3, "broken link")
 
@@ -153,7 +174,9 @@ def test_verify_events_checks_a_slice_and_its_links(studio):
     proposal_slice = [e for e in events if e.target_id == "1"]
     assert verify_events(proposal_slice).ok
     tamper("UPDATE governance_auditevent SET actor_id = 'mallory' WHERE id = %s", [events[3].pk])
-    reloaded = list(AuditEvent.objects.filter(pk__in=[e.pk for e in proposal_slice]).order_by("sequence"))
+    reloaded = list(
+        AuditEvent.objects.filter(pk__in=[e.pk for e in proposal_slice]).order_by("sequence")
+    )
     assert verify_events(reloaded).bad_sequence == 4
 
 
@@ -169,7 +192,9 @@ def test_when_the_audit_insert_fails_the_change_does_not_happen(staff, submit):
                 FOR EACH ROW EXECUTE FUNCTION pg_temp.fail_audit();
         """)
     with pytest.raises(DatabaseError, match="audit store unavailable"):
-        approval_grant(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Fine by the team")
+        approval_grant(
+            proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Fine by the team"
+        )
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER fail_audit_insert ON governance_auditevent")
     proposal.refresh_from_db()
@@ -190,8 +215,12 @@ def test_eight_concurrent_writers_build_one_unbroken_chain():
             start.wait()
             for n in range(per_writer):
                 with transaction.atomic():
-                    audit_append(studio=studio.pk, actor=Actor.system(f"writer-{index}"), action="test.concurrent",
-                                 metadata={"n": n})
+                    audit_append(
+                        studio=studio.pk,
+                        actor=Actor.system(f"writer-{index}"),
+                        action="test.concurrent",
+                        metadata={"n": n},
+                    )
         except Exception as error:  # surfaced below
             errors.append(error)
         finally:
@@ -203,7 +232,11 @@ def test_eight_concurrent_writers_build_one_unbroken_chain():
     for thread in threads:
         thread.join()
     assert errors == []
-    sequences = list(AuditEvent.objects.filter(studio=studio).order_by("sequence").values_list("sequence", flat=True))
+    sequences = list(
+        AuditEvent.objects.filter(studio=studio)
+        .order_by("sequence")
+        .values_list("sequence", flat=True)
+    )
     assert sequences == list(range(1, per_writer * writers + 1))
     report = verify_chain(studio.pk)
     assert report.ok and report.count == per_writer * writers

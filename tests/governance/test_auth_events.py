@@ -11,7 +11,11 @@ pytestmark = pytest.mark.django_db
 
 
 def global_chain():
-    return list(AuditEvent.objects.filter(studio=None).order_by("sequence").values_list("action", "actor_type", "actor_id"))
+    return list(
+        AuditEvent.objects.filter(studio=None)
+        .order_by("sequence")
+        .values_list("action", "actor_type", "actor_id")
+    )
 
 
 def test_logins_logouts_and_failed_logins_are_audited_in_the_global_chain(staff):
@@ -35,12 +39,27 @@ def test_admin_changes_are_audited(staff):
     client = Client()
     client.force_login(root)
     url = reverse("admin:auth_user_change", args=[staff.viewer.pk])
-    response = client.post(url, {"username": "vera", "first_name": "Vera", "last_name": "", "email": "",
-                                 "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-                                 "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00"})
+    response = client.post(
+        url,
+        {
+            "username": "vera",
+            "first_name": "Vera",
+            "last_name": "",
+            "email": "",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
     assert response.status_code == 302, response.content[:500]
     event = AuditEvent.objects.filter(action="admin.changed").get()
-    assert (event.studio_id, event.target_type, event.target_id) == (None, "auth.user", str(staff.viewer.pk))
+    assert (event.studio_id, event.target_type, event.target_id) == (
+        None,
+        "auth.user",
+        str(staff.viewer.pk),
+    )
     assert event.actor_id == str(root.pk)
 
 

@@ -20,14 +20,18 @@ DOMAIN_TABLE = {
 
 def test_the_registry_is_domain_mds_table():
     assert {
-        spec.id: (spec.mode, spec.requires_approval, spec.max_calls_per_hour, spec.risk) for spec in REGISTRY
+        spec.id: (spec.mode, spec.requires_approval, spec.max_calls_per_hour, spec.risk)
+        for spec in REGISTRY
     } == DOMAIN_TABLE
 
 
 def test_quorum_is_two_for_high_risk_and_one_otherwise():
     assert {spec.id: spec.approvals_required for spec in REGISTRY if spec.requires_approval} == {
-        "firestore.ops_note.append": 1, "firestore.batch.close": 2, "finance.reconciliation.adjust": 1,
-        "hubitat.device.command": 2, "roborock.device.command": 2,
+        "firestore.ops_note.append": 1,
+        "firestore.batch.close": 2,
+        "finance.reconciliation.adjust": 1,
+        "hubitat.device.command": 2,
+        "roborock.device.command": 2,
     }
 
 

@@ -18,20 +18,34 @@ def run(*args):
 
 
 def test_submit_approve_show_and_list_from_the_command_line(staff):
-    [submitted] = run("submit", "--studio", "north-kiln", "--capability", "firestore.ops_note.append",
-                      "--input", '{"batch_id": "b-7", "note": "Glaze test tiles ready"}',
-                      "--rationale", "Tiles are ready for review", "--as", "otto")
+    [submitted] = run(
+        "submit",
+        "--studio",
+        "north-kiln",
+        "--capability",
+        "firestore.ops_note.append",
+        "--input",
+        '{"batch_id": "b-7", "note": "Glaze test tiles ready"}',
+        "--rationale",
+        "Tiles are ready for review",
+        "--as",
+        "otto",
+    )
     assert submitted["status"] == "pending_approval"
-    [approved] = run("approve", str(submitted["id"]), "--as", "anna", "--rationale", "Checked the tiles")
+    [approved] = run(
+        "approve", str(submitted["id"]), "--as", "anna", "--rationale", "Checked the tiles"
+    )
     assert approved["status"] == "approved"
     assert approved["approvals"][0]["input_hash"] == submitted["input_hash"]
-    assert [p["id"] for p in run("list", "--studio", "north-kiln", "--status", "approved")] == [submitted["id"]]
+    assert [p["id"] for p in run("list", "--studio", "north-kiln", "--status", "approved")] == [
+        submitted["id"]
+    ]
     assert run("list", "--studio", "north-kiln", "--status", "pending_approval") == []
 
 
 def test_a_denial_exits_non_zero_with_the_reason_code_and_show_reports_it(staff, submit):
     proposal = submit(actor=Actor.staff(staff.admin))
-    with pytest.raises(CommandError, match="^denied SELF_APPROVAL: ") as denied:
+    with pytest.raises(CommandError, match=r"^denied SELF_APPROVAL: ") as denied:
         run("approve", str(proposal.pk), "--as", "ada", "--rationale", "I trust myself here")
     assert "\n" not in str(denied.value)
     with pytest.raises(CommandError, match="denied ROLE_REQUIRED"):
@@ -46,13 +60,21 @@ def test_a_denial_exits_non_zero_with_the_reason_code_and_show_reports_it(staff,
     [
         (["--input", "{not json"], "--input is not JSON"),
         (["--input", "[1]"], "must be a JSON object"),
-        (["--input", '{"batch_id": "b-7"}'], "denied INPUT_INVALID: Input rejected by firestore.ops_note.append: note"),
+        (
+            ["--input", '{"batch_id": "b-7"}'],
+            "denied INPUT_INVALID: Input rejected by firestore.ops_note.append: note",
+        ),
         (["--as", "nobody"], "no active user 'nobody'"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(staff, args, message):
-    base = {"--studio": "north-kiln", "--capability": "firestore.ops_note.append",
-            "--input": '{"batch_id": "b-7", "note": "fine note"}', "--rationale": "A proper rationale", "--as": "otto"}
+    base = {
+        "--studio": "north-kiln",
+        "--capability": "firestore.ops_note.append",
+        "--input": '{"batch_id": "b-7", "note": "fine note"}',
+        "--rationale": "A proper rationale",
+        "--as": "otto",
+    }
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
     with pytest.raises(CommandError, match=message):
         run("submit", *[item for pair in base.items() for item in pair])
@@ -65,8 +87,18 @@ def test_show_of_a_missing_proposal_fails(staff):
 
 
 def test_agents_submit_with_agent_prefix(staff):
-    [submitted] = run("submit", "--studio", "north-kiln", "--capability", "hubitat.device.command",
-                      "--input", '{"connector": "hubitat", "device_id": "12", "command": "off"}',
-                      "--rationale", "Kiln room heater left on", "--as", "agent:facilities-bot")
+    [submitted] = run(
+        "submit",
+        "--studio",
+        "north-kiln",
+        "--capability",
+        "hubitat.device.command",
+        "--input",
+        '{"connector": "hubitat", "device_id": "12", "command": "off"}',
+        "--rationale",
+        "Kiln room heater left on",
+        "--as",
+        "agent:facilities-bot",
+    )
     assert submitted["requested_by"] == "agent:facilities-bot"
     assert submitted["approvals_required"] == 2

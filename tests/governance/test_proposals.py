@@ -11,15 +11,21 @@ from governance.errors import Denied
 from governance.models import Proposal
 from governance.reasons import ReasonCode
 from governance.services.approvals import approval_grant, approval_reject
-from governance.services.proposals import proposal_draft_submit, proposal_expire_due, proposal_reopen
+from governance.services.proposals import (
+    proposal_draft_submit,
+    proposal_expire_due,
+    proposal_reopen,
+)
 from tests.governance.conftest import NOTE_INPUT, chain
 
 pytestmark = pytest.mark.django_db
 
 
 def test_submit_stores_the_normalised_input_its_hash_and_a_preview(staff, submit):
-    proposal = submit(input={"batch_id": " batch-42 ", "note": "  Bisque load moved to kiln 2 "},
-                      based_on_snapshot="snap-2026-11-27")
+    proposal = submit(
+        input={"batch_id": " batch-42 ", "note": "  Bisque load moved to kiln 2 "},
+        based_on_snapshot="snap-2026-11-27",
+    )
     assert proposal.status == ProposalStatus.PENDING_APPROVAL
     assert proposal.input == NOTE_INPUT
     assert proposal.input_hash == canonical_hash(NOTE_INPUT)
@@ -38,7 +44,10 @@ def test_agents_and_system_jobs_may_propose(staff, submit):
     by_system = submit(actor=Actor.system("drift"))
     assert (by_agent.requested_by_type, by_agent.requested_by_id) == ("agent", "ops-detector")
     assert by_system.requested_by_user is None
-    assert chain(staff.studio.pk) == [(1, "proposal.submitted", "ALLOWED"), (2, "proposal.submitted", "ALLOWED")]
+    assert chain(staff.studio.pk) == [
+        (1, "proposal.submitted", "ALLOWED"),
+        (2, "proposal.submitted", "ALLOWED"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -47,8 +56,16 @@ def test_agents_and_system_jobs_may_propose(staff, submit):
         ({"capability_id": "firestore.everything.delete"}, ReasonCode.CAPABILITY_UNKNOWN, None),
         ({"rationale": "too short"}, ReasonCode.RATIONALE_REQUIRED, "rationale"),
         ({"input": {"batch_id": "b1", "note": "hey"}}, ReasonCode.INPUT_INVALID, "note"),
-        ({"input": {"batch_id": "a/b", "note": "a valid note"}}, ReasonCode.INPUT_INVALID, "batch_id"),
-        ({"input": {"batch_id": "b1", "note": "a valid note", "extra": 1}}, ReasonCode.INPUT_INVALID, "extra"),
+        (
+            {"input": {"batch_id": "a/b", "note": "a valid note"}},
+            ReasonCode.INPUT_INVALID,
+            "batch_id",
+        ),
+        (
+            {"input": {"batch_id": "b1", "note": "a valid note", "extra": 1}},
+            ReasonCode.INPUT_INVALID,
+            "extra",
+        ),
         ({"input": {"batch_id": "b1", "note": "x" * 501}}, ReasonCode.INPUT_INVALID, "note"),
     ],
 )
@@ -64,9 +81,15 @@ def test_bad_submissions_are_denied_with_a_reason_and_audited(staff, submit, kwa
 
 def test_device_commands_accept_only_their_commands(submit):
     with pytest.raises(Denied) as denied:
-        submit("roborock.device.command", input={"connector": "roborock", "device": "hall", "command": "explode"})
+        submit(
+            "roborock.device.command",
+            input={"connector": "roborock", "device": "hall", "command": "explode"},
+        )
     assert "command" in denied.value.field_errors
-    proposal = submit("roborock.device.command", input={"connector": "roborock", "device": "hall", "command": "home"})
+    proposal = submit(
+        "roborock.device.command",
+        input={"connector": "roborock", "device": "hall", "command": "home"},
+    )
     assert proposal.approvals_required == 2
 
 
@@ -100,13 +123,22 @@ def test_a_draft_waits_until_it_is_submitted(staff, submit):
 
 def test_an_admin_reopens_a_rejected_proposal_for_a_new_round(staff, submit):
     proposal = submit()
-    approval_reject(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Kiln 2 is booked solid")
-    reopened = proposal_reopen(proposal_id=proposal.pk, actor=Actor.staff(staff.admin),
-                               reason="Kiln 2 has a free slot after all")
+    approval_reject(
+        proposal_id=proposal.pk,
+        actor=Actor.staff(staff.approver),
+        rationale="Kiln 2 is booked solid",
+    )
+    reopened = proposal_reopen(
+        proposal_id=proposal.pk,
+        actor=Actor.staff(staff.admin),
+        reason="Kiln 2 has a free slot after all",
+    )
     assert reopened.status == ProposalStatus.PENDING_APPROVAL
     assert reopened.decision_round == 2
     # The same approver may decide again in the new round.
-    approval_grant(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Free slot confirmed")
+    approval_grant(
+        proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Free slot confirmed"
+    )
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.APPROVED
     assert chain(staff.studio.pk) == [
@@ -120,14 +152,25 @@ def test_an_admin_reopens_a_rejected_proposal_for_a_new_round(staff, submit):
 def test_only_admins_reopen_and_only_rejected_proposals(staff, submit):
     proposal = submit()
     with pytest.raises(Denied) as not_rejected:
-        proposal_reopen(proposal_id=proposal.pk, actor=Actor.staff(staff.admin), reason="Reopen it please now")
-    approval_reject(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Not this week, sorry")
+        proposal_reopen(
+            proposal_id=proposal.pk, actor=Actor.staff(staff.admin), reason="Reopen it please now"
+        )
+    approval_reject(
+        proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Not this week, sorry"
+    )
     with pytest.raises(Denied) as approver:
-        proposal_reopen(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), reason="Reopen it please now")
+        proposal_reopen(
+            proposal_id=proposal.pk,
+            actor=Actor.staff(staff.approver),
+            reason="Reopen it please now",
+        )
     with pytest.raises(Denied) as no_reason:
         proposal_reopen(proposal_id=proposal.pk, actor=Actor.staff(staff.admin), reason="because")
     assert (not_rejected.value.code, approver.value.code, no_reason.value.code) == (
-        ReasonCode.ILLEGAL_TRANSITION, ReasonCode.ROLE_REQUIRED, ReasonCode.RATIONALE_REQUIRED)
+        ReasonCode.ILLEGAL_TRANSITION,
+        ReasonCode.ROLE_REQUIRED,
+        ReasonCode.RATIONALE_REQUIRED,
+    )
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.REJECTED
     assert chain(staff.studio.pk) == [
@@ -144,12 +187,18 @@ def test_pending_proposals_expire_after_the_ttl(staff, submit):
     with time_machine.travel(start, tick=False):
         proposal = submit()
     system = Actor.system("expire_proposals")
-    with time_machine.travel(start + settings.BRAIN.proposal_ttl - dt.timedelta(seconds=1), tick=False):
+    with time_machine.travel(
+        start + settings.BRAIN.proposal_ttl - dt.timedelta(seconds=1), tick=False
+    ):
         assert proposal_expire_due(actor=system) == []
         # Still pending but not yet expired: an approval in the last second still counts.
     with time_machine.travel(start + settings.BRAIN.proposal_ttl, tick=False):
         with pytest.raises(Denied) as late:
-            approval_grant(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Approving late")
+            approval_grant(
+                proposal_id=proposal.pk,
+                actor=Actor.staff(staff.approver),
+                rationale="Approving late",
+            )
         assert late.value.code == ReasonCode.PROPOSAL_EXPIRED
         assert proposal_expire_due(actor=system) == [proposal.pk]
     proposal.refresh_from_db()
@@ -165,7 +214,11 @@ def test_approvals_go_stale_after_the_approval_window(staff, submit):
     start = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):
         proposal = submit()
-        approval_grant(proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Fine by the kiln team")
+        approval_grant(
+            proposal_id=proposal.pk,
+            actor=Actor.staff(staff.approver),
+            rationale="Fine by the kiln team",
+        )
     from governance.selectors import approval_is_fresh
 
     proposal.refresh_from_db()

@@ -34,4 +34,4 @@ def test_every_other_pair_is_an_illegal_transition(start, event):
 
 def test_the_table_holds_exactly_the_lifecycle():
     assert TRANSITIONS == LEGAL
-    assert TERMINAL == {S.EXPIRED, S.EXECUTED, S.FAILED}
+    assert {S.EXPIRED, S.EXECUTED, S.FAILED} == TERMINAL

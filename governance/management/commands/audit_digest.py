@@ -9,7 +9,7 @@ from governance.tasks import audit_digest_job
 
 
 class Command(BaseCommand):
-    help = "Sign today's head of every audit chain with BRAIN_AUDIT_SIGNING_KEY (the daily beat job, by hand)."
+    help = "Sign today's head of every audit chain with BRAIN_AUDIT_SIGNING_KEY (the daily job)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -21,4 +21,6 @@ class Command(BaseCommand):
         digests = run.summary.get("digests", [])
         self.stdout.write(f"signed {len(digests)} chain head(s)")
         for digest in digests:
-            self.stdout.write(f"  chain {digest['chain'] or 'global'} {digest['day']} @ {digest['sequence']}")
+            self.stdout.write(
+                f"  chain {digest['chain'] or 'global'} {digest['day']} @ {digest['sequence']}"
+            )

@@ -66,10 +66,16 @@ class Command(BaseCommand):
         submit = sub.add_parser("submit", help="propose a change through a capability")
         submit.add_argument("--studio", required=True)
         submit.add_argument("--capability", required=True)
-        submit.add_argument("--input", required=True, help="the capability's input as a JSON object")
+        submit.add_argument(
+            "--input", required=True, help="the capability's input as a JSON object"
+        )
         submit.add_argument("--rationale", required=True)
-        submit.add_argument("--as", dest="actor", required=True, help="USERNAME, agent:ID or system:NAME")
-        submit.add_argument("--snapshot", default="", help="the snapshot this proposal was based on")
+        submit.add_argument(
+            "--as", dest="actor", required=True, help="USERNAME, agent:ID or system:NAME"
+        )
+        submit.add_argument(
+            "--snapshot", default="", help="the snapshot this proposal was based on"
+        )
         for verb in ("approve", "reject"):
             decide = sub.add_parser(verb, help=f"{verb} a pending proposal")
             decide.add_argument("id", type=int)
@@ -79,7 +85,9 @@ class Command(BaseCommand):
         reopen.add_argument("id", type=int)
         reopen.add_argument("--as", dest="actor", required=True)
         reopen.add_argument("--reason", required=True)
-        show = sub.add_parser("show", help="one proposal as JSON, with its approvals and last denial")
+        show = sub.add_parser(
+            "show", help="one proposal as JSON, with its approvals and last denial"
+        )
         show.add_argument("id", type=int)
         listing = sub.add_parser("list", help="a studio's proposals as JSON lines")
         listing.add_argument("--studio", required=True)
@@ -106,29 +114,41 @@ class Command(BaseCommand):
         try:
             raw = json.loads(options["input"])
         except json.JSONDecodeError as error:
-            raise CommandError(f"--input is not JSON: {error.msg} at character {error.pos}") from None
+            raise CommandError(
+                f"--input is not JSON: {error.msg} at character {error.pos}"
+            ) from None
         if not isinstance(raw, dict):
             raise CommandError("--input must be a JSON object")
         proposal = proposal_submit(
-            studio=self._studio(options["studio"]), capability_id=options["capability"], input=raw,
-            rationale=options["rationale"], actor=actor_from(options["actor"]),
+            studio=self._studio(options["studio"]),
+            capability_id=options["capability"],
+            input=raw,
+            rationale=options["rationale"],
+            actor=actor_from(options["actor"]),
             based_on_snapshot=options["snapshot"],
         )
         self._emit(proposal_json(proposal))
 
     def _approve(self, **options: Any) -> None:
-        approval = approval_grant(proposal_id=options["id"], actor=actor_from(options["actor"]),
-                                  rationale=options["rationale"])
+        approval = approval_grant(
+            proposal_id=options["id"],
+            actor=actor_from(options["actor"]),
+            rationale=options["rationale"],
+        )
         self._show(id=approval.proposal_id)
 
     def _reject(self, **options: Any) -> None:
-        approval = approval_reject(proposal_id=options["id"], actor=actor_from(options["actor"]),
-                                   rationale=options["rationale"])
+        approval = approval_reject(
+            proposal_id=options["id"],
+            actor=actor_from(options["actor"]),
+            rationale=options["rationale"],
+        )
         self._show(id=approval.proposal_id)
 
     def _reopen(self, **options: Any) -> None:
-        proposal = proposal_reopen(proposal_id=options["id"], actor=actor_from(options["actor"]),
-                                   reason=options["reason"])
+        proposal = proposal_reopen(
+            proposal_id=options["id"], actor=actor_from(options["actor"]), reason=options["reason"]
+        )
         self._show(id=proposal.pk)
 
     def _show(self, **options: Any) -> None:
@@ -137,8 +157,14 @@ class Command(BaseCommand):
             raise ProposalNotFound(options["id"])
         payload = proposal_json(proposal)
         payload["approvals"] = [
-            {"approver": a.approver.get_username(), "decision": a.decision, "round": a.decision_round,
-             "input_hash": a.input_hash, "rationale": a.rationale, "at": a.created_at.isoformat()}
+            {
+                "approver": a.approver.get_username(),
+                "decision": a.decision,
+                "round": a.decision_round,
+                "input_hash": a.input_hash,
+                "rationale": a.rationale,
+                "at": a.created_at.isoformat(),
+            }
             for a in approval_list(proposal)
         ]
         payload["last_denial"] = proposal_last_denial(proposal)

@@ -10,10 +10,12 @@ from governance.audit import chain_ids, verify_chain
 
 
 class Command(BaseCommand):
-    help = "Walk the audit hash chain(s) and name the first broken link. Exit 0 when intact, 1 when not."
+    help = "Walk the audit hash chain(s), naming the first broken link. Exit 0 if intact, else 1."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--studio", help="studio slug (default: every chain, the global one included)")
+        parser.add_argument(
+            "--studio", help="studio slug (default: every chain, the global one included)"
+        )
 
     def handle(self, *args: Any, studio: str | None = None, **options: Any) -> None:
         if studio:
@@ -31,10 +33,18 @@ class Command(BaseCommand):
             elapsed = time.perf_counter() - started
             name = slugs.get(studio_id, "global") if studio_id is not None else "global"
             if report.ok:
-                rate = f", {report.count / elapsed:,.0f} events/s" if report.count and elapsed > 0 else ""
-                self.stdout.write(f"ok {name}: {report.count} events, head {report.head_hash}{rate}")
+                rate = (
+                    f", {report.count / elapsed:,.0f} events/s"
+                    if report.count and elapsed > 0
+                    else ""
+                )
+                self.stdout.write(
+                    f"ok {name}: {report.count} events, head {report.head_hash}{rate}"
+                )
             else:
                 broken = True
-                self.stdout.write(f"BROKEN {name}: first bad sequence {report.bad_sequence}: {report.problem}")
+                self.stdout.write(
+                    f"BROKEN {name}: first bad sequence {report.bad_sequence}: {report.problem}"
+                )
         if broken:
             raise CommandError("audit chain verification failed", returncode=1)
