@@ -66,7 +66,11 @@ def _query_without_page(request: HttpRequest) -> str:
 def proposal_queue(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
     form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
-    paginator = Paginator(proposal_list(studio.pk, form.filters()), QUEUE_PAGE_SIZE)
+    # The queue shows summaries: the inputs and effects stay in the database until the detail page.
+    proposals = proposal_list(studio.pk, form.filters()).defer(
+        "input", "expected_effects", "dry_run", "rationale"
+    )
+    paginator = Paginator(proposals, QUEUE_PAGE_SIZE)
     page = paginator.get_page(_page_number(request))
     context = {
         "active": "proposals",

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Generator, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from django.db import connection, transaction
@@ -61,7 +61,7 @@ def event_fields(
     request_id: str,
     metadata: Any,
 ) -> dict[str, Any]:
-    """The hashed fields of an event. ``occurred_at`` is already in canonical text form."""
+    """The hashed fields of an event (the reference form; ``occurred_at`` is canonical text)."""
     return {
         "action": action,
         "actor_id": actor_id,
@@ -81,8 +81,46 @@ def event_fields(
 
 
 def link_hash(fields: dict[str, Any], prev_hash: str) -> str:
-    """``sha256(canonical_json(fields) + prev_hash)`` as hex."""
+    """``sha256(canonical_json(fields) + prev_hash)`` in hex: the definition all paths match."""
     return hashlib.sha256(canonical_json(fields) + prev_hash.encode("ascii")).hexdigest()
+
+
+# The canonical JSON of an event, cut where the two values known only under the chain lock
+# go: its time and its sequence. The pieces are built here, in key order, from the same
+# encoder rules as brain.canonical; tests check they join to canonical_json(event_fields).
+_esc = encode_basestring_ascii
+
+
+def _head_piece(
+    action: str,
+    actor_id: str,
+    actor_type: str,
+    approval_state: str,
+    input_hash: str,
+    metadata_json: str,
+) -> str:
+    return (
+        f'{{"action":{_esc(action)},"actor_id":{_esc(actor_id)},"actor_type":{_esc(actor_type)},'
+        f'"approval_state":{_esc(approval_state)},"input_hash":{_esc(input_hash)},'
+        f'"metadata":{metadata_json},"occurred_at":"'
+    )
+
+
+def _middle_piece(output_hash: str, reason_code: str, request_id: str) -> str:
+    return (
+        f'","output_hash":{_esc(output_hash)},"reason_code":{_esc(reason_code)},'
+        f'"request_id":{_esc(request_id)},"sequence":'
+    )
+
+
+def _tail_piece(studio_json: str, target_id: str, target_type: str) -> str:
+    return (
+        f',"studio":{studio_json},"target_id":{_esc(target_id)},"target_type":{_esc(target_type)}}}'
+    )
+
+
+def _studio_json(studio_id: int | None) -> str:
+    return "null" if studio_id is None else str(int(studio_id))
 
 
 def in_chain(studio_id: int | None) -> Q:
@@ -90,16 +128,41 @@ def in_chain(studio_id: int | None) -> Q:
     return Q(studio__isnull=True) if studio_id is None else Q(studio_id=studio_id)
 
 
-def _lock_head(studio_id: int | None) -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(in_chain(studio_id)).first()
-    if head is None:
-        # First event of this chain: create the head, tolerating a concurrent creator.
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(studio_id=studio_id, sequence=0, hash=GENESIS_HASH)],
-            ignore_conflicts=True,
-        )
-        head = AuditChainHead.objects.select_for_update().get(in_chain(studio_id))
-    return head
+# One statement locks the chain head, stamps the time under that lock, inserts the event
+# with its hash (Postgres joins the pieces and runs sha256) and moves the head. The lock is
+# then held only for this statement and the caller's commit, which is what keeps many
+# writers on one chain fast. The time format matches brain.canonical.format_time.
+_APPEND_SQL = """
+WITH head AS MATERIALIZED (
+    SELECT id, sequence + 1 AS next_sequence, hash AS prev_hash, clock_timestamp() AS at
+    FROM governance_auditchainhead
+    WHERE {chain}
+    FOR UPDATE
+),
+event AS (
+    INSERT INTO governance_auditevent (
+        studio_id, sequence, occurred_at, actor_type, actor_id, action, target_type, target_id,
+        approval_state, reason_code, input_hash, output_hash, request_id, metadata_json,
+        prev_hash, hash
+    )
+    SELECT %(studio)s, head.next_sequence, head.at, %(actor_type)s, %(actor_id)s, %(action)s,
+        %(target_type)s, %(target_id)s, %(approval_state)s, %(reason_code)s, %(input_hash)s,
+        %(output_hash)s, %(request_id)s, %(metadata_json)s, head.prev_hash,
+        encode(sha256(convert_to(
+            %(head_piece)s || to_char(head.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            || %(middle_piece)s || head.next_sequence::text || %(tail_piece)s || head.prev_hash,
+            'UTF8')), 'hex')
+    FROM head
+    RETURNING id, sequence, occurred_at, prev_hash, hash
+),
+moved AS (
+    UPDATE governance_auditchainhead
+    SET sequence = event.sequence, hash = event.hash, updated_at = event.occurred_at
+    FROM event, head
+    WHERE governance_auditchainhead.id = head.id
+)
+SELECT id, sequence, occurred_at, prev_hash, hash FROM event
+"""
 
 
 def audit_append(
@@ -123,50 +186,61 @@ def audit_append(
     if not connection.in_atomic_block:
         raise AuditError("audit_append must run inside the transaction of the change it records")
     studio_id = studio.pk if isinstance(studio, Studio) else studio
-    # Stored metadata must hash the same after a JSONB round trip: store its canonical form.
-    stored_metadata = json.loads(canonical_json(metadata or {}))
-    head = _lock_head(studio_id)
-    # The time is read under the lock, so times never go backwards along a chain.
-    occurred_at = timezone.now()
-    sequence = head.sequence + 1
-    fields = event_fields(
-        studio_id=studio_id,
-        sequence=sequence,
-        occurred_at=format_time(occurred_at),
-        actor_type=str(actor.type),
-        actor_id=actor.id,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        approval_state=approval_state,
-        reason_code=str(reason_code),
-        input_hash=input_hash,
-        output_hash=output_hash,
-        request_id=current_request_id() or "",
-        metadata=stored_metadata,
+    text: dict[str, str] = {
+        "actor_type": str(actor.type),
+        "actor_id": actor.id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "approval_state": approval_state,
+        "reason_code": str(reason_code),
+        "input_hash": input_hash,
+        "output_hash": output_hash,
+        "request_id": current_request_id() or "",
+        "metadata_json": canonical_json(metadata or {}).decode("ascii"),
+    }
+    values: dict[str, Any] = {
+        **text,
+        "studio": studio_id,
+        "head_piece": _head_piece(
+            text["action"],
+            text["actor_id"],
+            text["actor_type"],
+            text["approval_state"],
+            text["input_hash"],
+            text["metadata_json"],
+        ),
+        "middle_piece": _middle_piece(text["output_hash"], text["reason_code"], text["request_id"]),
+        "tail_piece": _tail_piece(_studio_json(studio_id), text["target_id"], text["target_type"]),
+    }
+    sql = _APPEND_SQL.format(
+        chain="studio_id IS NULL" if studio_id is None else "studio_id = %(studio)s"
     )
-    digest = link_hash(fields, head.hash)
-    event = AuditEvent.objects.create(
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+        if row is None:
+            # The chain's first event: create its head (a concurrent creator is fine), then append.
+            cursor.execute(
+                "INSERT INTO governance_auditchainhead (studio_id, sequence, hash, updated_at) "
+                "VALUES (%s, 0, %s, now()) ON CONFLICT DO NOTHING",
+                [studio_id, GENESIS_HASH],
+            )
+            cursor.execute(sql, values)
+            row = cursor.fetchone()
+    if row is None:
+        raise AuditError(f"the audit chain head of {_studio_json(studio_id)} could not be locked")
+    event_id, sequence, occurred_at, prev_hash, digest = row
+    event = AuditEvent(
+        id=event_id,
         studio_id=studio_id,
         sequence=sequence,
         occurred_at=occurred_at,
-        actor_type=fields["actor_type"],
-        actor_id=fields["actor_id"],
-        action=action,
-        target_type=target_type,
-        target_id=fields["target_id"],
-        approval_state=approval_state,
-        reason_code=fields["reason_code"],
-        input_hash=input_hash,
-        output_hash=output_hash,
-        request_id=fields["request_id"],
-        metadata=stored_metadata,
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
         hash=digest,
+        **text,
     )
-    AuditChainHead.objects.filter(pk=head.pk).update(
-        sequence=sequence, hash=digest, updated_at=occurred_at
-    )
+    event._state.adding = False
     return event
 
 
@@ -177,9 +251,9 @@ def audit_append(
 _ROW_SQL = """
 SELECT sequence, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        actor_type, actor_id, action, target_type, target_id, approval_state, reason_code,
-       input_hash, output_hash, request_id, metadata::text, prev_hash, hash
+       input_hash, output_hash, request_id, metadata_json, prev_hash, hash
 FROM governance_auditevent
-WHERE studio_id IS NOT DISTINCT FROM %s AND sequence >= %s AND sequence <= %s
+WHERE {chain} AND sequence >= %(first)s AND sequence <= %(last)s
 ORDER BY sequence
 """
 
@@ -213,10 +287,15 @@ class ChainReport:
 def _check_rows(
     rows: Iterable[Sequence[Any]], studio_id: int | None, expected_sequence: int, prev_hash: str
 ) -> tuple[int, str, int | None, str]:
-    """Walk rows in sequence order. Returns (count, last hash, bad sequence, problem)."""
+    """Walk rows in sequence order. Returns (count, last hash, bad sequence, problem).
+
+    The hot loop of ``verify_audit``: it joins the stored text into the canonical bytes
+    directly (the same pieces ``audit_append`` hashes) instead of building dicts.
+    """
     count = 0
     sha256 = hashlib.sha256
-    loads = json.loads
+    esc = _esc
+    studio_json = _studio_json(studio_id)
     for row in rows:
         (
             sequence,
@@ -231,7 +310,7 @@ def _check_rows(
             input_hash,
             output_hash,
             request_id,
-            metadata,
+            metadata_json,
             stored_prev,
             stored_hash,
         ) = row
@@ -249,23 +328,18 @@ def _check_rows(
                 sequence,
                 "broken link: prev_hash does not match the previous event's hash",
             )
-        fields = {
-            "action": action,
-            "actor_id": actor_id,
-            "actor_type": actor_type,
-            "approval_state": approval_state,
-            "input_hash": input_hash,
-            "metadata": loads(metadata) if isinstance(metadata, str) else metadata,
-            "occurred_at": occurred_at,
-            "output_hash": output_hash,
-            "reason_code": reason_code,
-            "request_id": request_id,
-            "sequence": sequence,
-            "studio": studio_id,
-            "target_id": target_id,
-            "target_type": target_type,
-        }
-        computed = sha256(canonical_json(fields) + prev_hash.encode("ascii")).hexdigest()
+        payload = (
+            f'{{"action":{esc(action)},"actor_id":{esc(actor_id)},"actor_type":{esc(actor_type)},'
+            f'"approval_state":{esc(approval_state)},"input_hash":{esc(input_hash)},'
+            f'"metadata":{metadata_json},"occurred_at":"{occurred_at}","output_hash":{esc(output_hash)},'
+            f'"reason_code":{esc(reason_code)},"request_id":{esc(request_id)},"sequence":{sequence},'
+            f'"studio":{studio_json},"target_id":{esc(target_id)},"target_type":{esc(target_type)}}}'
+            f"{prev_hash}"
+        )
+        try:
+            computed = sha256(payload.encode("ascii")).hexdigest()
+        except UnicodeEncodeError:  # canonical text is ASCII; stored text that is not was altered
+            computed = ""
         if computed != stored_hash:
             return (
                 count,
@@ -283,7 +357,10 @@ def _stream(studio_id: int | None, first: int, last: int) -> Generator[Sequence[
     """Rows of a chain through a server-side cursor, so memory stays flat for any length."""
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.itersize = VERIFY_BATCH  # type: ignore[attr-defined]
-        cursor.execute(_ROW_SQL, [studio_id, first, last])
+        chain = "studio_id IS NULL" if studio_id is None else "studio_id = %(studio)s"
+        cursor.execute(
+            _ROW_SQL.format(chain=chain), {"studio": studio_id, "first": first, "last": last}
+        )
         while batch := cursor.fetchmany(VERIFY_BATCH):
             yield from batch
 
@@ -352,25 +429,29 @@ def verify_events(events: Sequence[AuditEvent]) -> ChainReport:
     return ChainReport(studio_id, len(events), last.sequence, last.hash)
 
 
+def event_payload(event: AuditEvent) -> bytes:
+    """The bytes an event's hash covers: its canonical JSON followed by ``prev_hash``."""
+    text = (
+        _head_piece(
+            event.action,
+            event.actor_id,
+            event.actor_type,
+            event.approval_state,
+            event.input_hash,
+            event.metadata_json,
+        )
+        + format_time(event.occurred_at)
+        + _middle_piece(event.output_hash, event.reason_code, event.request_id)
+        + str(event.sequence)
+        + _tail_piece(_studio_json(event.studio_id), event.target_id, event.target_type)
+        + event.prev_hash
+    )
+    return text.encode("ascii", errors="replace")
+
+
 def event_hash(event: AuditEvent) -> str:
     """Recompute one loaded event's hash from its fields and its stored prev_hash."""
-    fields = event_fields(
-        studio_id=event.studio_id,
-        sequence=event.sequence,
-        occurred_at=format_time(event.occurred_at),
-        actor_type=event.actor_type,
-        actor_id=event.actor_id,
-        action=event.action,
-        target_type=event.target_type,
-        target_id=event.target_id,
-        approval_state=event.approval_state,
-        reason_code=event.reason_code,
-        input_hash=event.input_hash,
-        output_hash=event.output_hash,
-        request_id=event.request_id,
-        metadata=event.metadata,
-    )
-    return link_hash(fields, event.prev_hash)
+    return hashlib.sha256(event_payload(event)).hexdigest()
 
 
 # Signed daily digests -------------------------------------------------------------------

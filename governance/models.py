@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -80,7 +83,8 @@ class Proposal(models.Model):
         ordering = ["-created_at"]
         indexes = [
             # The queue and the navigation count: "pending proposals of a studio, newest first".
-            models.Index(fields=["studio", "status", "-created_at"], name="proposal_queue"),
+            # The id breaks ties, so the page's ORDER BY is read off the index, never sorted.
+            models.Index(fields=["studio", "status", "-created_at", "-id"], name="proposal_queue"),
             # The expiry job: "pending proposals past their deadline".
             models.Index(fields=["status", "expires_at"], name="proposal_expiry"),
         ]
@@ -166,7 +170,9 @@ class AuditEvent(models.Model):
     input_hash = models.CharField(max_length=64, blank=True)
     output_hash = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
-    metadata = models.JSONField(default=dict)
+    # The canonical JSON text itself (not jsonb, which would reorder and respace it), so the
+    # hashed bytes are stored verbatim and verification never re-encodes them.
+    metadata_json = models.TextField(default="{}")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
@@ -189,6 +195,11 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.studio_id or 'global'}#{self.sequence} {self.action}"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.metadata_json)
+        return value
 
 
 class AuditDigest(models.Model):

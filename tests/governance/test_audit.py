@@ -5,12 +5,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
+from brain.canonical import format_time
 from governance.actors import Actor
 from governance.audit import (
     GENESIS_HASH,
     AuditError,
     audit_append,
+    event_fields,
     event_hash,
+    link_hash,
     verify_chain,
     verify_events,
 )
@@ -39,6 +42,44 @@ def test_each_event_links_to_the_previous_one_and_hashes_its_fields(studio):
     assert event_hash(stored) == stored.hash
     head = AuditChainHead.objects.get(studio=studio)
     assert (head.sequence, head.hash) == (2, second.hash)
+    assert verify_chain(studio.pk).ok
+
+
+@pytest.mark.django_db
+def test_the_stored_pieces_hash_exactly_the_reference_canonical_json(studio):
+    tricky = {
+        "quote": 'say "hi"',
+        "slash": "a\\b",
+        "ctl": "\t\n\x01",
+        "uni": "céramique ✓",
+        "n": [1, 2.5],
+    }
+    event = append(
+        studio,
+        target_type="proposal",
+        target_id="ü-1",
+        metadata=tricky,
+        reason_code='WEIRD"CODE',
+        approval_state="pending\napproval",
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    fields = event_fields(
+        studio_id=studio.pk,
+        sequence=stored.sequence,
+        occurred_at=format_time(stored.occurred_at),
+        actor_type="system",
+        actor_id="test",
+        action="test.event",
+        target_type="proposal",
+        target_id="ü-1",
+        approval_state="pending\napproval",
+        reason_code='WEIRD"CODE',
+        input_hash="",
+        output_hash="",
+        request_id="",
+        metadata=tricky,
+    )
+    assert stored.hash == link_hash(fields, GENESIS_HASH) == event_hash(stored) == event.hash
     assert verify_chain(studio.pk).ok
 
 
@@ -129,7 +170,8 @@ def test_verify_audit_prints_the_count_and_head_when_intact(studio):
 def test_tampering_one_row_makes_verify_name_that_sequence(studio):
     events = [append(studio, metadata={"i": i}) for i in range(5)]
     tamper(
-        "UPDATE governance_auditevent SET metadata = '{\"i\": 99}' WHERE id = %s", [events[2].pk]
+        "UPDATE governance_auditevent SET metadata_json = '{\"i\":99}' WHERE id = %s",
+        [events[2].pk],
     )
     code, output = run_verify("--studio", studio.slug)
     assert code == 1

@@ -65,3 +65,13 @@ def test_a_capability_removed_from_code_is_retired_not_deleted():
     capability_sync(registry=(renamed, *REGISTRY[1:]))
     assert Capability.objects.get(id="roborock.device.command").retired_at is None
     assert Capability.objects.get(id=REGISTRY[0].id).description == "Append an ops note (renamed)"
+
+
+def test_every_capability_docs_link_points_at_a_section_of_docs_capabilities_md():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "capabilities.md").read_text()
+    for spec in REGISTRY:
+        page, _, anchor = spec.docs.partition("#")
+        assert page == "docs/capabilities.md"
+        assert f"\n## {anchor}\n" in text, spec.id
