@@ -159,7 +159,8 @@ def test_an_approver_approves_with_a_rationale(staff, login):
     assert response.status_code == 302 and response["Location"] == detail_url(proposal)
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.APPROVED
-    assert AuditEvent.objects.filter(studio=staff.studio, action="approval.granted").count() == 1
+    granted = AuditEvent.objects.get(studio=staff.studio, action="approval.granted")
+    assert granted.request_id == response["X-Request-ID"]
 
 
 def test_a_short_rationale_is_an_inline_error_and_nothing_changes(staff, login):
