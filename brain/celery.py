@@ -45,6 +45,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour="3", minute="17"),
         "options": {"queue": "default"},
     },
+    "audit-digest": {
+        "task": "governance.tasks.audit_digest",
+        "schedule": crontab(hour="0", minute="7"),
+        "options": {"queue": "default"},
+    },
+    "expire-proposals": {
+        "task": "governance.tasks.expire_proposals",
+        "schedule": crontab(minute="*/5"),
+        "options": {"queue": "default"},
+    },
 }
 app.autodiscover_tasks()
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 
 from brain.selectors import membership_list
+from governance.selectors import pending_proposal_count
 
 PRINCIPLES = ("Cloud authoritative", "Local proposes", "Writes require approval")
 
@@ -20,4 +23,13 @@ def cockpit(request: HttpRequest) -> dict[str, Any]:
         "principles": PRINCIPLES,
         "demo_mode": settings.BRAIN.demo_mode,
         "writes_enabled": settings.BRAIN.enable_write_execution,
+        "pending_proposals": _pending_proposals(request),
     }
+
+
+def _pending_proposals(request: HttpRequest) -> Callable[[], int] | None:
+    """The navigation badge, as a callable: the COUNT runs only when a template shows it."""
+    studio = getattr(request, "studio", None)
+    if studio is None:
+        return None
+    return partial(pending_proposal_count, studio.pk)

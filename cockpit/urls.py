@@ -1,12 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit import views, views_state
+from cockpit import governance_views, views, views_state
 
 app_name = "cockpit"
-
-# Sections with real pages; the rest still show what they will hold.
-BUILT_SECTIONS = {"state", "connectors"}
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -34,8 +31,26 @@ urlpatterns = [
     *[
         path(f"s/<slug:studio>/{section.key}/", views.section_view(section.key), name=section.key)
         for section in views.SECTIONS
-        if section.key not in BUILT_SECTIONS
+        if section.key not in views.BUILT_SECTIONS
     ],
+    path("s/<slug:studio>/proposals/", governance_views.proposal_queue, name="proposals"),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/",
+        governance_views.proposal_detail,
+        name="proposal_detail",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/approve/",
+        governance_views.proposal_approve,
+        name="proposal_approve",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/reject/",
+        governance_views.proposal_reject,
+        name="proposal_reject",
+    ),
+    path("s/<slug:studio>/audit/", governance_views.audit_timeline, name="audit"),
+    path("s/<slug:studio>/audit/verify/", governance_views.audit_chain_status, name="audit_verify"),
 ]
 
 auth_urlpatterns = [

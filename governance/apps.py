@@ -1,6 +1,36 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_capabilities(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    from governance.services.capabilities import capability_sync
+
+    # Migrating governance backwards (to zero) also ends with post_migrate: nothing to mirror into.
+    if "governance_capability" not in connections[using].introspection.table_names():
+        return
+    capability_sync()
 
 
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from governance import auth_events
+
+        auth_events.connect()
+        # The code's capability registry is mirrored into the database after every migrate
+        # (and after a test flush, which also emits post_migrate).
+        post_migrate.connect(
+            _sync_capabilities, sender=self, dispatch_uid="governance.capability_sync"
+        )
+        # Bulk deletes in the admin write their log entries with bulk_create, which sends no
+        # signal and so could not be audited: the admin deletes one object at a time here.
+        admin.site.disable_action("delete_selected")

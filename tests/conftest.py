@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import structlog
 from celery import signals
 from celery.contrib.testing.worker import start_worker
 from django.db import connections
@@ -35,6 +36,39 @@ BROWSER_ARGS = [
 WAIT_SECONDS = 20.0
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_audit_triggers():
+    """Let test teardown flush the append-only audit table.
+
+    Transactional tests (live_server, real workers, threads) end with Django's flush, a
+    TRUNCATE of every table, which the audit table's trigger rejects by design. The flush
+    runs with session_replication_role=replica, which skips ordinary triggers and needs a
+    superuser: the test role is one, the application's role in production is not.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            original(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("RESET session_replication_role")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Production hashing costs most of a second per user on this machine; tests need none of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
@@ -42,6 +76,14 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": "/usr/bin/chromium",
         "args": BROWSER_ARGS,
     }
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_context():
+    # Each test starts without a request/job id bound by an earlier test in the same thread.
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture(autouse=True)

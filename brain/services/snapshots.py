@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from brain.canonical import content_hash
+from brain.canonical import canonical_hash
 from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
 from brain.services.mirror import mirror_sync
 from brain.state.diff import diff_metrics
@@ -125,7 +125,7 @@ def snapshot_capture(
             stripe_read_at=read_at.get("stripe"),
             data_source=source.name,
             content=content,
-            content_hash=content_hash(content),
+            content_hash=canonical_hash(content),
             completeness=content["diagnostics"]["completeness"],
             durations_ms={
                 "read": read_ms,
@@ -200,7 +200,7 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
             }
         )
         locked.completeness = "partial"
-        locked.content_hash = content_hash(locked.content)
+        locked.content_hash = canonical_hash(locked.content)
         locked.save(update_fields=["content", "completeness", "content_hash"])
         finding = DriftFinding.objects.create(
             studio=studio,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brain.canonical import content_hash
+from brain.canonical import canonical_hash
 from brain.state import rules
 
 SCHEMA_VERSION = "3.0"
@@ -81,7 +81,9 @@ def source_hashes(entries: Iterable[MirrorEntry]) -> dict[str, str]:
         by_source.setdefault(entry.source, []).append(
             (entry.collection, entry.doc_id, entry.content_hash)
         )
-    return {source: content_hash(sorted(triples)) for source, triples in sorted(by_source.items())}
+    return {
+        source: canonical_hash(sorted(triples)) for source, triples in sorted(by_source.items())
+    }
 
 
 def _count(docs: Iterable[Doc], predicate: Any) -> int:

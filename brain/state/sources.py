@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from brain.canonical import canonical_json_of_normalized, normalize, sha256_hex
+from brain.canonical import canonical_hash, normalize
 from brain.state.demo import iter_documents
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, STRIPE_COLLECTIONS, CollectionRead
 
@@ -57,7 +57,7 @@ def make_document(
 ) -> CloudDocument:
     data = normalize(dict(fields))
     hashed = {key: value for key, value in data.items() if key not in VOLATILE_FIELDS}
-    digest = sha256_hex(canonical_json_of_normalized(hashed))
+    digest = canonical_hash(hashed)
     return CloudDocument(source, collection, doc_id, data, digest, updated_at)
 
 

@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from brain.models import JobRun, Role
-from cockpit.urls import BUILT_SECTIONS
-from cockpit.views import SECTIONS
+from cockpit.views import BUILT_SECTIONS, SECTIONS
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -30,8 +30,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot create {directory}: {error.strerror}") from None
         demo = generate(studio=studio, size=size, seed=seed)
         # Canonical JSON: the same arguments always write the same bytes.
-        (directory / "firestore.json").write_text(canonical_json(demo.firestore), encoding="utf-8")
-        (directory / "stripe.json").write_text(canonical_json(demo.stripe), encoding="utf-8")
+        (directory / "firestore.json").write_bytes(canonical_json(demo.firestore))
+        (directory / "stripe.json").write_bytes(canonical_json(demo.stripe))
         (directory / "manifest.json").write_text(
             json.dumps(demo.manifest, indent=2, sort_keys=True), encoding="utf-8"
         )

@@ -1,6 +1,6 @@
 import random
 
-from brain.canonical import canonical_json, content_hash
+from brain.canonical import canonical_hash, canonical_json
 from brain.state.diff import diff_metrics, diff_records
 from brain.state.drift import drift_ratio, find_drift
 from brain.state.snapshot import CollectionRead, MirrorEntry, compute_content, unsettled_payments
@@ -43,7 +43,7 @@ def reads(error=None):
 
 def mirror(firestore):
     return [
-        MirrorEntry("firestore", coll, doc_id, content_hash(fields))
+        MirrorEntry("firestore", coll, doc_id, canonical_hash(fields))
         for coll, docs in firestore.items()
         for doc_id, fields in docs.items()
     ]

@@ -1,0 +1,40 @@
+"""The vocabularies governance rows are written in. Stored values never change meaning."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Risk(models.IntegerChoices):
+    """Ordered so queues sort by it and "high or worse" is a comparison."""
+
+    LOW = 10, "low"
+    MEDIUM = 20, "medium"
+    HIGH = 30, "high"
+    CRITICAL = 40, "critical"
+
+
+class Mode(models.TextChoices):
+    READ = "read", "read"
+    WRITE = "write", "write"
+
+
+class ActorType(models.TextChoices):
+    STAFF = "staff", "staff"
+    AGENT = "agent", "agent"
+    SYSTEM = "system", "system"
+
+
+class ProposalStatus(models.TextChoices):
+    DRAFT = "draft", "draft"
+    PENDING_APPROVAL = "pending_approval", "pending approval"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    EXPIRED = "expired", "expired"
+    EXECUTED = "executed", "executed"
+    FAILED = "failed", "failed"
+
+
+class Decision(models.TextChoices):
+    GRANTED = "granted", "granted"
+    REJECTED = "rejected", "rejected"

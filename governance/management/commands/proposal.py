@@ -1,0 +1,177 @@
+"""`manage.py proposal submit|approve|reject|reopen|show|list`: the operator's and scripts' way in.
+
+Output is JSON on stdout. A denial or bad input exits non-zero with one line on stderr
+naming the reason code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from brain.models import Studio
+from governance.actors import Actor
+from governance.enums import ProposalStatus
+from governance.errors import Denied, ProposalNotFound
+from governance.models import Proposal
+from governance.selectors import ProposalFilters, approval_list, proposal_last_denial, proposal_list
+from governance.services.approvals import approval_grant, approval_reject
+from governance.services.proposals import proposal_reopen, proposal_submit
+
+
+def actor_from(value: str) -> Actor:
+    """``USERNAME`` (staff), ``agent:ID`` or ``system:NAME``."""
+    kind, sep, ident = value.partition(":")
+    if sep and kind == "agent":
+        return Actor.agent(ident)
+    if sep and kind == "system":
+        return Actor.system(ident)
+    user = get_user_model().objects.filter(username=value, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no active user {value!r} (use a username, agent:ID or system:NAME)")
+    return Actor.staff(user)
+
+
+def proposal_json(proposal: Proposal) -> dict[str, Any]:
+    return {
+        "id": proposal.pk,
+        "studio": proposal.studio.slug,
+        "capability": proposal.capability_id,
+        "status": proposal.status,
+        "risk": proposal.get_risk_display(),
+        "approvals_required": proposal.approvals_required,
+        "input": proposal.input,
+        "input_hash": proposal.input_hash,
+        "rationale": proposal.rationale,
+        "summary": proposal.summary,
+        "expected_effects": proposal.expected_effects,
+        "dry_run": proposal.dry_run,
+        "based_on_snapshot": proposal.based_on_snapshot,
+        "requested_by": proposal.requester_label,
+        "round": proposal.decision_round,
+        "created_at": proposal.created_at.isoformat(),
+        "expires_at": proposal.expires_at.isoformat() if proposal.expires_at else None,
+        "approved_at": proposal.approved_at.isoformat() if proposal.approved_at else None,
+    }
+
+
+class Command(BaseCommand):
+    help = "Submit, decide on and inspect proposals."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        submit = sub.add_parser("submit", help="propose a change through a capability")
+        submit.add_argument("--studio", required=True)
+        submit.add_argument("--capability", required=True)
+        submit.add_argument(
+            "--input", required=True, help="the capability's input as a JSON object"
+        )
+        submit.add_argument("--rationale", required=True)
+        submit.add_argument(
+            "--as", dest="actor", required=True, help="USERNAME, agent:ID or system:NAME"
+        )
+        submit.add_argument(
+            "--snapshot", default="", help="the snapshot this proposal was based on"
+        )
+        for verb in ("approve", "reject"):
+            decide = sub.add_parser(verb, help=f"{verb} a pending proposal")
+            decide.add_argument("id", type=int)
+            decide.add_argument("--as", dest="actor", required=True)
+            decide.add_argument("--rationale", required=True)
+        reopen = sub.add_parser("reopen", help="send a rejected proposal back for decision (admin)")
+        reopen.add_argument("id", type=int)
+        reopen.add_argument("--as", dest="actor", required=True)
+        reopen.add_argument("--reason", required=True)
+        show = sub.add_parser(
+            "show", help="one proposal as JSON, with its approvals and last denial"
+        )
+        show.add_argument("id", type=int)
+        listing = sub.add_parser("list", help="a studio's proposals as JSON lines")
+        listing.add_argument("--studio", required=True)
+        listing.add_argument("--status", default="", choices=["", *ProposalStatus.values])
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        try:
+            getattr(self, f"_{action}")(**options)
+        except Denied as denial:
+            raise CommandError(f"denied {denial.code}: {denial.message}") from None
+        except ProposalNotFound as missing:
+            raise CommandError(str(missing)) from None
+
+    def _emit(self, payload: Any) -> None:
+        self.stdout.write(json.dumps(payload, sort_keys=True))
+
+    def _studio(self, slug: str) -> Studio:
+        studio = Studio.objects.filter(slug=slug).first()
+        if studio is None:
+            raise CommandError(f"no studio {slug!r}")
+        return studio
+
+    def _submit(self, **options: Any) -> None:
+        try:
+            raw = json.loads(options["input"])
+        except json.JSONDecodeError as error:
+            raise CommandError(
+                f"--input is not JSON: {error.msg} at character {error.pos}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise CommandError("--input must be a JSON object")
+        proposal = proposal_submit(
+            studio=self._studio(options["studio"]),
+            capability_id=options["capability"],
+            input=raw,
+            rationale=options["rationale"],
+            actor=actor_from(options["actor"]),
+            based_on_snapshot=options["snapshot"],
+        )
+        self._emit(proposal_json(proposal))
+
+    def _approve(self, **options: Any) -> None:
+        approval = approval_grant(
+            proposal_id=options["id"],
+            actor=actor_from(options["actor"]),
+            rationale=options["rationale"],
+        )
+        self._show(id=approval.proposal_id)
+
+    def _reject(self, **options: Any) -> None:
+        approval = approval_reject(
+            proposal_id=options["id"],
+            actor=actor_from(options["actor"]),
+            rationale=options["rationale"],
+        )
+        self._show(id=approval.proposal_id)
+
+    def _reopen(self, **options: Any) -> None:
+        proposal = proposal_reopen(
+            proposal_id=options["id"], actor=actor_from(options["actor"]), reason=options["reason"]
+        )
+        self._show(id=proposal.pk)
+
+    def _show(self, **options: Any) -> None:
+        proposal = Proposal.objects.select_related("studio").filter(pk=options["id"]).first()
+        if proposal is None:
+            raise ProposalNotFound(options["id"])
+        payload = proposal_json(proposal)
+        payload["approvals"] = [
+            {
+                "approver": a.approver.get_username(),
+                "decision": a.decision,
+                "round": a.decision_round,
+                "input_hash": a.input_hash,
+                "rationale": a.rationale,
+                "at": a.created_at.isoformat(),
+            }
+            for a in approval_list(proposal)
+        ]
+        payload["last_denial"] = proposal_last_denial(proposal)
+        self._emit(payload)
+
+    def _list(self, **options: Any) -> None:
+        studio = self._studio(options["studio"])
+        filters = ProposalFilters(status=options["status"])
+        for proposal in proposal_list(studio.pk, filters).select_related("studio"):
+            self._emit(proposal_json(proposal))

@@ -1,0 +1,94 @@
+"""Stable reason codes with the plain-language explanation staff see.
+
+A code is part of the contract with staff, scripts and agents: it never changes meaning
+and is never reused. The explanation may be reworded.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    ALLOWED = "ALLOWED"
+    # Registry and input
+    CAPABILITY_UNKNOWN = "CAPABILITY_UNKNOWN"
+    CAPABILITY_RETIRED = "CAPABILITY_RETIRED"
+    INPUT_INVALID = "INPUT_INVALID"
+    RATIONALE_REQUIRED = "RATIONALE_REQUIRED"
+    # Who may do it
+    ROLE_REQUIRED = "ROLE_REQUIRED"
+    SELF_APPROVAL = "SELF_APPROVAL"
+    ALREADY_DECIDED = "ALREADY_DECIDED"
+    TENANT_MISMATCH = "TENANT_MISMATCH"
+    ACTOR_NOT_ALLOWED = "ACTOR_NOT_ALLOWED"
+    # Proposal lifecycle
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+    PROPOSAL_REJECTED = "PROPOSAL_REJECTED"
+    PROPOSAL_EXPIRED = "PROPOSAL_EXPIRED"
+    PROPOSAL_CAPABILITY_MISMATCH = "PROPOSAL_CAPABILITY_MISMATCH"
+    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+    INPUT_CHANGED = "INPUT_CHANGED"
+    # Execution gateway (checked by governance.services.execution)
+    WRITES_DISABLED = "WRITES_DISABLED"
+    RATE_LIMITED = "RATE_LIMITED"
+    BLOCKED_BY_POLICY = "BLOCKED_BY_POLICY"
+    AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+    # Delegation (agents act under a staff owner's delegation)
+    DELEGATION_MISSING = "DELEGATION_MISSING"
+    DELEGATION_EXPIRED = "DELEGATION_EXPIRED"
+    DELEGATION_REVOKED = "DELEGATION_REVOKED"
+    DELEGATION_OWNER_MISMATCH = "DELEGATION_OWNER_MISMATCH"
+    DELEGATION_ACTOR_MISMATCH = "DELEGATION_ACTOR_MISMATCH"
+    DELEGATION_SCOPE_MISSING = "DELEGATION_SCOPE_MISSING"
+    # Intake controls
+    BLOCKED_BY_INTAKE_POLICY = "BLOCKED_BY_INTAKE_POLICY"
+
+
+EXPLANATIONS: dict[ReasonCode, str] = {
+    ReasonCode.ALLOWED: "Allowed: every check passed.",
+    ReasonCode.CAPABILITY_UNKNOWN: (
+        "The action is not in the capability registry, so nothing may run it."
+    ),
+    ReasonCode.CAPABILITY_RETIRED: (
+        "The capability was retired from the registry; propose a current one."
+    ),
+    ReasonCode.INPUT_INVALID: "The input does not match what the capability accepts.",
+    ReasonCode.RATIONALE_REQUIRED: "A rationale of at least 10 characters is required.",
+    ReasonCode.ROLE_REQUIRED: "Your role in this studio does not allow this.",
+    ReasonCode.SELF_APPROVAL: "The person or agent who proposed a change can never approve it.",
+    ReasonCode.ALREADY_DECIDED: "You have already decided on this proposal.",
+    ReasonCode.TENANT_MISMATCH: "The proposal belongs to a different studio.",
+    ReasonCode.ACTOR_NOT_ALLOWED: "Only staff members can decide on proposals.",
+    ReasonCode.ILLEGAL_TRANSITION: "The proposal's current status does not allow this step.",
+    ReasonCode.APPROVAL_REQUIRED: "The proposal has not been approved by enough approvers yet.",
+    ReasonCode.PROPOSAL_REJECTED: "The proposal was rejected.",
+    ReasonCode.PROPOSAL_EXPIRED: (
+        "The proposal expired before a decision; submit it again if still needed."
+    ),
+    ReasonCode.PROPOSAL_CAPABILITY_MISMATCH: "The proposal was made for a different capability.",
+    ReasonCode.APPROVAL_EXPIRED: (
+        "The approval is older than the approval window; it must be approved again."
+    ),
+    ReasonCode.INPUT_CHANGED: "The input differs from the one that was approved.",
+    ReasonCode.WRITES_DISABLED: "External writes are switched off on this runtime.",
+    ReasonCode.RATE_LIMITED: "Too many calls of this capability in the current window.",
+    ReasonCode.BLOCKED_BY_POLICY: "A kill switch blocks this capability.",
+    ReasonCode.AUDIT_UNAVAILABLE: (
+        "The audit record could not be written, so the action did not happen."
+    ),
+    ReasonCode.DELEGATION_MISSING: "The agent has no delegation from a staff owner.",
+    ReasonCode.DELEGATION_EXPIRED: "The agent's delegation has expired.",
+    ReasonCode.DELEGATION_REVOKED: "The agent's delegation was revoked.",
+    ReasonCode.DELEGATION_OWNER_MISMATCH: "The delegation belongs to a different staff owner.",
+    ReasonCode.DELEGATION_ACTOR_MISMATCH: "The delegation was issued to a different agent.",
+    ReasonCode.DELEGATION_SCOPE_MISSING: "The agent's delegation does not cover this capability.",
+    ReasonCode.BLOCKED_BY_INTAKE_POLICY: (
+        "The request falls in a blocked intake category and awaits review."
+    ),
+}
+
+
+def explain(code: ReasonCode) -> str:
+    return EXPLANATIONS[code]

@@ -1,0 +1,253 @@
+"""Proposal writes: submit (or draft), submit a draft, reopen, expire.
+
+Every service takes keyword-only arguments and a required ``actor``, runs in one
+transaction, locks the proposal it changes, checks the step against the transition table
+and writes its audit event in that same transaction. A denial rolls the attempt back and
+is then audited on its own (``governance.services.common.governed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from brain.canonical import canonical_hash
+from brain.models import Role, Studio
+from governance.actors import Actor
+from governance.audit import audit_append
+from governance.capabilities import CapabilitySpec, CapabilityUnknown, capability_spec
+from governance.enums import ActorType, ProposalStatus
+from governance.errors import Denied
+from governance.models import Proposal
+from governance.reasons import ReasonCode
+from governance.services.common import (
+    governed,
+    lock_proposal,
+    require_rationale,
+    require_role,
+    step,
+)
+from governance.transitions import Event
+
+
+def validate_input(
+    spec: CapabilitySpec, raw: Mapping[str, Any], *, studio_id: int
+) -> dict[str, Any]:
+    """``raw`` through the capability's schema: the normalised input, or INPUT_INVALID per field."""
+    try:
+        parsed = spec.input_model.model_validate(dict(raw))
+    except ValidationError as error:
+        field_errors: dict[str, list[str]] = {}
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "input"
+            field_errors.setdefault(name, []).append(problem["msg"])
+        summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in field_errors.items())
+        raise Denied(
+            ReasonCode.INPUT_INVALID,
+            f"Input rejected by {spec.id}: {summary}.",
+            studio_id=studio_id,
+            field_errors=field_errors,
+        ) from None
+    return parsed.model_dump(mode="json")
+
+
+def _submit_allowed(actor: Actor, studio_id: int) -> None:
+    # Staff propose from the operator role up; agents and system jobs propose under their own
+    # identity (delegation scopes are checked at execution by the policy layer).
+    if actor.type == ActorType.STAFF:
+        require_role(actor, studio_id=studio_id, minimum=Role.OPERATOR)
+
+
+def proposal_submit(
+    *,
+    studio: Studio,
+    capability_id: str,
+    input: Mapping[str, Any],
+    rationale: str,
+    actor: Actor,
+    based_on_snapshot: str = "",
+    draft: bool = False,
+) -> Proposal:
+    """Create a proposal for ``capability_id`` and queue it for approval (or keep it a draft).
+
+    Denies CAPABILITY_UNKNOWN, RATIONALE_REQUIRED, INPUT_INVALID, TENANT_MISMATCH, ROLE_REQUIRED.
+    The stored input is the schema's normalised form and ``input_hash`` its canonical hash.
+    """
+    denial_metadata = {"capability": capability_id}
+
+    def body() -> Proposal:
+        try:
+            spec = capability_spec(capability_id)
+        except CapabilityUnknown:
+            raise Denied(
+                ReasonCode.CAPABILITY_UNKNOWN,
+                f"There is no capability {capability_id!r}.",
+                studio_id=studio.pk,
+            ) from None
+        cleaned_rationale = require_rationale(rationale, studio_id=studio.pk)
+        _submit_allowed(actor, studio.pk)
+        normalised = validate_input(spec, input, studio_id=studio.pk)
+        parsed = spec.input_model.model_validate(normalised)
+        now = timezone.now()
+        proposal = Proposal.objects.create(
+            studio=studio,
+            capability_id=spec.id,
+            status=ProposalStatus.DRAFT,
+            risk=spec.risk,
+            approvals_required=spec.approvals_required,
+            input=normalised,
+            input_hash=canonical_hash(normalised),
+            rationale=cleaned_rationale,
+            summary=parsed.summary()[:300],
+            expected_effects=parsed.expected_effects(),
+            based_on_snapshot=based_on_snapshot,
+            requested_by_type=actor.type,
+            requested_by_id=actor.id,
+            requested_by_user=actor.user if actor.type == ActorType.STAFF else None,
+            created_at=now,
+            updated_at=now,
+        )
+        if draft:
+            _audit(proposal, actor, "proposal.drafted")
+            return proposal
+        return _submit(proposal, actor, now)
+
+    return governed("proposal.submit_denied", actor, body, denial_metadata)
+
+
+def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
+    proposal.status = step(proposal, Event.SUBMIT)
+    proposal.submitted_at = now
+    proposal.expires_at = now + settings.BRAIN.proposal_ttl
+    proposal.updated_at = now
+    proposal.save(update_fields=["status", "submitted_at", "expires_at", "updated_at"])
+    _audit(proposal, actor, "proposal.submitted")
+    return proposal
+
+
+def proposal_draft_submit(*, proposal_id: int, actor: Actor) -> Proposal:
+    """Send a draft to the approval queue (draft → pending approval)."""
+
+    def body() -> Proposal:
+        proposal = lock_proposal(proposal_id)
+        _submit_allowed(actor, proposal.studio_id)
+        return _submit(proposal, actor, timezone.now())
+
+    return governed("proposal.submit_denied", actor, body)
+
+
+def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
+    """An admin sends a rejected proposal back for a new decision round (rejected → pending)."""
+
+    def body() -> Proposal:
+        proposal = lock_proposal(proposal_id)
+        cleaned = require_rationale(reason, studio_id=proposal.studio_id, proposal_id=proposal.pk)
+        require_role(
+            actor, studio_id=proposal.studio_id, minimum=Role.ADMIN, proposal_id=proposal.pk
+        )
+        now = timezone.now()
+        proposal.status = step(proposal, Event.REOPEN)
+        proposal.decision_round += 1
+        proposal.expires_at = now + settings.BRAIN.proposal_ttl
+        proposal.approved_at = None
+        proposal.decided_at = None
+        proposal.updated_at = now
+        proposal.save(
+            update_fields=[
+                "status",
+                "decision_round",
+                "expires_at",
+                "approved_at",
+                "decided_at",
+                "updated_at",
+            ]
+        )
+        _audit(
+            proposal,
+            actor,
+            "proposal.reopened",
+            metadata={"reason": cleaned, "round": proposal.decision_round},
+        )
+        return proposal
+
+    return governed("proposal.reopen_denied", actor, body)
+
+
+def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[int]:
+    """Expire pending proposals past their TTL and approved ones past the approval window.
+
+    One short transaction per proposal (rows another transaction holds are skipped and
+    picked up next run), so a long queue never holds many locks. Returns the expired ids.
+    """
+    now = now or timezone.now()
+    window_start = now - settings.BRAIN.approval_window
+    due_pending = Proposal.objects.filter(
+        status=ProposalStatus.PENDING_APPROVAL, expires_at__lte=now
+    )
+    due_approved = Proposal.objects.filter(
+        status=ProposalStatus.APPROVED, approved_at__lte=window_start
+    )
+    candidates = list(due_pending.values_list("pk", flat=True)) + list(
+        due_approved.values_list("pk", flat=True)
+    )
+    expired: list[int] = []
+    for proposal_id in sorted(candidates):
+        with transaction.atomic():
+            proposal = (
+                Proposal.objects.select_for_update(skip_locked=True).filter(pk=proposal_id).first()
+            )
+            if proposal is None:
+                continue
+            if (
+                proposal.status == ProposalStatus.PENDING_APPROVAL
+                and proposal.expires_at
+                and proposal.expires_at <= now
+            ):
+                code = ReasonCode.PROPOSAL_EXPIRED
+            elif (
+                proposal.status == ProposalStatus.APPROVED
+                and proposal.approved_at
+                and proposal.approved_at <= window_start
+            ):
+                code = ReasonCode.APPROVAL_EXPIRED
+            else:
+                continue  # decided since the candidates were read
+            proposal.status = step(proposal, Event.EXPIRE)
+            proposal.decided_at = proposal.decided_at or now
+            proposal.updated_at = now
+            proposal.save(update_fields=["status", "decided_at", "updated_at"])
+            _audit(proposal, actor, "proposal.expired", reason_code=code)
+            expired.append(proposal.pk)
+    return expired
+
+
+def _audit(
+    proposal: Proposal,
+    actor: Actor,
+    action: str,
+    *,
+    reason_code: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    audit_append(
+        studio=proposal.studio_id,
+        actor=actor,
+        action=action,
+        target_type="proposal",
+        target_id=proposal.pk,
+        approval_state=proposal.status,
+        reason_code=reason_code or ReasonCode.ALLOWED,
+        input_hash=proposal.input_hash,
+        metadata={
+            "capability": proposal.capability_id,
+            "risk": proposal.get_risk_display(),
+            "approvals_required": proposal.approvals_required,
+            **(metadata or {}),
+        },
+    )

@@ -1,0 +1,104 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from governance.actors import Actor
+from governance.models import Proposal
+from tests.governance.conftest import chain
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out = StringIO()
+    call_command("proposal", *args, stdout=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_submit_approve_show_and_list_from_the_command_line(staff):
+    [submitted] = run(
+        "submit",
+        "--studio",
+        "north-kiln",
+        "--capability",
+        "firestore.ops_note.append",
+        "--input",
+        '{"batch_id": "b-7", "note": "Glaze test tiles ready"}',
+        "--rationale",
+        "Tiles are ready for review",
+        "--as",
+        "otto",
+    )
+    assert submitted["status"] == "pending_approval"
+    [approved] = run(
+        "approve", str(submitted["id"]), "--as", "anna", "--rationale", "Checked the tiles"
+    )
+    assert approved["status"] == "approved"
+    assert approved["approvals"][0]["input_hash"] == submitted["input_hash"]
+    assert [p["id"] for p in run("list", "--studio", "north-kiln", "--status", "approved")] == [
+        submitted["id"]
+    ]
+    assert run("list", "--studio", "north-kiln", "--status", "pending_approval") == []
+
+
+def test_a_denial_exits_non_zero_with_the_reason_code_and_show_reports_it(staff, submit):
+    proposal = submit(actor=Actor.staff(staff.admin))
+    with pytest.raises(CommandError, match=r"^denied SELF_APPROVAL: ") as denied:
+        run("approve", str(proposal.pk), "--as", "ada", "--rationale", "I trust myself here")
+    assert "\n" not in str(denied.value)
+    with pytest.raises(CommandError, match="denied ROLE_REQUIRED"):
+        run("approve", str(proposal.pk), "--as", "vera", "--rationale", "Viewer trying anyway")
+    [shown] = run("show", str(proposal.pk))
+    assert shown["last_denial"]["reason_code"] == "ROLE_REQUIRED"
+    assert chain(staff.studio.pk)[-1][1:] == ("approval.grant_denied", "ROLE_REQUIRED")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "{not json"], "--input is not JSON"),
+        (["--input", "[1]"], "must be a JSON object"),
+        (
+            ["--input", '{"batch_id": "b-7"}'],
+            "denied INPUT_INVALID: Input rejected by firestore.ops_note.append: note",
+        ),
+        (["--as", "nobody"], "no active user 'nobody'"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(staff, args, message):
+    base = {
+        "--studio": "north-kiln",
+        "--capability": "firestore.ops_note.append",
+        "--input": '{"batch_id": "b-7", "note": "fine note"}',
+        "--rationale": "A proper rationale",
+        "--as": "otto",
+    }
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    with pytest.raises(CommandError, match=message):
+        run("submit", *[item for pair in base.items() for item in pair])
+    assert not Proposal.objects.exists()
+
+
+def test_show_of_a_missing_proposal_fails(staff):
+    with pytest.raises(CommandError, match="no proposal 12345"):
+        run("show", "12345")
+
+
+def test_agents_submit_with_agent_prefix(staff):
+    [submitted] = run(
+        "submit",
+        "--studio",
+        "north-kiln",
+        "--capability",
+        "hubitat.device.command",
+        "--input",
+        '{"connector": "hubitat", "device_id": "12", "command": "off"}',
+        "--rationale",
+        "Kiln room heater left on",
+        "--as",
+        "agent:facilities-bot",
+    )
+    assert submitted["requested_by"] == "agent:facilities-bot"
+    assert submitted["approvals_required"] == 2
