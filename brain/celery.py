@@ -15,7 +15,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
 app = Celery("brain")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-# reads: cloud and device reads; execute: governed writes (never starved by reads); default: the rest.
+# reads: cloud and device reads; execute: governed writes (never starved by reads);
+# default: the rest.
 app.conf.task_queues = (Queue("reads"), Queue("execute"), Queue("default"))
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
@@ -44,7 +45,8 @@ def _carry_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
 @signals.task_prerun.connect
 def _bind_task_context(task_id: str | None = None, task: Any = None, **_: Any) -> None:
-    """Bind the carried request id (or a fresh one) and the task id to every log line of the task."""
+    """Bind the carried request id (or a fresh one) and the task id to every log line of the
+    task."""
     from brain.context import accept_request_id
 
     structlog.contextvars.clear_contextvars()

@@ -56,7 +56,9 @@ class Setting:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "duration":
-            return f"{_fmt_duration(self.low)} to {_fmt_duration(self.high)} (e.g. 900, 15m, 4h, 7d)"
+            return (
+                f"{_fmt_duration(self.low)} to {_fmt_duration(self.high)} (e.g. 900, 15m, 4h, 7d)"
+            )
         if self.kind in ("int", "float"):
             return f"{_fmt_num(self.low)} to {_fmt_num(self.high)}"
         if self.kind == "choice":
@@ -93,80 +95,277 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 # The contract. Order is the order `config show` and `.env.example` use.
 SETTINGS: tuple[Setting, ...] = (
     # Runtime
-    Setting("BRAIN_DEPLOYMENT", "choice", "development", "development: local, HTTP, DEBUG allowed; "
-            "production: HTTPS-only cookies, HSTS, SSL redirect.", choices=("development", "production"),
-            attr="deployment"),
-    Setting("DJANGO_DEBUG", "bool", False, "Django debug pages. Never in production.", attr="debug"),
-    Setting("DJANGO_ALLOWED_HOSTS", "list", ("127.0.0.1", "localhost"), "Host names this runtime answers to.",
-            attr="allowed_hosts"),
-    Setting("DJANGO_SECRET_KEY", "secret", None, "Signs sessions and CSRF tokens (50+ random characters).",
-            required=True, attr="secret_key"),
-    Setting("DATABASE_URL", "url", None, "Postgres URL. `make run` starts an embedded Postgres when unset.",
-            required=True, attr="database_url"),
-    Setting("REDIS_URL", "url", None, "Redis URL (Celery broker, quotas). `make run` starts an embedded "
-            "Redis when unset.", required=True, attr="redis_url"),
-    Setting("BRAIN_LOG_LEVEL", "choice", "INFO", "Lowest level written to stdout.",
-            choices=("DEBUG", "INFO", "WARNING", "ERROR"), attr="log_level"),
-    Setting("BRAIN_ADMIN_PATH", "str", "admin/", "URL prefix of the Django admin (ends with /).",
-            attr="admin_path"),
-    Setting("BRAIN_SESSION_IDLE_TIMEOUT", "duration", 30 * MINUTE, "Staff sessions end after this much "
-            "inactivity.", low=5 * MINUTE, high=12 * HOUR, attr="session_idle_timeout"),
-    Setting("BRAIN_LOGIN_FAILURE_LIMIT", "int", 5, "Failed logins per account or per address before a lockout.",
-            low=3, high=20, attr="login_failure_limit"),
-    Setting("BRAIN_LOGIN_LOCKOUT", "duration", 15 * MINUTE, "How long a lockout lasts.",
-            low=1 * MINUTE, high=1 * DAY, attr="login_lockout"),
-    Setting("BRAIN_READYZ_WORKER_TIMEOUT", "duration", 2, "How long /readyz waits for a Celery worker reply.",
-            low=1, high=30, attr="readyz_worker_timeout"),
+    Setting(
+        "BRAIN_DEPLOYMENT",
+        "choice",
+        "development",
+        "development: local, HTTP, DEBUG allowed; "
+        "production: HTTPS-only cookies, HSTS, SSL redirect.",
+        choices=("development", "production"),
+        attr="deployment",
+    ),
+    Setting(
+        "DJANGO_DEBUG", "bool", False, "Django debug pages. Never in production.", attr="debug"
+    ),
+    Setting(
+        "DJANGO_ALLOWED_HOSTS",
+        "list",
+        ("127.0.0.1", "localhost"),
+        "Host names this runtime answers to.",
+        attr="allowed_hosts",
+    ),
+    Setting(
+        "DJANGO_SECRET_KEY",
+        "secret",
+        None,
+        "Signs sessions and CSRF tokens (50+ random characters).",
+        required=True,
+        attr="secret_key",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "url",
+        None,
+        "Postgres URL. `make run` starts an embedded Postgres when unset.",
+        required=True,
+        attr="database_url",
+    ),
+    Setting(
+        "REDIS_URL",
+        "url",
+        None,
+        "Redis URL (Celery broker, quotas). `make run` starts an embedded Redis when unset.",
+        required=True,
+        attr="redis_url",
+    ),
+    Setting(
+        "BRAIN_LOG_LEVEL",
+        "choice",
+        "INFO",
+        "Lowest level written to stdout.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        attr="log_level",
+    ),
+    Setting(
+        "BRAIN_ADMIN_PATH",
+        "str",
+        "admin/",
+        "URL prefix of the Django admin (ends with /).",
+        attr="admin_path",
+    ),
+    Setting(
+        "BRAIN_SESSION_IDLE_TIMEOUT",
+        "duration",
+        30 * MINUTE,
+        "Staff sessions end after this much inactivity.",
+        low=5 * MINUTE,
+        high=12 * HOUR,
+        attr="session_idle_timeout",
+    ),
+    Setting(
+        "BRAIN_LOGIN_FAILURE_LIMIT",
+        "int",
+        5,
+        "Failed logins per account or per address before a lockout.",
+        low=3,
+        high=20,
+        attr="login_failure_limit",
+    ),
+    Setting(
+        "BRAIN_LOGIN_LOCKOUT",
+        "duration",
+        15 * MINUTE,
+        "How long a lockout lasts.",
+        low=1 * MINUTE,
+        high=1 * DAY,
+        attr="login_lockout",
+    ),
+    Setting(
+        "BRAIN_READYZ_WORKER_TIMEOUT",
+        "duration",
+        2,
+        "How long /readyz waits for a Celery worker reply.",
+        low=1,
+        high=30,
+        attr="readyz_worker_timeout",
+    ),
     # Studios
-    Setting("BRAIN_DEFAULT_STUDIO", "slug", "", "Studio opened after login when the user belongs to it.",
-            attr="default_studio"),
-    Setting("BRAIN_ALLOWED_STUDIOS", "slugs", (), "Studios this runtime serves (empty: every studio in the "
-            "database).", attr="allowed_studios"),
+    Setting(
+        "BRAIN_DEFAULT_STUDIO",
+        "slug",
+        "",
+        "Studio opened after login when the user belongs to it.",
+        attr="default_studio",
+    ),
+    Setting(
+        "BRAIN_ALLOWED_STUDIOS",
+        "slugs",
+        (),
+        "Studios this runtime serves (empty: every studio in the database).",
+        attr="allowed_studios",
+    ),
     # StudioState
-    Setting("BRAIN_SCAN_LIMIT", "int", 2000, "Documents read per collection before a snapshot is marked "
-            "partial.", low=50, high=20000, attr="scan_limit"),
-    Setting("BRAIN_JOB_INTERVAL", "duration", 15 * MINUTE, "How often read + capture jobs run per studio.",
-            low=10, high=1 * DAY, attr="job_interval"),
-    Setting("BRAIN_SNAPSHOT_MAX_AGE", "duration", 240 * MINUTE, "Older than this, the latest snapshot is "
-            "stale (readiness and the cockpit say so).", low=5 * MINUTE, high=7 * DAY,
-            attr="snapshot_max_age"),
-    Setting("BRAIN_RETENTION_DAYS", "int", 180, "Days snapshots, diffs, job runs and proposals are kept.",
-            low=7, high=3650, attr="retention_days"),
-    Setting("BRAIN_DRIFT_ABSOLUTE", "int", 25, "A metric drifts when |observed - expected| reaches this.",
-            low=1, high=100000, attr="drift_absolute"),
-    Setting("BRAIN_DRIFT_RATIO", "float", 0.5, "...or when |observed - expected| / expected reaches this.",
-            low=0.01, high=10.0, attr="drift_ratio"),
-    Setting("BRAIN_DEMO_MODE", "bool", False, "Read the demo cloud files instead of Firestore/Stripe; the "
-            "cockpit says DEMO DATA.", attr="demo_mode"),
+    Setting(
+        "BRAIN_SCAN_LIMIT",
+        "int",
+        2000,
+        "Documents read per collection before a snapshot is marked partial.",
+        low=50,
+        high=20000,
+        attr="scan_limit",
+    ),
+    Setting(
+        "BRAIN_JOB_INTERVAL",
+        "duration",
+        15 * MINUTE,
+        "How often read + capture jobs run per studio.",
+        low=10,
+        high=1 * DAY,
+        attr="job_interval",
+    ),
+    Setting(
+        "BRAIN_SNAPSHOT_MAX_AGE",
+        "duration",
+        240 * MINUTE,
+        "Older than this, the latest snapshot is stale (readiness and the cockpit say so).",
+        low=5 * MINUTE,
+        high=7 * DAY,
+        attr="snapshot_max_age",
+    ),
+    Setting(
+        "BRAIN_RETENTION_DAYS",
+        "int",
+        180,
+        "Days snapshots, diffs, job runs and proposals are kept.",
+        low=7,
+        high=3650,
+        attr="retention_days",
+    ),
+    Setting(
+        "BRAIN_DRIFT_ABSOLUTE",
+        "int",
+        25,
+        "A metric drifts when |observed - expected| reaches this.",
+        low=1,
+        high=100000,
+        attr="drift_absolute",
+    ),
+    Setting(
+        "BRAIN_DRIFT_RATIO",
+        "float",
+        0.5,
+        "...or when |observed - expected| / expected reaches this.",
+        low=0.01,
+        high=10.0,
+        attr="drift_ratio",
+    ),
+    Setting(
+        "BRAIN_DEMO_MODE",
+        "bool",
+        False,
+        "Read the demo cloud files instead of Firestore/Stripe; the cockpit says DEMO DATA.",
+        attr="demo_mode",
+    ),
     # Governance
-    Setting("BRAIN_ENABLE_WRITE_EXECUTION", "bool", False, "Master switch for external writes. Off: every "
-            "execution is denied WRITES_DISABLED.", attr="enable_write_execution"),
-    Setting("BRAIN_REQUIRE_APPROVAL_FOR_EXTERNAL_WRITES", "bool", True, "External writes need an approved "
-            "proposal. Must stay on while writes are enabled.", attr="require_approval_for_external_writes"),
-    Setting("BRAIN_PROPOSAL_TTL", "duration", 72 * HOUR, "Pending proposals expire after this.",
-            low=1 * HOUR, high=30 * DAY, attr="proposal_ttl"),
-    Setting("BRAIN_APPROVAL_WINDOW", "duration", 24 * HOUR, "An approval must be executed within this.",
-            low=5 * MINUTE, high=7 * DAY, attr="approval_window"),
-    Setting("BRAIN_EXEMPTION_MAX_DAYS", "int", 7, "Longest an exemption may run.", low=1, high=30,
-            attr="exemption_max_days"),
+    Setting(
+        "BRAIN_ENABLE_WRITE_EXECUTION",
+        "bool",
+        False,
+        "Master switch for external writes. Off: every execution is denied WRITES_DISABLED.",
+        attr="enable_write_execution",
+    ),
+    Setting(
+        "BRAIN_REQUIRE_APPROVAL_FOR_EXTERNAL_WRITES",
+        "bool",
+        True,
+        "External writes need an approved proposal. Must stay on while writes are enabled.",
+        attr="require_approval_for_external_writes",
+    ),
+    Setting(
+        "BRAIN_PROPOSAL_TTL",
+        "duration",
+        72 * HOUR,
+        "Pending proposals expire after this.",
+        low=1 * HOUR,
+        high=30 * DAY,
+        attr="proposal_ttl",
+    ),
+    Setting(
+        "BRAIN_APPROVAL_WINDOW",
+        "duration",
+        24 * HOUR,
+        "An approval must be executed within this.",
+        low=5 * MINUTE,
+        high=7 * DAY,
+        attr="approval_window",
+    ),
+    Setting(
+        "BRAIN_EXEMPTION_MAX_DAYS",
+        "int",
+        7,
+        "Longest an exemption may run.",
+        low=1,
+        high=30,
+        attr="exemption_max_days",
+    ),
     # Cloud
-    Setting("BRAIN_STRIPE_READ_ONLY", "bool", True, "Stripe is read with a restricted key and never written. "
-            "Must stay on.", attr="stripe_read_only"),
-    Setting("BRAIN_STRIPE_API_BASE", "str", "", "Override Stripe's API address (tests: localstripe).",
-            attr="stripe_api_base"),
-    Setting("BRAIN_FIRESTORE_PROJECT", "str", "", "Google Cloud project of the studio's Firestore.",
-            attr="firestore_project"),
+    Setting(
+        "BRAIN_STRIPE_READ_ONLY",
+        "bool",
+        True,
+        "Stripe is read with a restricted key and never written. Must stay on.",
+        attr="stripe_read_only",
+    ),
+    Setting(
+        "BRAIN_STRIPE_API_BASE",
+        "str",
+        "",
+        "Override Stripe's API address (tests: localstripe).",
+        attr="stripe_api_base",
+    ),
+    Setting(
+        "BRAIN_FIRESTORE_PROJECT",
+        "str",
+        "",
+        "Google Cloud project of the studio's Firestore.",
+        attr="firestore_project",
+    ),
     # Secrets: no defaults, NAME or NAME_FILE, never rendered.
-    Setting("BRAIN_STRIPE_API_KEY", "secret", None, "Stripe restricted read key (rk_...).",
-            attr="stripe_api_key"),
-    Setting("BRAIN_FIRESTORE_CREDENTIALS", "secret", None, "Service-account JSON for Firestore read access.",
-            attr="firestore_credentials"),
-    Setting("BRAIN_AUDIT_SIGNING_KEY", "secret", None, "HMAC key for the daily signed audit-chain digest.",
-            attr="audit_signing_key"),
-    Setting("BRAIN_EXPORT_SIGNING_KEY", "secret", None, "HMAC key for audit export bundles.",
-            attr="export_signing_key"),
-    Setting("BRAIN_METRICS_TOKEN", "secret", None, "Bearer token that opens /metrics from non-loopback "
-            "addresses.", attr="metrics_token"),
+    Setting(
+        "BRAIN_STRIPE_API_KEY",
+        "secret",
+        None,
+        "Stripe restricted read key (rk_...).",
+        attr="stripe_api_key",
+    ),
+    Setting(
+        "BRAIN_FIRESTORE_CREDENTIALS",
+        "secret",
+        None,
+        "Service-account JSON for Firestore read access.",
+        attr="firestore_credentials",
+    ),
+    Setting(
+        "BRAIN_AUDIT_SIGNING_KEY",
+        "secret",
+        None,
+        "HMAC key for the daily signed audit-chain digest.",
+        attr="audit_signing_key",
+    ),
+    Setting(
+        "BRAIN_EXPORT_SIGNING_KEY",
+        "secret",
+        None,
+        "HMAC key for audit export bundles.",
+        attr="export_signing_key",
+    ),
+    Setting(
+        "BRAIN_METRICS_TOKEN",
+        "secret",
+        None,
+        "Bearer token that opens /metrics from non-loopback addresses.",
+        attr="metrics_token",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -268,10 +467,12 @@ def _url_password(url: str | None) -> str | None:
 def _fail(setting: Setting, raw: str, reason: str = "") -> ConfigError:
     shown = "[hidden]" if setting.is_secret else repr(raw)
     why = f" ({reason})" if reason else ""
+    has_default = setting.default not in (None, "", ())
+    default_shown = render_value(setting, _default(setting)) if has_default else "none"
     return ConfigError(
         f"{setting.name}={shown} is invalid{why}: allowed {setting.allowed()}; "
         f"fix: set {setting.name} to a value in that range or unset it to use the default "
-        f"({render_value(setting, _default(setting)) if setting.default not in (None, '', ()) else 'none'})."
+        f"({default_shown})."
     )
 
 
@@ -330,7 +531,8 @@ def _parse(setting: Setting, raw: str) -> Any:
         ):
             raise ConfigError(
                 f"BRAIN_ADMIN_PATH={raw!r} is invalid: allowed a relative path ending with '/', "
-                "such as 'admin/' or 'ops/backoffice/'; fix: drop the leading '/' and end it with '/'."
+                "such as 'admin/' or 'ops/backoffice/'; "
+                "fix: drop the leading '/' and end it with '/'."
             )
         return raw_stripped
     if kind == "secret":
@@ -357,13 +559,17 @@ def _read_secret_file(setting: Setting, path: str) -> str:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(
-            f"{setting.name}_FILE={path!r} cannot be read ({exc.strerror}): allowed a readable file "
-            f"holding the secret; fix: point {setting.name}_FILE at an existing file or set {setting.name}."
+            f"{setting.name}_FILE={path!r} cannot be read ({exc.strerror}): "
+            "allowed a readable file holding the secret; "
+            f"fix: point {setting.name}_FILE at an existing file or set {setting.name}."
         ) from None
 
 
 def load_config(environ_map: Mapping[str, str] | None = None) -> BrainConfig:
-    """Read, type-check and bound every setting. Raises ``ConfigError`` (one line) on a bad value."""
+    """Read, type-check and bound every setting.
+
+    Raises ``ConfigError`` (one line) on a bad value.
+    """
     env = environ.Env()
     source: Mapping[str, str] = env.ENVIRON if environ_map is None else environ_map
     values: dict[str, Any] = {}
@@ -383,11 +589,16 @@ def load_config(environ_map: Mapping[str, str] | None = None) -> BrainConfig:
             sources[setting.name] = "env"
         if raw is None or raw.strip() == "":
             if setting.required:
+                allowed = "a secret value" if setting.is_secret else setting.allowed()
                 raise ConfigError(
-                    f"{setting.name} is unset: allowed {setting.allowed() if not setting.is_secret else 'a secret value'}; "
+                    f"{setting.name} is unset: allowed {allowed}; "
                     f"fix: set {setting.name}"
                     + (f" or {setting.name}_FILE" if setting.is_secret else "")
-                    + (" (or run `make run`, which provides it)" if setting.name in _MAKE_RUN_PROVIDES else "")
+                    + (
+                        " (or run `make run`, which provides it)"
+                        if setting.name in _MAKE_RUN_PROVIDES
+                        else ""
+                    )
                     + "."
                 )
             values[setting.attr] = _default(setting)
@@ -406,8 +617,11 @@ def replace(config: BrainConfig, **changes: Any) -> BrainConfig:
 
 def env_example_lines(render: Callable[[Setting], str] | None = None) -> list[str]:
     """The lines of `.env.example`, generated from the contract so the two never disagree."""
-    lines = ["# Studio Brain configuration. Every variable, its default and its allowed range.",
-             "# Secrets have no default; set NAME or NAME_FILE (a path to a file holding it).", ""]
+    lines = [
+        "# Studio Brain configuration. Every variable, its default and its allowed range.",
+        "# Secrets have no default; set NAME or NAME_FILE (a path to a file holding it).",
+        "",
+    ]
     for s in SETTINGS:
         lines.append(f"# {s.help} Allowed: {s.allowed()}.")
         if s.is_secret:

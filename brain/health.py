@@ -36,8 +36,14 @@ class CheckResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "required": self.required,
-                "detail": self.detail, "latency_ms": round(self.latency_ms, 1), **self.extra}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "required": self.required,
+            "detail": self.detail,
+            "latency_ms": round(self.latency_ms, 1),
+            **self.extra,
+        }
 
 
 def _timed(name: str, required: bool, probe: Callable[[], tuple[str, str]]) -> CheckResult:
@@ -60,7 +66,10 @@ def check_database() -> CheckResult:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    url = settings.REDIS_URL
+    if not url:  # required by the config contract; a probe reports this as a failure
+        raise RuntimeError("REDIS_URL is unset")
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
 def check_redis() -> CheckResult:
@@ -100,7 +109,9 @@ def readiness() -> tuple[bool, list[CheckResult]]:
         try:
             results.extend(extra())
         except Exception as error:
-            results.append(CheckResult(getattr(extra, "__name__", "check"), "fail", True, str(error)[:300]))
+            results.append(
+                CheckResult(getattr(extra, "__name__", "check"), "fail", True, str(error)[:300])
+            )
     ready = all(r.status != "fail" for r in results if r.required)
     return ready, results
 
@@ -116,7 +127,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, results = readiness()
     if not ready:
-        log.warning("readiness.failed", failing=[r.name for r in results if r.status == "fail" and r.required])
+        log.warning(
+            "readiness.failed",
+            failing=[r.name for r in results if r.status == "fail" and r.required],
+        )
     return JsonResponse(
         {"status": "ready" if ready else "not_ready", "checks": [r.as_json() for r in results]},
         status=200 if ready else 503,
@@ -136,12 +150,17 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     token = settings.BRAIN.metrics_token
     supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     # REMOTE_ADDR is the socket peer; a forwarded header never makes a caller loopback.
-    allowed = _is_loopback(request.META.get("REMOTE_ADDR", "")) and not request.headers.get("X-Forwarded-For")
+    allowed = _is_loopback(request.META.get("REMOTE_ADDR", "")) and not request.headers.get(
+        "X-Forwarded-For"
+    )
     if not allowed and token and supplied and hmac.compare_digest(supplied, token):
         allowed = True
     if not allowed:
         return JsonResponse(
-            {"code": "FORBIDDEN", "message": "metrics are served to loopback or with the metrics token"},
+            {
+                "code": "FORBIDDEN",
+                "message": "metrics are served to loopback or with the metrics token",
+            },
             status=403,
         )
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

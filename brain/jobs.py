@@ -48,7 +48,9 @@ def single_flight(name: str, studio_id: int | None) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
 
 
-def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: str | None = None) -> JobRun:
+def run_job(
+    name: str, body: JobBody, *, studio_id: int | None = None, job_id: str | None = None
+) -> JobRun:
     """Run ``body`` as job ``name`` for a studio, recording begin/success/failure/skip.
 
     ``body`` receives the running JobRun and returns a JSON summary. A failure is recorded
@@ -63,16 +65,25 @@ def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: s
         now = timezone.now()
         if not acquired:
             run = JobRun.objects.create(
-                name=name, studio_id=studio_id, job_id=job_id, request_id=request_id,
-                status=JobRun.Status.SKIPPED, started_at=now, finished_at=now,
+                name=name,
+                studio_id=studio_id,
+                job_id=job_id,
+                request_id=request_id,
+                status=JobRun.Status.SKIPPED,
+                started_at=now,
+                finished_at=now,
                 summary={"reason": "already running for this studio"},
             )
             log.info(f"job.{name}.skipped", reason="already running")
             metrics.JOB_RUNS.labels(job=name, status="skipped").inc()
             return run
         run = JobRun.objects.create(
-            name=name, studio_id=studio_id, job_id=job_id, request_id=request_id,
-            status=JobRun.Status.RUNNING, started_at=now,
+            name=name,
+            studio_id=studio_id,
+            job_id=job_id,
+            request_id=request_id,
+            status=JobRun.Status.RUNNING,
+            started_at=now,
         )
         log.info(f"job.{name}.begin")
         try:
@@ -89,7 +100,10 @@ def run_job(name: str, body: JobBody, *, studio_id: int | None = None, job_id: s
         run.summary = summary
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "summary", "finished_at"])
-        log.info(f"job.{name}.success", summary=summary,
-                 duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000))
+        log.info(
+            f"job.{name}.success",
+            summary=summary,
+            duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000),
+        )
         metrics.JOB_RUNS.labels(job=name, status="succeeded").inc()
         return run

@@ -24,7 +24,9 @@ SECRET_KEY_RE = re.compile(
 )
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Tokens in URLs (Hubitat's Maker API puts access_token in the query string) and headers.
-QUERY_TOKEN_RE = re.compile(r"((?:access_token|token|api_key|key|secret|password)=)[^&\s\"']+", re.IGNORECASE)
+QUERY_TOKEN_RE = re.compile(
+    r"((?:access_token|token|api_key|key|secret|password)=)[^&\s\"']+", re.IGNORECASE
+)
 BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 STRIPE_KEY_RE = re.compile(r"\b(sk|rk|pk|whsec)_(live|test)_[A-Za-z0-9]+")
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
@@ -135,7 +137,13 @@ def logging_config(level: str) -> dict[str, Any]:
                 ],
             }
         },
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             "django.server": {"level": "WARNING"},

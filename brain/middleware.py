@@ -32,5 +32,7 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.view_name if match and match.view_name else "unmatched"
-        metrics.observe_request(request.method or "GET", route, response.status_code, time.perf_counter() - started)
+        metrics.observe_request(
+            request.method or "GET", route, response.status_code, time.perf_counter() - started
+        )
         return response

@@ -21,7 +21,9 @@ class Studio(models.Model):
     slug = models.SlugField(
         max_length=50,
         unique=True,
-        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and hyphens.")],
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and hyphens.")
+        ],
     )
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -51,13 +53,17 @@ class Role(models.IntegerChoices):
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="memberships")
     role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "studio"], name="membership_one_per_studio")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "studio"], name="membership_one_per_studio")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.studio.slug} ({self.get_role_display()})"
@@ -76,8 +82,12 @@ class JobRun(models.Model):
         SKIPPED = "skipped"
 
     name = models.CharField(max_length=100)
-    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, null=True, blank=True, related_name="job_runs")
-    job_id = models.CharField(max_length=64, help_text="Celery task id, or a generated id when run inline.")
+    studio = models.ForeignKey(
+        Studio, on_delete=models.CASCADE, null=True, blank=True, related_name="job_runs"
+    )
+    job_id = models.CharField(
+        max_length=64, help_text="Celery task id, or a generated id when run inline."
+    )
     request_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices)
     started_at = models.DateTimeField()
@@ -89,7 +99,9 @@ class JobRun(models.Model):
         ordering = ["-started_at"]
         indexes = [
             # The cockpit and retention read "latest runs of a job for a studio".
-            models.Index(fields=["studio", "name", "-started_at"], name="jobrun_studio_name_started"),
+            models.Index(
+                fields=["studio", "name", "-started_at"], name="jobrun_studio_name_started"
+            ),
             models.Index(fields=["started_at"], name="jobrun_started"),
         ]
 

@@ -35,7 +35,8 @@ View = Callable[..., HttpResponse]
 
 
 def studio_view(minimum: Role = Role.VIEWER) -> Callable[[View], View]:
-    """Resolve ``<studio>`` from the URL into ``request.studio`` for members with ``minimum`` role."""
+    """Resolve ``<studio>`` from the URL into ``request.studio`` for members with ``minimum``
+    role."""
 
     def decorator(view: View) -> View:
         @wraps(view)

@@ -24,29 +24,65 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("state", "State", "The studio's state as read from the cloud: daily snapshots, diffs and drift.",
-            ("Latest snapshot: batches, reservations, firings, reports, tickets, orders and payments",
-             "Read time and age per source (Firestore, Stripe), completeness and warnings",
-             "Diffs between snapshots and drift against fresh cloud counts")),
-    Section("proposals", "Proposals", "What automations and agents propose, waiting for staff to decide.",
-            ("A queue of pending proposals with risk, requester and age",
-             "Preview, expected effects, dry-run and the exact input hash being approved",
-             "Approve or reject with a rationale; high-risk approvals ask for your password again")),
-    Section("connectors", "Connectors", "The outside systems this studio reads: Firestore, Stripe, Hubitat, "
-            "Roborock.", ("Availability, latency and circuit-breaker state per connector",
-                          "Devices with battery, online state and last activity",
-                          "A degraded banner whenever a connector is down")),
-    Section("audit", "Audit", "The hash-chained record of every decision, allowed or denied.",
-            ("A timeline filtered by action, actor, target and date",
-             "Chain verification status at the top of the page",
-             "Each row linked to the proposal, connector or setting it concerns")),
-    Section("policy", "Policy", "The rules automations act under.",
-            ("Kill switches by scope, with a two-admin release",
-             "Exemptions, delegations to agents, quotas and their counters",
-             "Intake review queue for blocked agent submissions")),
-    Section("scorecard", "Scorecard", "How well the studio's brain is doing its job.",
-            ("Snapshot freshness, decision latency, audit completeness, connector health",
-             "Warning and critical thresholds with the overall status")),
+    Section(
+        "state",
+        "State",
+        "The studio's state as read from the cloud: daily snapshots, diffs and drift.",
+        (
+            "Latest snapshot: batches, reservations, firings, reports, tickets, orders, payments",
+            "Read time and age per source (Firestore, Stripe), completeness and warnings",
+            "Diffs between snapshots and drift against fresh cloud counts",
+        ),
+    ),
+    Section(
+        "proposals",
+        "Proposals",
+        "What automations and agents propose, waiting for staff to decide.",
+        (
+            "A queue of pending proposals with risk, requester and age",
+            "Preview, expected effects, dry-run and the exact input hash being approved",
+            "Approve or reject with a rationale; high-risk approvals ask for your password again",
+        ),
+    ),
+    Section(
+        "connectors",
+        "Connectors",
+        "The outside systems this studio reads: Firestore, Stripe, Hubitat, Roborock.",
+        (
+            "Availability, latency and circuit-breaker state per connector",
+            "Devices with battery, online state and last activity",
+            "A degraded banner whenever a connector is down",
+        ),
+    ),
+    Section(
+        "audit",
+        "Audit",
+        "The hash-chained record of every decision, allowed or denied.",
+        (
+            "A timeline filtered by action, actor, target and date",
+            "Chain verification status at the top of the page",
+            "Each row linked to the proposal, connector or setting it concerns",
+        ),
+    ),
+    Section(
+        "policy",
+        "Policy",
+        "The rules automations act under.",
+        (
+            "Kill switches by scope, with a two-admin release",
+            "Exemptions, delegations to agents, quotas and their counters",
+            "Intake review queue for blocked agent submissions",
+        ),
+    ),
+    Section(
+        "scorecard",
+        "Scorecard",
+        "How well the studio's brain is doing its job.",
+        (
+            "Snapshot freshness, decision latency, audit completeness, connector health",
+            "Warning and critical thresholds with the overall status",
+        ),
+    ),
 )
 SECTIONS_BY_KEY = {section.key: section for section in SECTIONS}
 
@@ -67,7 +103,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @studio_view()
 def overview(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
-    context = {"sections": SECTIONS, "job_runs": job_run_list(studio.id, limit=10), "active": "overview"}
+    context = {
+        "sections": SECTIONS,
+        "job_runs": job_run_list(studio.id, limit=10),
+        "active": "overview",
+    }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cockpit/overview.html#job-runs", context)
     return render(request, "cockpit/overview.html", context)
@@ -87,7 +127,11 @@ def section_view(key: str) -> Any:
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     needed = exception.needed.label if isinstance(exception, RoleRequired) else None
-    message = str(exception) if isinstance(exception, RoleRequired) else "You do not have access to this page."
+    message = (
+        str(exception)
+        if isinstance(exception, RoleRequired)
+        else "You do not have access to this page."
+    )
     return render(request, "403.html", {"message": message, "needed_role": needed}, status=403)
 
 

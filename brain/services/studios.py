@@ -25,7 +25,9 @@ def studio_create(*, slug: str, name: str, timezone: str = "UTC") -> Studio:
     try:
         studio.full_clean()
     except ValidationError as error:
-        raise StudioError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())) from None
+        raise StudioError(
+            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+        ) from None
     with transaction.atomic():
         studio.save()
     log.info("studio.created", studio=studio.slug)
@@ -39,7 +41,9 @@ class StaffAdded:
     generated_password: str | None
 
 
-def staff_add(*, studio_slug: str, username: str, role: str, email: str = "", password: str | None = None) -> StaffAdded:
+def staff_add(
+    *, studio_slug: str, username: str, role: str, email: str = "", password: str | None = None
+) -> StaffAdded:
     """Add (or re-role) a staff member of a studio.
 
     A new user gets ``password`` when given, else a generated one that is returned once and
@@ -68,6 +72,8 @@ def staff_add(*, studio_slug: str, username: str, role: str, email: str = "", pa
                 raise StudioError("password rejected: " + " ".join(error.messages)) from None
             user.set_password(password)
             user.save()
-        membership, _ = Membership.objects.update_or_create(user=user, studio=studio, defaults={"role": role_value})
+        membership, _ = Membership.objects.update_or_create(
+            user=user, studio=studio, defaults={"role": role_value}
+        )
     log.info("staff.added", studio=studio.slug, role=role_value.label, created_user=created)
     return StaffAdded(membership=membership, created_user=created, generated_password=generated)

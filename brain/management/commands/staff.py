@@ -19,8 +19,11 @@ class Command(BaseCommand):
         add.add_argument("--role", required=True, choices=[role.label for role in Role])
         add.add_argument("--username", required=True)
         add.add_argument("--email", default="")
-        add.add_argument("--password-stdin", action="store_true",
-                         help="read the new user's password from standard input instead of generating one")
+        add.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the new user's password from standard input instead of generating one",
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         password = None
@@ -29,15 +32,25 @@ class Command(BaseCommand):
             if not password:
                 raise CommandError("--password-stdin given but standard input was empty")
         try:
-            added = staff_add(studio_slug=options["studio"], username=options["username"],
-                              role=options["role"], email=options["email"], password=password)
+            added = staff_add(
+                studio_slug=options["studio"],
+                username=options["username"],
+                role=options["role"],
+                email=options["email"],
+                password=password,
+            )
         except StudioError as error:
             raise CommandError(str(error)) from None
         membership = added.membership
-        self.stdout.write(self.style.SUCCESS(
-            f"{membership.user.get_username()} is {membership.get_role_display()} of {membership.studio.slug}"
-        ))
+        username = membership.user.get_username()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{username} is {membership.get_role_display()} of {membership.studio.slug}"
+            )
+        )
         if added.generated_password:
-            self.stdout.write(f"one-time password (shown once, not stored in clear): {added.generated_password}")
+            self.stdout.write(
+                f"one-time password (shown once, not stored in clear): {added.generated_password}"
+            )
         elif not added.created_user:
             self.stdout.write("existing user: password unchanged")

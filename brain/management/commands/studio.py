@@ -25,7 +25,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"{studio.slug}\t{studio.name}\t{studio.timezone}")
             return
         try:
-            studio = studio_create(slug=options["slug"], name=options["name"], timezone=options["timezone"])
+            studio = studio_create(
+                slug=options["slug"], name=options["name"], timezone=options["timezone"]
+            )
         except StudioError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(self.style.SUCCESS(f"created studio {studio.slug} ({studio.name}, {studio.timezone})"))
+        self.stdout.write(
+            self.style.SUCCESS(f"created studio {studio.slug} ({studio.name}, {studio.timezone})")
+        )
