@@ -71,7 +71,9 @@ class Supervisor:
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_signal is None:
             self.stop_signal = signal.Signals(signum).name
-            say(f"{self.stop_signal} received: stopping everything (up to {STOP_GRACE_SECONDS:g} s)")
+            say(
+                f"{self.stop_signal} received: stopping everything (up to {STOP_GRACE_SECONDS:g} s)"
+            )
         else:
             say("stopping already; waiting for processes to exit")
 
