@@ -383,12 +383,18 @@ def runtime_commands(
     """
     manage = str(root / "manage.py")
     return [
-        ChildSpec("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"]),
+        # The supervisor's `migrate` has just run the system checks with the same settings.
+        ChildSpec("web", [
+            python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
+        ]),
         ChildSpec("worker", [
             python, "-m", "celery", "-A", "brain", "worker",
             "-Q", ",".join(WORKER_QUEUES),
             "--concurrency", str(WORKER_CONCURRENCY),
             "-n", "brain@%h",
+            # One local worker: no neighbours to sync with at start (mingle waits 1 s for
+            # them) and none to gossip with.
+            "--without-mingle", "--without-gossip",
             "--pidfile=",
         ]),
         ChildSpec("beat", [

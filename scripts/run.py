@@ -85,8 +85,11 @@ class Supervisor:
         try:
             env = self.start_services()
             self.check_stop()
-            self.prepare_database(env)
+            self.migrate(env)
             self.start_children(env)
+            # The demo rows are only rows: the processes start meanwhile.
+            self.bootstrap_demo(env)
+            self.banner()
             self.supervise()
         except Stopped:
             pass
@@ -128,14 +131,18 @@ class Supervisor:
             os.environ, database_url=database_url, redis_url=redis_url, secret_key_file=key_file
         )
 
-    def prepare_database(self, env: dict[str, str]) -> None:
-        manage = str(ROOT / "manage.py")
+    def migrate(self, env: dict[str, str]) -> None:
+        """Migrate (which also runs the system checks) before any process uses the database."""
         say("migrating the database")
+        manage = str(ROOT / "manage.py")
         self.run_step("migrate", [sys.executable, manage, "migrate", "--no-input", "-v", "0"], env)
-        if env.get("BRAIN_DEMO_MODE", "").strip().lower() in ("1", "true", "yes", "on"):
-            argv = [sys.executable, manage, "bootstrap_demo",
-                    "--credentials-file", str(self.paths.demo_admin)]  # fmt: skip
-            self.run_step("bootstrap_demo", argv, env)
+
+    def bootstrap_demo(self, env: dict[str, str]) -> None:
+        if env.get("BRAIN_DEMO_MODE", "").strip().lower() not in ("1", "true", "yes", "on"):
+            return
+        argv = [sys.executable, str(ROOT / "manage.py"), "bootstrap_demo",
+                "--credentials-file", str(self.paths.demo_admin)]  # fmt: skip
+        self.run_step("bootstrap_demo", argv, env)
 
     def run_step(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         """Run a one-off command to completion, still answering Ctrl-C while it runs."""
@@ -156,6 +163,8 @@ class Supervisor:
             self.check_stop()
             self.children.append((spec, spawn(spec.argv, env=env, cwd=ROOT)))
             say(f"started {spec.name} (pid {self.children[-1][1].pid})")
+
+    def banner(self) -> None:
         url = f"http://127.0.0.1:{self.port}/"
         credentials = (
             f"user demo-admin, password in {self.paths.demo_admin}"

@@ -33,6 +33,8 @@ RUNS = 5
 READY_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 PROBE_EVERY = 0.1
+# /readyz holds a request up to 2 s while no worker answers; keep the probing bounded.
+MAX_PROBES_IN_FLIGHT = 6
 
 
 def _status(url: str, timeout: float = 5.0) -> int:
@@ -56,13 +58,20 @@ class _FirstOk:
         self.url = url
         self.started = started
         self.at: float | None = None
+        self.in_flight = 0
         self.lock = threading.Lock()
 
     def probe(self) -> None:
-        if _status(self.url) == 200:
+        with self.lock:
+            self.in_flight += 1
+        try:
+            if _status(self.url) == 200:
+                with self.lock:
+                    if self.at is None:
+                        self.at = time.monotonic() - self.started
+        finally:
             with self.lock:
-                if self.at is None:
-                    self.at = time.monotonic() - self.started
+                self.in_flight -= 1
 
     def wait(self, process: subprocess.Popen[bytes], timeout: float) -> float:
         deadline = time.monotonic() + timeout
@@ -71,7 +80,7 @@ class _FirstOk:
                 raise RuntimeError(f"make run exited with code {process.returncode} before ready")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.url} not 200 within {timeout:g} s")
-            if threading.active_count() < 24:
+            if self.in_flight < MAX_PROBES_IN_FLIGHT:
                 threading.Thread(target=self.probe, daemon=True).start()
             time.sleep(PROBE_EVERY)
         return self.at

@@ -168,6 +168,7 @@ def test_worker_serves_every_queue_without_a_pidfile(tmp_path):
     assert worker[worker.index("-Q") + 1] == "reads,execute,default"
     assert worker[worker.index("--concurrency") + 1] == "2"
     assert worker[worker.index("-n") + 1] == "brain@%h"
+    assert "--without-mingle" in worker
     assert "--pidfile=" in worker
 
 
@@ -179,7 +180,7 @@ def test_beat_keeps_its_schedule_under_data_without_a_pidfile(tmp_path):
     assert "--pidfile=" in beat
 
 
-def test_web_runs_on_loopback_at_the_chosen_port_without_the_reloader(tmp_path):
+def test_web_runs_on_loopback_at_the_chosen_port_without_reloader_or_second_checks(tmp_path):
     web = _commands(tmp_path)["web"]
 
     assert web == [
@@ -188,6 +189,7 @@ def test_web_runs_on_loopback_at_the_chosen_port_without_the_reloader(tmp_path):
         "runserver",
         "127.0.0.1:8123",
         "--noreload",
+        "--skip-checks",
     ]
 
 
