@@ -10,6 +10,7 @@ Only the standard library and the project's own code: it runs before Django is c
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -50,7 +51,10 @@ POLL_SECONDS = 0.2
 
 
 def say(message: str) -> None:
-    print(f"[run] {message}", flush=True)
+    # Whatever reads our output (a pipe into tee, a closed terminal) may be gone by the time
+    # we stop; the shutdown must go on regardless.
+    with contextlib.suppress(OSError):
+        print(f"[run] {message}", flush=True)
 
 
 class Stopped(Exception):
@@ -200,8 +204,14 @@ class Supervisor:
 
     def dead_process(self) -> str | None:
         for spec, process in self.children:
-            if process.poll() is not None:
-                return f"{spec.name} exited unexpectedly with code {process.returncode}"
+            code = process.poll()
+            if code is not None:
+                how = (
+                    f"was killed by {signal.Signals(-code).name}"
+                    if code < 0
+                    else f"exited with code {code}"
+                )
+                return f"{spec.name} {how} unexpectedly"
         if self.redis is not None and not self.redis.is_running():
             return "the embedded redis-server exited unexpectedly"
         if self.postgres is not None and not self.postgres.is_running():
