@@ -1,7 +1,11 @@
 """Benchmarks (not collected by pytest): `make bench` runs ``python -m tests.bench``.
 
 Each ``bench_*.py`` module has a ``main() -> list[Figure]``; every figure is printed as a
-ratio against its baseline, with the raw numbers it came from.
+ratio against its baseline, with the raw numbers it came from. ``python -m tests.bench NAME``
+runs one (``startup``, ``healthz``).
+
+``python -m tests.bench.profile_middleware`` is not a bench: it prints what each middleware
+adds to a /healthz request, to explain the healthz figure.
 """
 
 from __future__ import annotations
