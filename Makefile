@@ -24,6 +24,8 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --quiet
 
+# Embedded Postgres and Redis under .data/ unless DATABASE_URL / REDIS_URL are set;
+# BRAIN_RUN_PORT (default 8000) moves the web server. See docs/runbooks/local-run.md.
 run: setup
 	$(PY) scripts/run.py
 
@@ -36,15 +38,20 @@ services:
 test: setup test-deps services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# mypy's Django plugin imports the settings, whose contract requires these; nothing connects.
+MYPY_ENV := env -u DJANGO_SECRET_KEY_FILE DJANGO_SECRET_KEY=lint-only-not-a-secret \
+	DATABASE_URL=postgres://lint@127.0.0.1:5432/lint REDIS_URL=redis://127.0.0.1:6379/0
+
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy .
+	$(MYPY_ENV) .venv/bin/mypy .
 	$(PY) -m pytest -q -p no:randomly tests/test_migrations.py
 
 fmt: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# The benches start what they measure (embedded Postgres/Redis, servers on loopback ports).
 bench: setup services
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(BENCH_ARGS)

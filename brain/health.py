@@ -85,7 +85,10 @@ def check_worker() -> CheckResult:
         from brain.celery import app
 
         timeout = settings.BRAIN.readyz_worker_timeout.total_seconds()
-        replies = app.control.ping(timeout=timeout, limit=1)
+        # A connection of its own, not one from Celery's broker pool: concurrent probes
+        # while no worker answers otherwise drain the pool (limit 10) and then block forever.
+        with app.connection_for_write() as connection:
+            replies = app.control.ping(timeout=timeout, limit=1, connection=connection)
         if replies:
             return "ok", f"{next(iter(replies[0]))} replied"
         return "fail", f"no Celery worker replied within {timeout:g} s"

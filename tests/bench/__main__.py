@@ -1,0 +1,47 @@
+"""Run every bench module (or those named on the command line) and print their figures.
+
+python -m tests.bench             # all
+python -m tests.bench healthz     # bench_healthz only
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+
+import tests.bench as package
+
+
+def main(argv: list[str]) -> int:
+    names = sorted(
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.startswith("bench_")
+    )
+    wanted = [f"bench_{arg.removeprefix('bench_')}" for arg in argv]
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        print(f"unknown bench {', '.join(unknown)}; have {', '.join(names)}", file=sys.stderr)
+        return 2
+    failed = False
+    for name in wanted or names:
+        module = importlib.import_module(f"tests.bench.{name}")
+        print(f"== {name}: {(module.__doc__ or '').strip().splitlines()[0]}", flush=True)
+        started = time.monotonic()
+        try:
+            figures = module.main() or []  # a bench may print its own figures
+        except Exception as error:  # one broken bench must not hide the others' figures
+            print(f"   FAILED: {type(error).__name__}: {error}", flush=True)
+            failed = True
+            continue
+        for figure in figures:
+            for line in figure.lines():
+                print(f"   {line}")
+        print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
