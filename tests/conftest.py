@@ -87,6 +87,14 @@ def fresh_log_context():
 
 
 @pytest.fixture(autouse=True)
+def demo_files_in_tmp(settings, tmp_path_factory):
+    # Demo cloud files go to a temporary folder, never to the checkout's .data/.
+    from brain.config import replace
+
+    settings.BRAIN = replace(settings.BRAIN, demo_dir=str(tmp_path_factory.mktemp("demo")))
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Django's default PBKDF2 work factor is for production; tests hash many passwords.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

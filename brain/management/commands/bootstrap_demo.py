@@ -9,7 +9,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from brain.embedded import private_file_write
 from brain.models import Studio
+from brain.canonical import canonical_json
+from brain.services.snapshots import demo_directory, snapshot_capture, snapshot_latest
 from brain.services.studios import StudioError, staff_add, studio_create
+from brain.state.demo import generate
+from brain.state.sources import DemoSource
 
 DEMO_STUDIO_SLUG = "demo"
 DEMO_STUDIO_NAME = "Demo Studio"
@@ -45,6 +49,7 @@ class Command(BaseCommand):
         except StudioError as error:
             raise CommandError(str(error)) from None
 
+        self._demo_cloud()
         if added.generated_password:
             private_file_write(
                 credentials_file,
@@ -67,3 +72,17 @@ class Command(BaseCommand):
                 f"demo admin {user.get_username()} exists; its password was shown when it was "
                 f"created. Set a new one with `manage.py changepassword {DEMO_ADMIN_USERNAME}`."
             )
+
+    def _demo_cloud(self) -> None:
+        """Write the small demo cloud once and take a first snapshot, so State is never empty."""
+        studio = Studio.objects.get(slug=DEMO_STUDIO_SLUG)
+        directory = demo_directory(studio.slug)
+        if not (directory / "firestore.json").exists():
+            demo = generate(studio=studio.slug, size="small", seed=1)
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "firestore.json").write_bytes(canonical_json(demo.firestore))
+            (directory / "stripe.json").write_bytes(canonical_json(demo.stripe))
+            self.stdout.write(f"demo cloud written to {directory}")
+        if snapshot_latest(studio) is None:
+            snapshot = snapshot_capture(studio=studio, source=DemoSource(directory)).snapshot
+            self.stdout.write(f"first demo snapshot {snapshot.content_hash[:12]} captured")
