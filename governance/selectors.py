@@ -211,8 +211,8 @@ def proposal_last_denial(proposal: Proposal) -> dict[str, Any] | None:
             studio_id=proposal.studio_id,
             target_type="proposal",
             target_id=str(proposal.pk),
-            action__endswith="_denied",
         )
+        .filter(Q(action__endswith="_denied") | Q(action="execution.denied"))
         .order_by("-sequence")
         .first()
     )
