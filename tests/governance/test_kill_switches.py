@@ -111,7 +111,7 @@ def test_the_command_line_engages_lists_and_releases(staff):
     assert on["engaged"] and on["engaged_by"] == "otto"
     [listed] = run("list")
     assert listed["capability"] == "hubitat.device.command" and listed["engaged"]
-    with pytest.raises(CommandError, match="^denied ROLE_REQUIRED"):
+    with pytest.raises(CommandError, match=r"^denied ROLE_REQUIRED"):
         run(
             "off",
             "--capability",
