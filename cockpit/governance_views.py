@@ -99,8 +99,6 @@ def _needs_reauth(request: HttpRequest, proposal: Proposal) -> bool:
 
 def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
     approvals = approval_list(proposal)
-    events = proposal_audit_events(proposal)
-    label_actors(events)
     current = [a for a in approvals if a.decision_round == proposal.decision_round]
     can_decide = request.membership.has_role(Role.APPROVER)  # type: ignore[attr-defined]
     needs_reauth = _needs_reauth(request, proposal)
@@ -110,8 +108,7 @@ def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> d
         "spec": CAPABILITIES.get(proposal.capability_id),
         "approvals": approvals,
         "granted_count": sum(1 for a in current if a.decision == Decision.GRANTED),
-        "events": events,
-        "chain_report": verify_events(events),
+        **_audit_trail_context(proposal),
         "canonical_input": canonical_input_text(proposal),
         "pretty_input": json.dumps(proposal.input, indent=2, sort_keys=True),
         "pretty_dry_run": json.dumps(proposal.dry_run, indent=2, sort_keys=True)
@@ -141,11 +138,20 @@ def dry_run_rows(dry_run: dict[str, Any]) -> list[dict[str, Any]]:
     current, expected = dry_run.get("current") or {}, dry_run.get("expected") or {}
     rows = []
     for name in sorted({*current, *expected}):
-        now, after = current.get(name, "—"), expected.get(name, "—")
-        if isinstance(now, dict | list) or isinstance(after, dict | list):
-            now, after = json.dumps(now, sort_keys=True), json.dumps(after, sort_keys=True)
+        now, after = _shown(current.get(name, "—")), _shown(expected.get(name, "—"))
         rows.append({"name": name, "now": now, "after": after, "changed": now != after})
     return rows
+
+
+def _audit_trail_context(proposal: Proposal) -> dict[str, Any]:
+    events = proposal_audit_events(proposal)
+    label_actors(events)
+    return {"events": events, "chain_report": verify_events(events)}
+
+
+def _shown(value: Any) -> str:
+    """A state value as text: strings as they are, everything else as JSON (true, 5, [..])."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _execution_context(
@@ -264,8 +270,12 @@ def proposal_execution_status(request: HttpRequest, proposal_id: int) -> HttpRes
         return redirect("cockpit:proposal_detail", proposal.studio.slug, proposal.pk)
     context = {"proposal": proposal, **_execution_context(request, proposal)}
     execution: Execution | None = context["execution"]
+    finished = execution is None or execution.is_finished
+    if finished:
+        # The page's audit trail and status badge change with the outcome: sent out of band.
+        context.update(_audit_trail_context(proposal))
     response = render(request, "cockpit/proposals_detail.html#execution", context)
-    if execution is None or execution.is_finished:
+    if finished:
         return HttpResponseStopPolling(response.content)
     return response
 

@@ -248,8 +248,8 @@ class FirestorePilotConnector(Connector):
             return WritePreview(
                 operation=intent.operation,
                 target=intent.target,
-                current={"batch_exists": batch.exists},
-                expected={"notes_added": 1, "actions_added": 1},
+                current={"batch_exists": batch.exists, "note": "absent", "action": "absent"},
+                expected={"batch_exists": batch.exists, "note": "created", "action": "created"},
                 documents=ops_note_documents(intent, PREVIEW_SERVER_TIME),
                 notes=notes,
             )
@@ -262,11 +262,20 @@ class FirestorePilotConnector(Connector):
             notes.append(f"There is no note {note_id!r}; execution will fail and write nothing.")
         elif current.get("status") == "rolled_back":
             notes.append("The note is already rolled back; only the action is recorded.")
+        status = current.get("status", "absent")
         return WritePreview(
             operation=intent.operation,
             target=intent.target,
-            current={"note": current, "exists": note.exists},
-            expected={"note": {**current, "status": "rolled_back"}, "exists": note.exists},
+            current={
+                "note_status": status,
+                "note_text": current.get("note", ""),
+                "action": "absent",
+            },
+            expected={
+                "note_status": "rolled_back" if note.exists else "absent",
+                "note_text": current.get("note", ""),
+                "action": "created" if note.exists else "absent",
+            },
             documents=rollback_documents(intent, PREVIEW_SERVER_TIME),
             notes=notes,
         )

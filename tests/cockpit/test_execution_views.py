@@ -109,6 +109,8 @@ def test_the_panel_polls_while_running_and_stops_when_done(staff, login, ready, 
     assert done.status_code == 286  # django-htmx's HttpResponseStopPolling
     assert "✓ Executed" in body and "hx-trigger" not in body
     assert 'id="proposal-status" hx-swap-oob="true"' in body and ">executed<" in body
+    assert '<section id="audit-trail" class="card" hx-swap-oob="true">' in body
+    assert "execution.succeeded" in body
     assert "Propose the rollback" not in body  # viewers cannot propose
 
 

@@ -134,7 +134,8 @@ def test_the_dry_run_shows_the_exact_documents_and_reads_the_batch(db, firestore
     db.collection("batches").document("batch-7").set({"state": "BISQUE"})
     firestore_peer.reset_counters()
     preview = pilot(read_only=True).preview(append_intent())
-    assert preview.current == {"batch_exists": True}
+    assert preview.current == {"batch_exists": True, "note": "absent", "action": "absent"}
+    assert preview.expected == {"batch_exists": True, "note": "created", "action": "created"}
     assert [(d["collection"], d["id"], d["write"]) for d in preview.documents] == [
         (NOTES, f"42__{KEY}", "create"),
         (ACTIONS, f"42__{KEY}", "create"),

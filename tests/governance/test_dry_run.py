@@ -50,7 +50,11 @@ def test_an_ops_note_dry_run_shows_the_exact_documents(staff, firestore_peer):
         ("studioBrainPilotActions", f"{proposal.pk}__<idempotency-key>"),
     ]
     assert documents[0]["fields"]["note"] == NOTE["note"]
-    assert proposal.dry_run["current"] == {"batch_exists": False}
+    assert proposal.dry_run["current"] == {
+        "batch_exists": False,
+        "note": "absent",
+        "action": "absent",
+    }
     assert firestore_peer.write_calls == 0
 
 
