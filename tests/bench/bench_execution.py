@@ -165,9 +165,7 @@ def _start_worker(log_path: str) -> subprocess.Popen[bytes]:
         "WARNING",
     ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            command, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     from brain.celery import app
 
     deadline = time.monotonic() + 60

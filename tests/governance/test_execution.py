@@ -103,9 +103,12 @@ def test_the_run_sends_the_command_once_and_executes_the_proposal(staff, hub, hu
     assert settled.post_state_hash == canonical_hash(settled.post_state)
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.EXECUTED
-    assert [row[1] for row in chain(staff.studio.pk)][-2:] == [
-        "execution.allowed",
-        "execution.succeeded",
+    assert chain(staff.studio.pk) == [
+        (1, "proposal.submitted", "ALLOWED"),
+        (2, "approval.granted", "ALLOWED"),
+        (3, "approval.granted", "ALLOWED"),
+        (4, "execution.allowed", "ALLOWED"),
+        (5, "execution.succeeded", "ALLOWED"),
     ]
     event = AuditEvent.objects.filter(studio=staff.studio).order_by("-sequence").first()
     assert event.approval_state == ProposalStatus.EXECUTED
@@ -304,6 +307,20 @@ def denied_after_first(proposal, staff) -> Denied:
         execute(proposal, staff.approver)
     assert Execution.objects.filter(proposal=proposal).count() == 1
     return caught.value
+
+
+def test_an_expired_proposal_is_denied_with_the_expiry_it_met(staff, hub):
+    from governance.services.proposals import proposal_expire_due
+
+    pending = submitted(staff, "hubitat.device.command", SWITCH)
+    ready = approved(staff, "hubitat.device.command", {**SWITCH, "command": "off"})
+    later = timezone.now() + django_settings.BRAIN.proposal_ttl + dt.timedelta(minutes=1)
+    assert sorted(proposal_expire_due(actor=Actor.system("expire_proposals"), now=later)) == [
+        pending.pk,
+        ready.pk,
+    ]
+    assert denied(pending, Actor.staff(staff.operator)).code == ReasonCode.PROPOSAL_EXPIRED
+    assert denied(ready, Actor.staff(staff.operator)).code == ReasonCode.APPROVAL_EXPIRED
 
 
 def test_a_changed_input_is_denied_input_changed(staff, hub):
