@@ -26,6 +26,8 @@ app.conf.task_routes = {
     "brain.tasks.daily_snapshots": {"queue": "reads"},
     "brain.tasks_connectors.poll_studio_connectors": {"queue": "reads"},
     "brain.tasks_connectors.check_connector": {"queue": "reads"},
+    "governance.tasks.run_execution": {"queue": "execute"},
+    "governance.tasks.reconcile_executions": {"queue": "execute"},
 }
 # Task modules outside an app's tasks.py (autodiscovery only finds tasks.py).
 app.conf.imports = ("brain.tasks_connectors",)
@@ -49,6 +51,11 @@ app.conf.beat_schedule = {
         "task": "governance.tasks.audit_digest",
         "schedule": crontab(hour="0", minute="7"),
         "options": {"queue": "default"},
+    },
+    "reconcile-executions": {
+        "task": "governance.tasks.reconcile_executions",
+        "schedule": 60.0,
+        "options": {"queue": "execute"},
     },
     "expire-proposals": {
         "task": "governance.tasks.expire_proposals",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 
 from governance.capabilities import REGISTRY
-from governance.enums import ProposalStatus, Risk
+from governance.enums import Mode, ProposalStatus, Risk
 from governance.selectors import AGES, PROPOSAL_SORTS, AuditFilters, ProposalFilters
 from governance.services.common import MIN_RATIONALE
 
@@ -152,3 +153,36 @@ class DecisionForm(forms.Form):
         if authenticate(self.request, username=user.get_username(), password=password) is None:
             raise forms.ValidationError("That password is not correct.")
         return password
+
+
+class ProposalForm(forms.Form):
+    """A new proposal: a write capability, its input as JSON, and why."""
+
+    capability = forms.ChoiceField(
+        choices=[
+            (spec.id, f"{spec.id} — {spec.description}")
+            for spec in REGISTRY
+            if spec.mode == Mode.WRITE
+        ]
+    )
+    input = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="The capability's input as a JSON object.",
+    )
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; approvers read it.",
+    )
+
+    def clean_input(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.cleaned_data["input"])
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"Not JSON: {error.msg} at character {error.pos}."
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('The input must be a JSON object, e.g. {"key": "value"}.')
+        return value

@@ -16,19 +16,24 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
 from cockpit.access import studio_view
-from cockpit.governance_forms import AuditFilterForm, DecisionForm, ProposalFilterForm
+from cockpit.governance_forms import (
+    AuditFilterForm,
+    DecisionForm,
+    ProposalFilterForm,
+    ProposalForm,
+)
 from governance.actors import Actor
 from governance.audit import verify_chain, verify_events
 from governance.auth_events import session_authenticated_within, session_reauthenticated
 from governance.capabilities import CAPABILITIES
-from governance.enums import Decision, Risk
+from governance.enums import Decision, ProposalStatus, Risk
 from governance.errors import Denied
-from governance.models import Proposal
+from governance.models import Execution, Proposal
 from governance.selectors import (
     approval_is_fresh,
     approval_list,
@@ -36,11 +41,15 @@ from governance.selectors import (
     canonical_input_text,
     label_actors,
     proposal_audit_events,
+    proposal_execution,
     proposal_get,
     proposal_list,
     proposal_requesters,
 )
 from governance.services.approvals import approval_grant, approval_reject
+from governance.services.execution import proposal_execute
+from governance.services.proposals import proposal_submit
+from governance.write_paths import rollback_offer
 
 QUEUE_PAGE_SIZE = 25
 AUDIT_PAGE_SIZE = 50
@@ -90,8 +99,6 @@ def _needs_reauth(request: HttpRequest, proposal: Proposal) -> bool:
 
 def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
     approvals = approval_list(proposal)
-    events = proposal_audit_events(proposal)
-    label_actors(events)
     current = [a for a in approvals if a.decision_round == proposal.decision_round]
     can_decide = request.membership.has_role(Role.APPROVER)  # type: ignore[attr-defined]
     needs_reauth = _needs_reauth(request, proposal)
@@ -101,19 +108,66 @@ def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> d
         "spec": CAPABILITIES.get(proposal.capability_id),
         "approvals": approvals,
         "granted_count": sum(1 for a in current if a.decision == Decision.GRANTED),
-        "events": events,
-        "chain_report": verify_events(events),
+        **_audit_trail_context(proposal),
         "canonical_input": canonical_input_text(proposal),
         "pretty_input": json.dumps(proposal.input, indent=2, sort_keys=True),
         "pretty_dry_run": json.dumps(proposal.dry_run, indent=2, sort_keys=True)
         if proposal.dry_run
         else "",
+        "dry_rows": dry_run_rows(proposal.dry_run),
+        "dry_documents": [
+            {
+                "path": f"{d.get('collection')}/{d.get('id')}",
+                "write": d.get("write", ""),
+                "fields": json.dumps(d.get("fields", {}), indent=2, sort_keys=True),
+            }
+            for d in proposal.dry_run.get("documents", [])
+        ],
         "approval_fresh": approval_is_fresh(proposal),
+        **_execution_context(request, proposal, forms.get("execute_denial")),
         "can_decide": can_decide,
         "is_pending": proposal.status == "pending_approval",
         "approve_form": forms.get("approve_form")
         or DecisionForm(needs_reauth=needs_reauth, auto_id="approve_%s"),
         "reject_form": forms.get("reject_form") or DecisionForm(auto_id="reject_%s"),
+    }
+
+
+def dry_run_rows(dry_run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Current and expected state side by side, one row per field, changes marked."""
+    current, expected = dry_run.get("current") or {}, dry_run.get("expected") or {}
+    rows = []
+    for name in sorted({*current, *expected}):
+        now, after = _shown(current.get(name, "—")), _shown(expected.get(name, "—"))
+        rows.append({"name": name, "now": now, "after": after, "changed": now != after})
+    return rows
+
+
+def _audit_trail_context(proposal: Proposal) -> dict[str, Any]:
+    events = proposal_audit_events(proposal)
+    label_actors(events)
+    return {"events": events, "chain_report": verify_events(events)}
+
+
+def _shown(value: Any) -> str:
+    """A state value as text: strings as they are, everything else as JSON (true, 5, [..])."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _execution_context(
+    request: HttpRequest, proposal: Proposal, denial: Denied | None = None
+) -> dict[str, Any]:
+    """What the execution panel shows: the button, the run in progress, or how it ended."""
+    execution = proposal_execution(proposal)
+    can_execute = request.membership.has_role(Role.OPERATOR)  # type: ignore[attr-defined]
+    return {
+        "execution": execution,
+        "can_execute": can_execute,
+        "execute_denial": denial,
+        "show_execute": can_execute
+        and execution is None
+        and proposal.status == ProposalStatus.APPROVED,
+        "rollback": rollback_offer(proposal, execution) if can_execute else None,
     }
 
 
@@ -180,6 +234,98 @@ def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @studio_view(minimum=Role.APPROVER)
 def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, "reject")
+
+
+@require_POST
+@studio_view(minimum=Role.OPERATOR)
+def proposal_execute_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """The "Execute" button: the gateway decides; a denial is shown in the panel, in words."""
+    proposal = _proposal_or_404(request, proposal_id)
+    denial = None
+    try:
+        proposal_execute(
+            proposal_id=proposal.pk,
+            actor=Actor.staff(request.user),
+            studio=request.studio,  # type: ignore[attr-defined]
+        )
+    except Denied as denied:
+        denial = denied
+    proposal.refresh_from_db()
+    if request.htmx:  # type: ignore[attr-defined]
+        context = {"proposal": proposal, **_execution_context(request, proposal, denial)}
+        return render(request, "cockpit/proposals_detail.html#execution", context)
+    if denial is None:
+        messages.success(request, f"Proposal #{proposal.pk} is executing.")
+        return redirect("cockpit:proposal_detail", proposal.studio.slug, proposal.pk)
+    context = _detail_context(request, proposal, execute_denial=denial)
+    return render(request, "cockpit/proposals_detail.html", context, status=422)
+
+
+@require_GET
+@studio_view()
+def proposal_execution_status(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """The execution panel, polled while the run is queued or running; polling stops at the end."""
+    proposal = _proposal_or_404(request, proposal_id)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("cockpit:proposal_detail", proposal.studio.slug, proposal.pk)
+    context = {"proposal": proposal, **_execution_context(request, proposal)}
+    execution: Execution | None = context["execution"]
+    finished = execution is None or execution.is_finished
+    if finished:
+        # The page's audit trail and status badge change with the outcome: sent out of band.
+        context.update(_audit_trail_context(proposal))
+    response = render(request, "cockpit/proposals_detail.html#execution", context)
+    if finished:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@studio_view(minimum=Role.OPERATOR)
+def proposal_new(request: HttpRequest) -> HttpResponse:
+    """Propose a change; ``?rollback_of=ID`` pre-fills the reverse of an executed proposal."""
+    studio = request.studio  # type: ignore[attr-defined]
+    rollback_of = None
+    initial: dict[str, Any] = {}
+    source_id = request.GET.get("rollback_of") or request.POST.get("rollback_of")
+    if source_id and source_id.isdigit():
+        rollback_of = _proposal_or_404(request, int(source_id))
+        offer = rollback_offer(rollback_of, proposal_execution(rollback_of))
+        if offer is None:
+            raise Http404("That proposal has nothing to roll back.")
+        initial = {
+            "capability": offer.capability_id,
+            "input": json.dumps(offer.input, indent=2, sort_keys=True),
+            "rationale": offer.rationale,
+        }
+    form = ProposalForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            proposal = proposal_submit(
+                studio=studio,
+                capability_id=form.cleaned_data["capability"],
+                input=form.cleaned_data["input"],
+                rationale=form.cleaned_data["rationale"],
+                actor=Actor.staff(request.user),
+            )
+        except Denied as denial:
+            for name, errors in denial.field_errors.items():
+                target = name if name in ("rationale",) else "input"
+                for error in errors:
+                    form.add_error(target, f"{name}: {error}" if target == "input" else error)
+            if not denial.field_errors:
+                form.add_error(None, f"{denial.message} ({denial.code})")
+        else:
+            messages.success(request, f"Proposal #{proposal.pk} submitted for approval.")
+            url = reverse("cockpit:proposal_detail", args=[studio.slug, proposal.pk])
+            if request.htmx:  # type: ignore[attr-defined]
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    context = {"active": "proposals", "form": form, "rollback_of": rollback_of}
+    status = 422 if request.method == "POST" else 200
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "cockpit/proposals_new.html#proposal-form", context, status=status)
+    return render(request, "cockpit/proposals_new.html", context, status=status)
 
 
 @require_GET

@@ -34,10 +34,21 @@ urlpatterns = [
         if section.key not in views.BUILT_SECTIONS
     ],
     path("s/<slug:studio>/proposals/", governance_views.proposal_queue, name="proposals"),
+    path("s/<slug:studio>/proposals/new/", governance_views.proposal_new, name="proposal_new"),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/",
         governance_views.proposal_detail,
         name="proposal_detail",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/execute/",
+        governance_views.proposal_execute_view,
+        name="proposal_execute",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/execution/",
+        governance_views.proposal_execution_status,
+        name="proposal_execution",
     ),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/approve/",

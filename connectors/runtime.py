@@ -103,10 +103,17 @@ def breaker_for(config: ConnectorConfig) -> CircuitBreaker:
 
 
 def build_connector(
-    config: ConnectorConfig, *, environ: Mapping[str, str] | None = None
+    config: ConnectorConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Connector:
-    """A ready connector for ``config``; ``ConfigurationError`` for bad settings or secrets."""
-    settings = validate_settings(config.kind, config.settings)
+    """A ready connector for ``config``; ``ConfigurationError`` for bad settings or secrets.
+
+    ``overrides`` replace settings for this one connector (a dry run asks for one attempt
+    with no retries, so a proposal is never held up by a slow device).
+    """
+    settings = validate_settings(config.kind, {**config.settings, **(overrides or {})})
     validate_secret_names(config.kind, settings, config.secret_env)
     secrets = resolve_secrets(config.secret_env, environ)
     return connector_class(config.kind)(

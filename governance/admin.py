@@ -18,6 +18,8 @@ from governance.models import (
     AuditDigest,
     AuditEvent,
     Capability,
+    Execution,
+    KillSwitch,
     Proposal,
 )
 
@@ -72,6 +74,32 @@ class ProposalAdmin(ReadOnlyAdmin):
 class ApprovalAdmin(ReadOnlyAdmin):
     list_display = ("id", "proposal", "approver", "decision", "decision_round", "created_at")
     list_select_related = ("proposal", "approver")
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "proposal",
+        "studio",
+        "capability",
+        "status",
+        "connector",
+        "queued_at",
+        "finished_at",
+        "reconciled",
+        "error_code",
+    )
+    list_filter = ("status", "capability", "reconciled")
+    list_select_related = ("proposal", "studio", "capability", "connector")
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(ReadOnlyAdmin):
+    """Read-only here: engage and release through `manage.py kill_switch`, which audits."""
+
+    list_display = ("label", "engaged", "reason", "engaged_by", "engaged_at", "released_at")
+    list_select_related = ("engaged_by",)
 
 
 @admin.register(AuditEvent)

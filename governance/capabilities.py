@@ -60,6 +60,29 @@ class OpsNoteAppend(CapabilityInput):
         ]
 
 
+class OpsNoteRollback(CapabilityInput):
+    """Marks a pilot ops note rolled back. ``note_id`` is the note's document id,
+    ``{proposalId}__{idempotencyKey}``, which the executed append proposal shows."""
+
+    note_id: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=200, pattern=r"^[0-9]+__[0-9a-fA-F-]{8,128}$"
+        ),
+    ]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
+
+    def summary(self) -> str:
+        return f"Roll back ops note {self.note_id}"
+
+    def expected_effects(self) -> list[str]:
+        return [
+            f"Note {self.note_id} in studioBrainPilotOpsNotes is marked rolled back "
+            "(its text stays, as history)",
+            "One document added to studioBrainPilotActions recording this rollback",
+        ]
+
+
 class BatchClose(CapabilityInput):
     batch_id: DocumentId
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=500)]
@@ -186,6 +209,21 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
         owner="studio-ops",
         rollback_plan=(
             "Submit a rollback proposal that marks the note rolled back; the note stays as history."
+        ),
+        escalation_path="Studio manager, then the brain's maintainer on call.",
+    ),
+    CapabilitySpec(
+        id="firestore.ops_note.rollback",
+        target="firestore:studioBrainPilotOpsNotes",
+        description="Mark a pilot ops note rolled back (the rollback of firestore.ops_note.append).",
+        mode=Mode.WRITE,
+        risk=Risk.MEDIUM,
+        requires_approval=True,
+        max_calls_per_hour=8,
+        input_model=OpsNoteRollback,
+        owner="studio-ops",
+        rollback_plan=(
+            "Append the note again with a new proposal; the rolled-back note stays as history."
         ),
         escalation_path="Studio manager, then the brain's maintainer on call.",
     ),

@@ -38,3 +38,15 @@ class ProposalStatus(models.TextChoices):
 class Decision(models.TextChoices):
     GRANTED = "granted", "granted"
     REJECTED = "rejected", "rejected"
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
+class KillSwitchScope(models.TextChoices):
+    GLOBAL = "global", "every capability"
+    CAPABILITY = "capability", "one capability"

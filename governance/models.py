@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
-from governance.enums import ActorType, Decision, Mode, ProposalStatus, Risk
+from governance.enums import (
+    ActorType,
+    Decision,
+    ExecutionStatus,
+    KillSwitchScope,
+    Mode,
+    ProposalStatus,
+    Risk,
+)
 
 
 class Capability(models.Model):
@@ -224,3 +233,118 @@ class AuditDigest(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.studio_id or 'global'} {self.day} @ {self.sequence}"
+
+
+class Execution(models.Model):
+    """One approved proposal's run against the outside world (at most one per proposal).
+
+    Created only by ``governance.services.execution.proposal_execute`` after every check
+    passed; moved queued → running by exactly one worker (a conditional UPDATE), then to
+    succeeded or failed. ``idempotency_key`` is handed to the external system (the Firestore
+    pilot names its documents with it). A row still ``running`` past ``deadline_at`` belongs
+    to a worker that vanished: the reconcile job reads the external state back to settle it.
+    """
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="executions")
+    studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, related_name="+")
+    capability = models.ForeignKey(Capability, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED
+    )
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requested_by_type = models.CharField(max_length=8, choices=ActorType.choices)
+    requested_by_id = models.CharField(max_length=100)
+    connector = models.ForeignKey(
+        "connectors.ConnectorConfig", on_delete=models.PROTECT, related_name="+"
+    )
+    # The write intent exactly as sent (without the key, which has its own column).
+    operation = models.CharField(max_length=60)
+    target = models.CharField(max_length=200)
+    params = models.JSONField(default=dict)
+    input_hash = models.CharField(max_length=64)
+    timeout_seconds = models.PositiveIntegerField()
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Task deliveries that found the row; only the first one runs it."
+    )
+    pre_state = models.JSONField(default=dict, blank=True)
+    pre_state_hash = models.CharField(max_length=64, blank=True)
+    post_state = models.JSONField(default=dict, blank=True)
+    post_state_hash = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    output_hash = models.CharField(max_length=64, blank=True)
+    replayed = models.BooleanField(default=False)
+    reconciled = models.BooleanField(
+        default=False, help_text="Settled by reading the external state back, not by the worker."
+    )
+    error_code = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        constraints = [
+            # Belt and braces behind the proposal row lock: one execution per proposal, ever.
+            models.UniqueConstraint(fields=["proposal"], name="execution_one_per_proposal"),
+        ]
+        indexes = [
+            # The hourly quota: "executions of this capability in this studio since T".
+            models.Index(fields=["studio", "capability", "queued_at"], name="execution_quota"),
+            # The reconcile job: "running rows past their deadline", "queued rows left behind".
+            models.Index(fields=["status", "deadline_at"], name="execution_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"execution {self.pk} of #{self.proposal_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+
+
+class KillSwitch(models.Model):
+    """A switch that stops executions: every capability (global) or one capability.
+
+    One row per scope (and capability), engaged and released in place; every change is an
+    audit event in the global chain. The gateway reads it inside its transaction, and the
+    worker reads it again just before it writes.
+    """
+
+    scope = models.CharField(max_length=10, choices=KillSwitchScope.choices)
+    capability_id = models.CharField(max_length=100, blank=True)
+    engaged = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    engaged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    engaged_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["scope", "capability_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "capability_id"], name="kill_switch_one_per_scope"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope=KillSwitchScope.GLOBAL, capability_id="")
+                    | (models.Q(scope=KillSwitchScope.CAPABILITY) & ~models.Q(capability_id=""))
+                ),
+                name="kill_switch_capability_matches_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = "global" if self.scope == KillSwitchScope.GLOBAL else self.capability_id
+        return f"kill switch {where} ({'engaged' if self.engaged else 'released'})"
+
+    @property
+    def label(self) -> str:
+        return "global" if self.scope == KillSwitchScope.GLOBAL else self.capability_id

@@ -35,6 +35,7 @@ class ReasonCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     BLOCKED_BY_POLICY = "BLOCKED_BY_POLICY"
     AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+    EXECUTION_EXISTS = "EXECUTION_EXISTS"
     # Delegation (agents act under a staff owner's delegation)
     DELEGATION_MISSING = "DELEGATION_MISSING"
     DELEGATION_EXPIRED = "DELEGATION_EXPIRED"
@@ -77,6 +78,9 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.BLOCKED_BY_POLICY: "A kill switch blocks this capability.",
     ReasonCode.AUDIT_UNAVAILABLE: (
         "The audit record could not be written, so the action did not happen."
+    ),
+    ReasonCode.EXECUTION_EXISTS: (
+        "This proposal has already been executed (or is executing); it runs only once."
     ),
     ReasonCode.DELEGATION_MISSING: "The agent has no delegation from a staff owner.",
     ReasonCode.DELEGATION_EXPIRED: "The agent's delegation has expired.",

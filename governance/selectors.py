@@ -13,12 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from brain.canonical import canonical_hash, canonical_json
-from governance.enums import ActorType, Decision, ProposalStatus
-from governance.models import Approval, AuditEvent, Proposal
+from governance.enums import ActorType, Decision, KillSwitchScope, ProposalStatus
+from governance.models import Approval, AuditEvent, Execution, KillSwitch, Proposal
 
 PROPOSAL_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
@@ -211,8 +211,8 @@ def proposal_last_denial(proposal: Proposal) -> dict[str, Any] | None:
             studio_id=proposal.studio_id,
             target_type="proposal",
             target_id=str(proposal.pk),
-            action__endswith="_denied",
         )
+        .filter(Q(action__endswith="_denied") | Q(action="execution.denied"))
         .order_by("-sequence")
         .first()
     )
@@ -225,3 +225,38 @@ def proposal_last_denial(proposal: Proposal) -> dict[str, Any] | None:
         "occurred_at": event.occurred_at.isoformat(),
         "actor": f"{event.actor_type}:{event.actor_id}",
     }
+
+
+def engaged_kill_switch(capability_id: str) -> KillSwitch | None:
+    """The kill switch stopping ``capability_id`` now (the global one first), or None."""
+    return (
+        KillSwitch.objects.filter(engaged=True)
+        .filter(
+            Q(scope=KillSwitchScope.GLOBAL)
+            | Q(scope=KillSwitchScope.CAPABILITY, capability_id=capability_id)
+        )
+        .select_related("engaged_by")
+        .order_by("-scope")  # "global" sorts after "capability": descending puts it first
+        .first()
+    )
+
+
+def kill_switch_list() -> list[KillSwitch]:
+    return list(KillSwitch.objects.select_related("engaged_by", "released_by"))
+
+
+def proposal_execution(proposal: Proposal) -> Execution | None:
+    """The proposal's execution (there is at most one), with its connector."""
+    return Execution.objects.filter(proposal=proposal).select_related("connector").first()
+
+
+def granted_count(proposal: Proposal) -> int:
+    """Distinct approvers who granted the current round: what the quorum counts."""
+    return (
+        Approval.objects.filter(
+            proposal=proposal, decision_round=proposal.decision_round, decision=Decision.GRANTED
+        )
+        .values("approver")
+        .distinct()
+        .count()
+    )

@@ -11,6 +11,7 @@ from brain.jobs import run_job
 from brain.models import JobRun
 from governance.actors import Actor
 from governance.audit import audit_digest_create
+from governance.services.execution import execution_reconcile_due, execution_run
 from governance.services.proposals import proposal_expire_due
 
 
@@ -43,3 +44,24 @@ def expire_proposals(self: Any) -> None:
         return {"expired": expired}
 
     run_job("expire_proposals", body, job_id=self.request.id)
+
+
+@shared_task(name="governance.tasks.run_execution", bind=True, acks_late=True)
+def run_execution(self: Any, execution_id: int) -> None:
+    """Send one allowed execution's write (queued by the gateway after its commit).
+
+    Late acknowledgement: a worker that dies mid-task has its message delivered again, and
+    the redelivery finds the row already claimed and does nothing; the reconcile job settles
+    it by reading the outside back.
+    """
+    execution_run(execution_id=execution_id, worker=str(self.request.hostname or ""))
+
+
+@shared_task(name="governance.tasks.reconcile_executions", bind=True)
+def reconcile_executions(self: Any) -> None:
+    """Settle executions left running past their deadline; requeue ones whose task was lost."""
+
+    def body(run: JobRun) -> dict[str, Any]:
+        return execution_reconcile_due()
+
+    run_job("reconcile_executions", body, job_id=self.request.id)

@@ -28,8 +28,10 @@ from connectors.sdk.schemas import (
     HealthReport,
     ReadQuery,
     ReadResult,
+    WriteCheck,
     WriteIntent,
     WriteOutcome,
+    WritePreview,
 )
 
 
@@ -101,10 +103,62 @@ class HubitatConnector(Connector):
         if intent.operation != "device.command":
             return super()._execute(intent)
         command = str(intent.params.get("command", ""))
-        secondary = intent.params.get("value")
+        if not self.settings.allows(intent.target, command):
+            # Defence in depth: governance checked the allowlist already; nothing is sent.
+            raise ConnectorError(
+                ErrorCode.UNKNOWN,
+                f"'{command}' on device {intent.target} is not on this hub's command allowlist",
+                transient=False,
+            )
         # A command is not retried: the hub may have acted on it even when the answer was lost.
-        self.client.command(intent.target, command, None if secondary is None else str(secondary))
-        return WriteOutcome(accepted=True, detail=f"sent {command} to device {intent.target}")
+        answer = self.client.command(intent.target, command)
+        switch = _switch_of(answer) if isinstance(answer, dict) else None
+        return WriteOutcome(
+            accepted=True,
+            detail=f"sent {command} to device {intent.target}",
+            result={"device": intent.target, "command": command, "switch": switch},
+        )
+
+    def _preview(self, intent: WriteIntent) -> WritePreview:
+        command = str(intent.params.get("command", ""))
+        current = self._switch_state(intent.target)
+        notes = []
+        if not self.settings.allows(intent.target, command):
+            notes.append(
+                f"Device {intent.target} may not receive '{command}': it is not on this hub's "
+                "command allowlist, so execution will be refused."
+            )
+        if self.read_only:
+            notes.append(
+                "This connector is read-only: execution will be refused until it is "
+                "switched to write_pilot mode."
+            )
+        if current.get("switch") == command:
+            notes.append(f"The device is already {command}; the command changes nothing.")
+        return WritePreview(
+            operation=intent.operation,
+            target=intent.target,
+            current=current,
+            expected={**current, "switch": command},
+            notes=notes,
+        )
+
+    def _verify(self, intent: WriteIntent) -> WriteCheck:
+        state = self._switch_state(intent.target)
+        return WriteCheck(
+            target=intent.target,
+            state=state,
+            applied=state.get("switch") == intent.params.get("command"),
+        )
+
+    def _switch_state(self, device_id: str) -> dict[str, Any]:
+        raw = self.retry(self.client.device, device_id)
+        detail = self.client.parse(MakerDeviceDetail, raw, f"GET /devices/{device_id}")
+        return {
+            "device": detail.id,
+            "label": detail.label or detail.name,
+            "switch": _switch_of(raw),
+        }
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -167,6 +221,15 @@ def normalize(
         last_activity=max(times) if times else None,
         details={"recent_events": [e.model_dump() for e in events]},
     )
+
+
+def _switch_of(detail: Any) -> str | None:
+    """The ``switch`` attribute of a device detail (``/devices/<id>`` or a command's answer)."""
+    for attribute in detail.get("attributes", []) if isinstance(detail, dict) else []:
+        if isinstance(attribute, dict) and attribute.get("name") == "switch":
+            value = attribute.get("currentValue")
+            return None if value is None else str(value)
+    return None
 
 
 def _text(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +16,26 @@ class HubitatSettings(ConnectorSettings):
     events_per_device: int = Field(
         10, ge=0, le=100, description="Recent events read per device (0: none)."
     )
+    # The write pilot: which device may receive which command. Empty: no command at all,
+    # whatever the connector's mode. Checked by governance before an execution is allowed and
+    # again here before anything is sent.
+    command_allowlist: dict[str, tuple[Literal["on", "off"], ...]] = Field(
+        default_factory=dict,
+        description='Device id → commands it may receive, e.g. {"101": ["on", "off"]}.',
+    )
+
+    @field_validator("command_allowlist")
+    @classmethod
+    def allowlist_names_device_ids(
+        cls, value: dict[str, tuple[str, ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        for device_id in value:
+            if not device_id.isdigit():
+                raise ValueError(f"{device_id!r} is not a Hubitat device id (digits only)")
+        return value
+
+    def allows(self, device_id: str, command: str) -> bool:
+        return command in self.command_allowlist.get(device_id, ())
 
     @field_validator("host")
     @classmethod

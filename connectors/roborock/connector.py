@@ -41,8 +41,10 @@ from connectors.sdk.schemas import (
     HealthReport,
     ReadQuery,
     ReadResult,
+    WriteCheck,
     WriteIntent,
     WriteOutcome,
+    WritePreview,
 )
 
 # Write pilot commands (sent only in write_pilot mode, only through governance).
@@ -52,6 +54,15 @@ COMMANDS = {
     "vacuum.dock": "app_charge",
     "vacuum.find": "find_me",
 }
+# What get_status shows once a command took effect (miIO state codes: 5 cleaning, 10 paused,
+# 6 returning home, 15 docking, 8 charging). "find" only plays a sound: the status can show it
+# only where the model reports ``is_locating``.
+EXPECTED_STATES: dict[str, frozenset[int]] = {
+    "vacuum.start": frozenset({5}),
+    "vacuum.pause": frozenset({10}),
+    "vacuum.dock": frozenset({6, 8, 15}),
+}
+STATE_FIELDS = ("state", "in_cleaning", "in_returning", "is_locating", "battery", "error_code")
 
 
 @register
@@ -115,8 +126,72 @@ class RoborockConnector(Connector):
             lambda: link.send(method, params), self.settings.timeout, f"{method} on {entry.id}"
         )
         return WriteOutcome(
-            accepted=result in (["ok"], "ok", 0, [0]), detail=f"{method} → {result!r}"[:200]
+            accepted=result in (["ok"], "ok", 0, [0]),
+            detail=f"{method} → {result!r}"[:200],
+            result={"device": entry.id, "method": method, "answer": repr(result)[:100]},
         )
+
+    def _preview(self, intent: WriteIntent) -> WritePreview:
+        entry = self._entry(intent)
+        current = self._raw_state(entry)
+        expected = dict(current)
+        if intent.operation in EXPECTED_STATES:
+            codes = sorted(EXPECTED_STATES[intent.operation])
+            expected["state"] = codes[0] if len(codes) == 1 else codes
+        else:
+            expected["is_locating"] = 1
+        notes = []
+        if self.read_only:
+            notes.append(
+                "This connector is read-only: execution will be refused until it is "
+                "switched to write_pilot mode."
+            )
+        if _applied(intent.operation, current):
+            notes.append("The vacuum already shows this state; the command changes nothing.")
+        return WritePreview(
+            operation=intent.operation,
+            target=intent.target,
+            current=current,
+            expected=expected,
+            notes=notes,
+        )
+
+    def _verify(self, intent: WriteIntent) -> WriteCheck:
+        entry = self._entry(intent)
+        state = self._raw_state(entry)
+        return WriteCheck(
+            target=intent.target, state=state, applied=_applied(intent.operation, state)
+        )
+
+    def _entry(self, intent: WriteIntent) -> VacuumEntry:
+        entry = next((e for e in self.settings.devices if e.id == intent.target), None)
+        if entry is None:
+            raise ConnectorError(
+                ErrorCode.UNKNOWN,
+                f"no vacuum {intent.target!r} in this connector's settings",
+                transient=False,
+            )
+        return entry
+
+    def _raw_state(self, entry: VacuumEntry) -> dict[str, Any]:
+        """The status fields a command changes, as the vacuum reports them."""
+
+        def work(link: VacuumLink) -> dict[str, Any]:
+            raw = link.send("get_status")
+            try:
+                status = dict(raw[0])
+            except (TypeError, KeyError, IndexError, ValueError):
+                raise ConnectorError(
+                    ErrorCode.BAD_RESPONSE,
+                    f"get_status on vacuum {entry.id} answered an unexpected shape",
+                    diagnostic=self.redact(json.dumps(raw, default=str)[:200]),
+                ) from None
+            state = {key: status[key] for key in STATE_FIELDS if key in status}
+            state["device"] = entry.id
+            return state
+
+        state: dict[str, Any] = self.retry(self._attempt, entry, work)
+        return state
 
     # -- per device ----------------------------------------------------------------------
 
@@ -230,6 +305,15 @@ class RoborockConnector(Connector):
             # Bind each job to this thread's context here (request id, attempt counter).
             jobs = [run_in_context(guarded, entry) for entry in entries]
             return list(pool.map(lambda job: job(), jobs))
+
+
+def _applied(operation: str, state: dict[str, Any]) -> bool | None:
+    """Whether a vacuum's status shows ``operation`` took effect (None: it cannot tell)."""
+    if operation in EXPECTED_STATES:
+        return state.get("state") in EXPECTED_STATES[operation]
+    if "is_locating" in state:
+        return bool(state["is_locating"])
+    return None
 
 
 def _consumables(raw: Any) -> Consumables:

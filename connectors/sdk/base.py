@@ -40,8 +40,10 @@ from connectors.sdk.schemas import (
     HealthReport,
     ReadQuery,
     ReadResult,
+    WriteCheck,
     WriteIntent,
     WriteOutcome,
+    WritePreview,
 )
 
 log = structlog.stdlib.get_logger("connectors.sdk")
@@ -184,6 +186,30 @@ class Connector(ABC):
             write=True,
         )
 
+    def preview(self, intent: WriteIntent, context: CallContext | None = None) -> WritePreview:
+        """A dry run of ``intent``: reads only, so it is allowed on a read-only connector too."""
+        self._check_operation(intent)
+        return self._invoke(
+            "preview",
+            intent.model_dump(mode="json"),
+            lambda: self._preview(intent),
+            context=context,
+        )
+
+    def verify(self, intent: WriteIntent, context: CallContext | None = None) -> WriteCheck:
+        """Read back the state ``intent`` concerns and say whether it shows the write applied.
+
+        Governance reads it before and after a write (the audit's pre/post state hashes) and
+        to settle an execution whose worker vanished, instead of sending the write again.
+        """
+        self._check_operation(intent)
+        return self._invoke(
+            "verify",
+            intent.model_dump(mode="json"),
+            lambda: self._verify(intent),
+            context=context,
+        )
+
     def close(self) -> None:  # noqa: B027 (a kind without sockets has nothing to close)
         """Release clients and sockets. Safe to call twice."""
 
@@ -200,6 +226,25 @@ class Connector(ABC):
             ErrorCode.UNKNOWN,
             f"{self.kind} {self.version} has no write operation {intent.operation!r}",
         )
+
+    def _preview(self, intent: WriteIntent) -> WritePreview:
+        raise ConnectorError(
+            ErrorCode.UNKNOWN, f"{self.kind} {self.version} has no dry run for {intent.operation!r}"
+        )
+
+    def _verify(self, intent: WriteIntent) -> WriteCheck:
+        raise ConnectorError(
+            ErrorCode.UNKNOWN,
+            f"{self.kind} {self.version} cannot read back {intent.operation!r}",
+        )
+
+    def _check_operation(self, intent: WriteIntent) -> None:
+        if intent.operation not in self.write_operations:
+            raise ConnectorError(
+                ErrorCode.UNKNOWN,
+                f"{self.kind} has no write operation {intent.operation!r}; "
+                f"it has {', '.join(self.write_operations) or 'none'}",
+            )
 
     # -- helpers for kinds ------------------------------------------------------------
 

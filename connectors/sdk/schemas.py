@@ -122,6 +122,39 @@ class WriteIntent(BaseModel):
 
 
 class WriteOutcome(BaseModel):
+    """What the outside said. ``replayed``: the idempotency key had been applied before, so
+    nothing was written this time. ``result`` holds what a person needs to find the change
+    (document ids, the device's answer)."""
+
     accepted: bool
     detail: str = ""
+    replayed: bool = False
+    result: dict[str, Any] = Field(default_factory=dict)
+    meta: CallMeta | None = None
+
+
+class WritePreview(BaseModel):
+    """A dry run: what a write intent would do, computed and read without changing anything.
+
+    ``current`` is the external state now, ``expected`` the state after the write,
+    ``documents`` the exact documents a document store would receive, ``notes`` anything a
+    person approving it should know (a device not on the allowlist, a read-only connector).
+    """
+
+    operation: str
+    target: str
+    current: dict[str, Any] = Field(default_factory=dict)
+    expected: dict[str, Any] = Field(default_factory=dict)
+    documents: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    meta: CallMeta | None = None
+
+
+class WriteCheck(BaseModel):
+    """The external state a write intent concerns, read back (before, after, or to settle a
+    write whose worker vanished). ``applied`` is None when the state cannot tell."""
+
+    target: str
+    state: dict[str, Any] = Field(default_factory=dict)
+    applied: bool | None = None
     meta: CallMeta | None = None

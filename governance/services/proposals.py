@@ -19,12 +19,14 @@ from pydantic import ValidationError
 
 from brain.canonical import canonical_hash
 from brain.models import Role, Studio
+from connectors.runtime import build_connector
+from connectors.sdk.errors import ConfigurationError, ConnectorError
 from governance.actors import Actor
 from governance.audit import audit_append
 from governance.capabilities import CapabilitySpec, CapabilityUnknown, capability_spec
 from governance.enums import ActorType, ProposalStatus
 from governance.errors import Denied
-from governance.models import Proposal
+from governance.models import Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.common import (
     governed,
@@ -34,6 +36,7 @@ from governance.services.common import (
     step,
 )
 from governance.transitions import Event
+from governance.write_paths import PREVIEW_KEY, WritePathUnavailable, has_write_path, write_plan
 
 
 def validate_input(
@@ -113,12 +116,55 @@ def proposal_submit(
             created_at=now,
             updated_at=now,
         )
+        proposal.dry_run = proposal_dry_run(proposal)
+        if proposal.dry_run:
+            proposal.save(update_fields=["dry_run"])
         if draft:
             _audit(proposal, actor, "proposal.drafted")
             return proposal
         return _submit(proposal, actor, now)
 
     return governed("proposal.submit_denied", actor, body, denial_metadata)
+
+
+def proposal_dry_run(proposal: Proposal) -> dict[str, Any]:
+    """What the connector says the write would do, for the approvers (``{}``: no write path).
+
+    Reads only, with one attempt and no retries so a slow device never holds up a proposal.
+    A failure is kept as the dry run's result: it never blocks the submission.
+    """
+    if not has_write_path(proposal.capability_id):
+        return {}
+    try:
+        plan = write_plan(proposal)
+    except WritePathUnavailable as problem:
+        return {"ok": False, "problem": str(problem)}
+    result: dict[str, Any] = {
+        "connector": plan.connector.name,
+        "kind": plan.connector.kind,
+        "operation": plan.operation,
+        "target": plan.target,
+        "blockers": plan.blockers(),
+        "read_at": timezone.now().isoformat(),
+    }
+    try:
+        connector = build_connector(plan.connector, overrides={"retry_attempts": 1})
+    except ConfigurationError as error:
+        return {**result, "ok": False, "problem": f"connector configuration: {error}"}
+    try:
+        preview = connector.preview(plan.intent(PREVIEW_KEY))
+    except ConnectorError as error:
+        return {**result, "ok": False, "problem": f"{error.code}: {error.message}"}
+    finally:
+        connector.close()
+    return {
+        **result,
+        "ok": True,
+        "current": preview.current,
+        "expected": preview.expected,
+        "documents": preview.documents,
+        "notes": preview.notes,
+    }
 
 
 def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
@@ -190,8 +236,9 @@ def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[in
     due_pending = Proposal.objects.filter(
         status=ProposalStatus.PENDING_APPROVAL, expires_at__lte=now
     )
+    # An approved proposal that is being executed is settled by its execution, never expired.
     due_approved = Proposal.objects.filter(
-        status=ProposalStatus.APPROVED, approved_at__lte=window_start
+        status=ProposalStatus.APPROVED, approved_at__lte=window_start, executions__isnull=True
     )
     candidates = list(due_pending.values_list("pk", flat=True)) + list(
         due_approved.values_list("pk", flat=True)
@@ -214,6 +261,7 @@ def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[in
                 proposal.status == ProposalStatus.APPROVED
                 and proposal.approved_at
                 and proposal.approved_at <= window_start
+                and not Execution.objects.filter(proposal=proposal).exists()
             ):
                 code = ReasonCode.APPROVAL_EXPIRED
             else:

@@ -108,9 +108,8 @@ def test_a_real_worker_polls_connectors_through_the_reads_queue(hub):
 
     from brain.celery import app
 
-    with start_worker(
-        app, queues=["reads"], perform_ping_check=False, pool="solo", shutdown_timeout=10
-    ):
+    # No queues=: start_worker would narrow the app's queue selection for every later test.
+    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
         result = poll_studio_connectors.apply_async(args=[hub.studio_id], queue="reads")
         for _ in range(100):
             if ConnectorHealth.objects.filter(config=hub).exists():

@@ -135,7 +135,7 @@ def test_the_detail_shows_preview_input_hash_dry_run_and_verified_audit_trail(st
     assert proposal.summary in body
     assert proposal.input_hash in body
     assert "studioBrainPilotOpsNotes" in body
-    assert "No dry run yet" in body
+    assert "Dry run not available: No enabled firestore_pilot connector" in body
     assert "Verified: 1 event" in body
     assert "proposal.submitted" in body
 

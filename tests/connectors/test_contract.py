@@ -8,7 +8,11 @@ from connectors.sdk import contract
 from connectors.sdk.contract import EXPECTED, Fault
 from connectors.sdk.registry import kinds
 
-PEERS = {"hubitat": "hubitat_contract_peer", "roborock": "roborock_contract_peer"}
+PEERS = {
+    "firestore_pilot": "firestore_pilot_contract_peer",
+    "hubitat": "hubitat_contract_peer",
+    "roborock": "roborock_contract_peer",
+}
 KINDS = sorted(PEERS)
 
 

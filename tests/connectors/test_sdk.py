@@ -161,7 +161,9 @@ def test_failed_calls_and_refused_writes_become_connector_call_rows(hubitat_peer
 
 def test_write_pilot_records_the_intent_before_sending_and_the_result_after(hubitat_peer):
     recorder = MemoryRecorder()
-    connector = hubitat(hubitat_peer, recorder=recorder, read_only=False)
+    connector = hubitat(
+        hubitat_peer, recorder=recorder, read_only=False, command_allowlist={"103": ["on"]}
+    )
     outcome = connector.execute(
         WriteIntent(
             operation="device.command",

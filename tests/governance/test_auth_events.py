@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from governance.models import AuditEvent, Capability, Proposal
+from governance.models import AuditEvent, Capability, Execution, KillSwitch, Proposal
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_nobody_can_change_or_delete_governance_rows_in_the_admin(rf):
     root = get_user_model().objects.create_superuser("root", "root@studio.example", PASSWORD)
     request = rf.get("/")
     request.user = root
-    for model in (AuditEvent, Proposal, Capability):
+    for model in (AuditEvent, Proposal, Capability, Execution, KillSwitch):
         model_admin = admin.site._registry[model]
         assert not model_admin.has_delete_permission(request)
         assert not model_admin.has_change_permission(request)

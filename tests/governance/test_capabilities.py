@@ -9,6 +9,8 @@ from governance.services.capabilities import capability_sync
 
 DOMAIN_TABLE = {
     "firestore.ops_note.append": (Mode.WRITE, True, 8, Risk.MEDIUM),
+    # Not in DOMAIN.md's table: the append's rollback, its own capability (docs/capabilities.md).
+    "firestore.ops_note.rollback": (Mode.WRITE, True, 8, Risk.MEDIUM),
     "firestore.batch.close": (Mode.WRITE, True, 5, Risk.HIGH),
     "finance.reconciliation.adjust": (Mode.WRITE, True, 5, Risk.MEDIUM),
     "hubitat.devices.read": (Mode.READ, False, 120, Risk.LOW),
@@ -28,6 +30,7 @@ def test_the_registry_is_domain_mds_table():
 def test_quorum_is_two_for_high_risk_and_one_otherwise():
     assert {spec.id: spec.approvals_required for spec in REGISTRY if spec.requires_approval} == {
         "firestore.ops_note.append": 1,
+        "firestore.ops_note.rollback": 1,
         "firestore.batch.close": 2,
         "finance.reconciliation.adjust": 1,
         "hubitat.device.command": 2,

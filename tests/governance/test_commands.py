@@ -102,3 +102,57 @@ def test_agents_submit_with_agent_prefix(staff):
     )
     assert submitted["requested_by"] == "agent:facilities-bot"
     assert submitted["approvals_required"] == 2
+
+
+def run_capturing(*args):
+    """Run `proposal`, returning (JSON lines printed, the CommandError raised or None)."""
+    out = StringIO()
+    try:
+        call_command("proposal", *args, stdout=out)
+        error = None
+    except CommandError as raised:
+        error = raised
+    return [json.loads(line) for line in out.getvalue().splitlines()], error
+
+
+def test_execute_prints_the_denial_as_json_and_exits_non_zero(staff, submit):
+    proposal = submit()
+    lines, error = run_capturing("execute", str(proposal.pk), "--as", "otto")
+    assert str(error).startswith("denied APPROVAL_REQUIRED: ")
+    assert lines == [
+        {
+            "denied": True,
+            "reason_code": "APPROVAL_REQUIRED",
+            "message": lines[0]["message"],
+            "explanation": "The proposal has not been approved by enough approvers yet.",
+            "field_errors": {},
+            "proposal": proposal.pk,
+        }
+    ]
+    [shown] = run("show", str(proposal.pk))
+    assert shown["last_denial"]["action"] == "execution.denied"
+    assert shown["execution"] is None
+
+
+def test_execute_from_the_command_line_runs_the_pilot(staff, settings, firestore_peer):
+    from governance.services.execution import execution_run
+    from tests.governance.pilots import NOTE, approved, firestore_pilot, writes
+
+    writes(settings)
+    firestore_pilot(staff.studio)
+    proposal = approved(staff, "firestore.ops_note.append", NOTE)
+    [queued] = run("execute", str(proposal.pk), "--as", "otto", "--studio", "north-kiln")
+    assert queued["allowed"] and queued["status"] == "queued"
+    execution_run(execution_id=queued["id"])  # what the worker does (worker tests run it for real)
+    [shown] = run("show", str(proposal.pk))
+    assert shown["status"] == "executed"
+    assert shown["execution"]["status"] == "succeeded"
+    assert shown["execution"]["result"]["note_id"] == f"{proposal.pk}__{queued['idempotency_key']}"
+
+
+def test_execute_from_another_studio_is_a_tenant_mismatch(staff, submit):
+    proposal = submit()
+    lines, error = run_capturing(
+        "execute", str(proposal.pk), "--as", "otto", "--studio", "south-clay"
+    )
+    assert lines[0]["reason_code"] == "TENANT_MISMATCH" and error is not None

@@ -31,7 +31,12 @@ def test_submit_stores_the_normalised_input_its_hash_and_a_preview(staff, submit
     assert proposal.input_hash == canonical_hash(NOTE_INPUT)
     assert proposal.summary == "Add an ops note to batch batch-42"
     assert any("studioBrainPilotOpsNotes" in effect for effect in proposal.expected_effects)
-    assert proposal.dry_run == {}
+    # No firestore_pilot connector in this studio: the dry run says so (tests/governance/
+    # test_dry_run.py covers the dry runs of configured pilots).
+    assert proposal.dry_run == {
+        "ok": False,
+        "problem": "No enabled firestore_pilot connector is configured for this studio.",
+    }
     assert proposal.based_on_snapshot == "snap-2026-11-27"
     assert proposal.risk == Risk.MEDIUM and proposal.approvals_required == 1
     assert proposal.expires_at == proposal.submitted_at + settings.BRAIN.proposal_ttl

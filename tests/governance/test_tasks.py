@@ -45,9 +45,8 @@ def test_a_real_worker_expires_due_proposals_and_signs_the_chain(settings):
     Proposal.objects.filter(pk=proposal.pk).update(
         expires_at=timezone.now() - dt.timedelta(minutes=1)
     )
-    with start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, queues=["default"]
-    ):
+    # No queues=: start_worker would narrow the app's queue selection for every later test.
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False):
         expire_proposals.apply_async(queue="default")
         expired_run = wait_for_run("expire_proposals")
         audit_digest.apply_async(queue="default")

@@ -3,14 +3,19 @@ faults, count requests. One adapter per registered connector kind."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import grpc
+
+from connectors.firestore.writes import EMULATOR_ENV, FirestorePilotConnector
 from connectors.hubitat.connector import HubitatConnector
 from connectors.roborock.connector import RoborockConnector
 from connectors.sdk.base import Connector, MemoryRecorder
 from connectors.sdk.breaker import CircuitBreaker
 from connectors.sdk.contract import Fault
+from tests.peers.firestore_peer import FirestorePeer
 from tests.peers.hubitat_peer import HubitatPeer, free_port
 from tests.peers.roborock_peer import TOKEN as VACUUM_TOKEN
 from tests.peers.roborock_peer import RoborockPeer, unused_loopback_address
@@ -138,3 +143,66 @@ class RoborockContractPeer:
 
     def write_requests(self) -> int:
         return self.peer.writes
+
+
+class FirestorePilotContractPeer:
+    """The Firestore write pilot against the Python gRPC peer (emulator mode)."""
+
+    kind = "firestore_pilot"
+    unsupported: Mapping[Fault, str] = {
+        Fault.MALFORMED: "gRPC carries length-prefixed protobuf, not JSON: a body the client "
+        "cannot decode is a transport error the client raises itself, never a parse by us",
+        Fault.TRUNCATED: "a truncated gRPC frame never reaches the connector: the HTTP/2 "
+        "transport reports it as UNAVAILABLE, which REFUSED already covers",
+        Fault.RESET: "a reset gRPC stream surfaces as UNAVAILABLE exactly like a refused "
+        "connection (REFUSED covers it); the peer cannot reset a stream on demand",
+    }
+
+    def __init__(self, peer: FirestorePeer) -> None:
+        self.peer = peer
+        self._host = peer.host_port
+
+    def connector(
+        self,
+        *,
+        read_only: bool = True,
+        breaker: CircuitBreaker | None = None,
+        recorder: MemoryRecorder | None = None,
+    ) -> Connector:
+        # The client reads the emulator address when it is first used, within this test
+        # (the firestore_peer fixture restores the variable afterwards).
+        os.environ[EMULATOR_ENV] = self._host
+        settings = FirestorePilotConnector.settings_model.model_validate(
+            {"project": "demo-test", "emulator": True, **FAST}
+        )
+        return FirestorePilotConnector(
+            instance="contract-firestore-pilot",
+            settings=settings,
+            secrets={},
+            read_only=read_only,
+            breaker=breaker,
+            recorder=recorder,
+        )
+
+    def inject(self, fault: Fault) -> None:
+        if fault is Fault.DELAY:
+            self.peer.inject_fault("*", times=1000, code=None, delay=1.0)
+        elif fault is Fault.UNAUTHORIZED:
+            self.peer.inject_fault("*", times=1000, code=grpc.StatusCode.UNAUTHENTICATED)
+        elif fault is Fault.SERVER_ERROR:
+            self.peer.inject_fault("*", times=1000, code=grpc.StatusCode.INTERNAL)
+        elif fault is Fault.REFUSED:
+            self._host = f"127.0.0.1:{free_port()}"
+        else:
+            raise AssertionError(f"{fault} is declared unsupported for firestore_pilot")
+
+    def heal(self) -> None:
+        self.peer.clear_faults()
+        self._host = self.peer.host_port
+        os.environ[EMULATOR_ENV] = self._host
+
+    def requests(self) -> int:
+        return sum(self.peer.calls.values())
+
+    def write_requests(self) -> int:
+        return self.peer.write_calls

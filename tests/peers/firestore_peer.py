@@ -26,9 +26,22 @@ Supported, with Firestore's documented semantics:
 - Point-in-time reads: every version of every document is kept, so a read at a `read_time`
   (microsecond precision, not in the future) sees the database as it was then.
 
+- Transactions (`client.transaction()`, `@firestore.transactional`): `BeginTransaction`
+  (read-write, or read-only at an optional `read_time`), reads inside a transaction
+  (`BatchGetDocuments` / `RunQuery` / `RunAggregationQuery` with `transaction` or
+  `new_transaction`), `Commit` with a transaction, `Rollback`. Optimistic, like the emulator:
+  every read of a transaction sees the database at the transaction's begin time; the commit
+  is refused with ABORTED (which the client retries) when a document the transaction read has
+  been written since, otherwise its writes apply atomically with their preconditions
+  (`create` of a document that exists is ALREADY_EXISTS). Query results are recorded as read
+  documents, but phantoms (documents a query would now also match) are not detected. A
+  transaction ends at its commit (successful or not) or rollback; rolling back one that has
+  ended is accepted and does nothing, so the client's rollback after a failed commit does
+  not hide the commit's error.
+
 Not supported (answered with UNIMPLEMENTED or INVALID_ARGUMENT, never silently wrong):
-transactions (`BeginTransaction`, reads inside a transaction), `Listen` / `on_snapshot`,
-`ListDocuments`, `BatchWrite`, `PartitionQuery`, pipelines, vector search, explain options.
+`Listen` / `on_snapshot`, `ListDocuments`, `BatchWrite`, `PartitionQuery`, pipelines, vector
+search, explain options.
 Not modelled: indexes (every query is allowed), security rules, the one-hour limit on
 `read_time` age, per-document write rate limits.
 
@@ -42,6 +55,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import functools
+import itertools
 import json
 import math
 import threading
@@ -49,13 +63,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
 from google.cloud.firestore_v1 import types
-from google.protobuf import timestamp_pb2
+from google.protobuf import empty_pb2, timestamp_pb2
 
 SERVICE = "google.firestore.v1.Firestore"
 WRITE_METHODS = frozenset(
@@ -106,6 +120,27 @@ class Fault:
     delay: float = 0.0
     after_responses: int = 0
     ignore_cursors: bool = False
+
+
+@dataclass
+class PeerTransaction:
+    """An open transaction: the time its reads see and the documents it has read."""
+
+    read_ns: int
+    read_only: bool
+    reads: set[str] = field(default_factory=set)
+
+
+class _Empty:
+    """`google.protobuf.Empty` in the shape `_unary` expects of a proto-plus response type."""
+
+    @staticmethod
+    def wrap(message: Any) -> Any:
+        return message
+
+    @staticmethod
+    def serialize(message: Any) -> bytes:
+        return bytes(message.SerializeToString())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -807,6 +842,8 @@ class FirestorePeer(grpc.GenericRpcHandler):
         self.calls: Counter[str] = Counter()
         self.faults: list[Fault] = []
         self.faults_triggered = 0
+        self.transactions: dict[bytes, PeerTransaction] = {}
+        self._transaction_ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: grpc.Server | None = None
         self._admin: ThreadingHTTPServer | None = None
@@ -818,6 +855,13 @@ class FirestorePeer(grpc.GenericRpcHandler):
                 "Commit": self._unary(
                     "Commit", self._commit, types.CommitRequest, types.CommitResponse
                 ),
+                "BeginTransaction": self._unary(
+                    "BeginTransaction",
+                    self._begin_transaction,
+                    types.BeginTransactionRequest,
+                    types.BeginTransactionResponse,
+                ),
+                "Rollback": self._unary("Rollback", self._rollback, types.RollbackRequest, _Empty),
                 "BatchGetDocuments": self._stream(
                     "BatchGetDocuments",
                     self._batch_get_documents,
@@ -861,6 +905,7 @@ class FirestorePeer(grpc.GenericRpcHandler):
             self.faults.clear()
             self.faults_triggered = 0
             self.calls.clear()
+            self.transactions.clear()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -999,25 +1044,90 @@ class FirestorePeer(grpc.GenericRpcHandler):
         )
 
     def _read_time(self, request: Any) -> int:
-        selector = request.WhichOneof("consistency_selector")
+        """The read time of a request that may not run in a transaction."""
+        read_ns, _began, transaction = self._consistency(request)
+        if transaction is not None:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "this read cannot be transactional")
+        return read_ns
+
+    def _checked_read_time(self, timestamp: Any) -> int:
         now = self.state.read_time_ns()
-        if selector is None:
-            return now
-        if selector != "read_time":
-            raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "transactions are not supported")
-        read_ns = _timestamp_ns(request.read_time)
+        read_ns = _timestamp_ns(timestamp)
         if read_ns % 1000:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "read_time must be in microseconds")
         if read_ns > now:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "read_time is in the future")
         return read_ns
 
+    def _consistency(self, request: Any) -> tuple[int, bytes, PeerTransaction | None]:
+        """(read time, id of a transaction this request began or b"", its transaction).
+
+        Call with the lock held."""
+        selector = request.WhichOneof("consistency_selector")
+        if selector is None:
+            return self.state.read_time_ns(), b"", None
+        if selector == "read_time":
+            return self._checked_read_time(request.read_time), b"", None
+        if selector == "new_transaction":
+            transaction_id = self._begin(request.new_transaction)
+            transaction = self.transactions[transaction_id]
+            return transaction.read_ns, transaction_id, transaction
+        transaction = self.transactions.get(request.transaction)
+        if transaction is None:
+            raise RpcError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "the transaction is not active (committed, rolled back or unknown)",
+            )
+        return transaction.read_ns, b"", transaction
+
+    def _begin(self, options: Any) -> bytes:
+        """Open a transaction (call with the lock held) and return its id."""
+        read_only = options.WhichOneof("mode") == "read_only"
+        if read_only and options.read_only.HasField("read_time"):
+            read_ns = self._checked_read_time(options.read_only.read_time)
+        else:
+            read_ns = self.state.read_time_ns()
+        transaction_id = f"peer-transaction-{next(self._transaction_ids)}".encode()
+        self.transactions[transaction_id] = PeerTransaction(read_ns, read_only)
+        return transaction_id
+
+    @staticmethod
+    def _note_reads(transaction: PeerTransaction | None, names: Iterable[str]) -> None:
+        if transaction is not None and not transaction.read_only:
+            transaction.reads.update(names)
+
     # -- RPCs ----------------------------------------------------------------------------
 
-    def _commit(self, request: Any) -> Any:
-        if request.transaction:
-            raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "transactions are not supported")
+    def _begin_transaction(self, request: Any) -> Any:
         with self._lock:
+            transaction_id = self._begin(request.options)
+        return types.BeginTransactionResponse.pb()(transaction=transaction_id)
+
+    def _rollback(self, request: Any) -> Any:
+        with self._lock:
+            self.transactions.pop(request.transaction, None)
+        return empty_pb2.Empty()
+
+    def _commit(self, request: Any) -> Any:
+        with self._lock:
+            if request.transaction:
+                transaction = self.transactions.pop(request.transaction, None)
+                if transaction is None:
+                    raise RpcError(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "the transaction is not active (committed, rolled back or unknown)",
+                    )
+                if transaction.read_only and request.writes:
+                    raise RpcError(
+                        grpc.StatusCode.INVALID_ARGUMENT, "a read-only transaction cannot write"
+                    )
+                for name in sorted(transaction.reads):
+                    history = self.state.versions.get(name)
+                    if history and history[-1][0] > transaction.read_ns:
+                        raise RpcError(
+                            grpc.StatusCode.ABORTED,
+                            f"contention: {name} was written after the transaction read it",
+                        )
             results, commit_ns = self.state.commit(request.writes)
         return types.CommitResponse.pb()(write_results=results, commit_time=_timestamp(commit_ns))
 
@@ -1026,12 +1136,16 @@ class FirestorePeer(grpc.GenericRpcHandler):
             _split_document_name(name)
         response_type = types.BatchGetDocumentsResponse.pb()
         with self._lock:
-            read_ns = self._read_time(request)
+            read_ns, began, transaction = self._consistency(request)
             documents = [
                 (name, self.state.document_at(name, read_ns)) for name in request.documents
             ]
+            self._note_reads(transaction, request.documents)
         read_time = _timestamp(read_ns)
         responses = []
+        if began:
+            # Firestore answers a read that began a transaction with its id first.
+            responses.append(response_type(transaction=began, read_time=read_time))
         for name, document in documents:
             if document is None:
                 responses.append(response_type(missing=name, read_time=read_time))
@@ -1046,13 +1160,14 @@ class FirestorePeer(grpc.GenericRpcHandler):
             raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "explain is not supported")
         query = request.structured_query
         with self._lock:
-            read_ns = self._read_time(request)
+            read_ns, began, transaction = self._consistency(request)
             documents, skipped = self.state.run_query(
                 request.parent,
                 query,
                 read_ns,
                 ignore_cursors=fault is not None and fault.ignore_cursors,
             )
+            self._note_reads(transaction, (document.name for document in documents))
         if query.HasField("select"):
             paths = [reference.field_path for reference in query.select.fields]
             documents = [_project(document, paths) for document in documents]
@@ -1065,6 +1180,8 @@ class FirestorePeer(grpc.GenericRpcHandler):
             # Firestore answers an empty result with one message carrying only the read time.
             responses.append(response_type(read_time=read_time))
         responses[0].skipped_results = skipped
+        if began:
+            responses[0].transaction = began
         return responses
 
     def _run_aggregation_query(self, request: Any, fault: Fault | None) -> list[Any]:
@@ -1072,16 +1189,19 @@ class FirestorePeer(grpc.GenericRpcHandler):
             raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "explain is not supported")
         aggregation_query = request.structured_aggregation_query
         with self._lock:
-            read_ns = self._read_time(request)
+            read_ns, began, transaction = self._consistency(request)
             documents, _ = self.state.run_query(
                 request.parent, aggregation_query.structured_query, read_ns
             )
+            self._note_reads(transaction, (document.name for document in documents))
         result = types.AggregationResult.pb()()
         for position, aggregation in enumerate(aggregation_query.aggregations, start=1):
             alias = aggregation.alias or f"field_{position}"
             result.aggregate_fields[alias].CopyFrom(aggregate(documents, aggregation))
         return [
-            types.RunAggregationQueryResponse.pb()(result=result, read_time=_timestamp(read_ns))
+            types.RunAggregationQueryResponse.pb()(
+                result=result, read_time=_timestamp(read_ns), transaction=began
+            )
         ]
 
     def _list_collection_ids(self, request: Any) -> Any:

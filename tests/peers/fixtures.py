@@ -8,8 +8,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from connectors.firestore.writes import EMULATOR_ENV
 from connectors.sdk.breaker import BreakerPolicy, CircuitBreaker
-from tests.peers.contract_peers import HubitatContractPeer, RoborockContractPeer
+from tests.peers.contract_peers import (
+    FirestorePilotContractPeer,
+    HubitatContractPeer,
+    RoborockContractPeer,
+)
+from tests.peers.firestore_peer import FirestorePeer, start_firestore_peer
 from tests.peers.hubitat_peer import HubitatPeer
 from tests.peers.roborock_peer import RoborockPeer
 
@@ -38,7 +44,29 @@ def roborock_server() -> Iterator[RoborockPeer]:
 @pytest.fixture
 def roborock_peer(roborock_server: RoborockPeer) -> RoborockPeer:
     roborock_server.heal()
+    roborock_server.reset_state()
     return roborock_server
+
+
+@pytest.fixture(scope="session")
+def firestore_server() -> Iterator[FirestorePeer]:
+    peer, _host_port = start_firestore_peer()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def firestore_peer(firestore_server: FirestorePeer, monkeypatch) -> FirestorePeer:
+    """The Firestore peer, emptied, with FIRESTORE_EMULATOR_HOST pointing at it for this test
+    (set per test, so another session-wide peer cannot leave the variable aimed elsewhere)."""
+    firestore_server.reset()
+    monkeypatch.setenv(EMULATOR_ENV, firestore_server.host_port)
+    return firestore_server
+
+
+@pytest.fixture
+def firestore_pilot_contract_peer(firestore_peer: FirestorePeer) -> FirestorePilotContractPeer:
+    return FirestorePilotContractPeer(firestore_peer)
 
 
 @pytest.fixture

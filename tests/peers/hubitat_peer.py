@@ -120,9 +120,13 @@ class HubitatPeer:
         return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
+        """Heal faults, zero the counters and put every device back in its first state
+        (commands change switch attributes, and a session-wide peer must not carry one
+        test's switch flips into the next)."""
         with self._lock:
             self.faults = Faults()
             self.stats = Stats()
+            self.devices = make_devices(len(self.devices))
 
     def inject(self, **faults: Any) -> None:
         with self._lock:

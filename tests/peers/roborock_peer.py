@@ -195,6 +195,16 @@ class RoborockPeer:
     def heal(self) -> None:
         self.set_faults()
 
+    def reset_state(self) -> None:
+        """Every vacuum back to its first status with zeroed counters (commands change the
+        status, and a session-wide peer must not carry one test's state into the next)."""
+        for vacuum in self.vacuums:
+            vacuum.status.clear()
+            vacuum.status.update(copy.deepcopy(BASE_STATUS))
+            vacuum.writes = 0
+            vacuum.datagrams = 0
+            vacuum.methods.clear()
+
     @property
     def datagrams(self) -> int:
         return sum(v.datagrams for v in self.vacuums)

@@ -514,3 +514,86 @@ def test_one_peer_keeps_projects_apart(firestore_client, firestore_peer: Firesto
         assert ids_of(other.collection("members").stream()) == ["x"]
     finally:
         other.close()
+
+
+# Transactions ---------------------------------------------------------------------------------
+
+
+def test_a_transaction_reads_then_writes_atomically(firestore_client, firestore_peer):
+    notes = firestore_client.collection("notes")
+
+    @firestore.transactional
+    def add_twice(transaction):
+        snapshot = notes.document("n1").get(transaction=transaction)
+        if snapshot.exists:
+            return "replayed"
+        transaction.create(notes.document("n1"), {"text": "first"})
+        transaction.create(firestore_client.collection("actions").document("n1"), {"of": "n1"})
+        return "created"
+
+    assert add_twice(firestore_client.transaction()) == "created"
+    assert add_twice(firestore_client.transaction()) == "replayed"
+    assert notes.document("n1").get().to_dict() == {"text": "first"}
+    assert firestore_peer.calls["BeginTransaction"] == 2
+    assert firestore_peer.calls["Commit"] == 2  # the replay commits no writes
+    assert firestore_peer.document_count() == 2
+    assert firestore_peer.transactions == {}
+
+
+def test_a_failed_transactional_create_writes_nothing_and_rolls_back(
+    firestore_client, firestore_peer
+):
+    firestore_client.collection("notes").document("taken").set({"text": "already here"})
+
+    @firestore.transactional
+    def create_both(transaction):
+        transaction.create(firestore_client.collection("actions").document("a1"), {"n": 1})
+        transaction.create(firestore_client.collection("notes").document("taken"), {"n": 2})
+
+    with pytest.raises(api_exceptions.Conflict):
+        create_both(firestore_client.transaction())
+    assert not firestore_client.collection("actions").document("a1").get().exists
+    assert firestore_peer.calls["Rollback"] == 1
+    assert firestore_peer.transactions == {}
+
+
+def test_a_transaction_whose_read_changed_before_commit_is_aborted_and_retried(
+    firestore_client, firestore_peer
+):
+    counter = firestore_client.collection("counters").document("c")
+    counter.set({"n": 0})
+    attempts = []
+
+    @firestore.transactional
+    def increment(transaction):
+        value = counter.get(transaction=transaction).get("n")
+        if not attempts:
+            counter.set({"n": 100})  # another writer, between our read and our commit
+        attempts.append(value)
+        transaction.update(counter, {"n": value + 1})
+
+    increment(firestore_client.transaction())
+    assert attempts == [0, 100]
+    assert counter.get().get("n") == 101
+
+
+def test_reads_in_a_transaction_see_its_begin_time(firestore_client, firestore_peer):
+    doc = firestore_client.collection("notes").document("late")
+    transaction = firestore_client.transaction()
+    transaction._begin()
+    doc.set({"text": "written after the transaction began"})
+
+    assert not doc.get(transaction=transaction).exists
+    transaction._rollback()
+    assert doc.get().exists
+
+
+def test_a_commit_of_an_unknown_transaction_is_refused(firestore_client, firestore_peer):
+    with pytest.raises(api_exceptions.InvalidArgument):
+        firestore_client._firestore_api.commit(
+            request={
+                "database": firestore_client._database_string,
+                "writes": [],
+                "transaction": b"never-begun",
+            }
+        )

@@ -1,12 +1,15 @@
-"""`manage.py proposal submit|approve|reject|reopen|show|list`: the operator's and scripts' way in.
+"""`manage.py proposal submit|approve|reject|reopen|execute|show|list`: the operator's and
+scripts' way in.
 
 Output is JSON on stdout. A denial or bad input exits non-zero with one line on stderr
-naming the reason code.
+naming the reason code; `execute` also prints the denial as JSON on stdout
+(`{"denied": true, "reason_code": ..., "message": ...}`) so a script can read it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,9 +19,16 @@ from brain.models import Studio
 from governance.actors import Actor
 from governance.enums import ProposalStatus
 from governance.errors import Denied, ProposalNotFound
-from governance.models import Proposal
-from governance.selectors import ProposalFilters, approval_list, proposal_last_denial, proposal_list
+from governance.models import Execution, Proposal
+from governance.selectors import (
+    ProposalFilters,
+    approval_list,
+    proposal_execution,
+    proposal_last_denial,
+    proposal_list,
+)
 from governance.services.approvals import approval_grant, approval_reject
+from governance.services.execution import proposal_execute
 from governance.services.proposals import proposal_reopen, proposal_submit
 
 
@@ -33,6 +43,30 @@ def actor_from(value: str) -> Actor:
     if user is None:
         raise CommandError(f"no active user {value!r} (use a username, agent:ID or system:NAME)")
     return Actor.staff(user)
+
+
+def execution_json(execution: Execution | None) -> dict[str, Any] | None:
+    if execution is None:
+        return None
+    return {
+        "id": execution.pk,
+        "status": execution.status,
+        "idempotency_key": str(execution.idempotency_key),
+        "connector": execution.connector.name,
+        "operation": execution.operation,
+        "target": execution.target,
+        "queued_at": execution.queued_at.isoformat(),
+        "started_at": execution.started_at.isoformat() if execution.started_at else None,
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "replayed": execution.replayed,
+        "reconciled": execution.reconciled,
+        "result": execution.result,
+        "output_hash": execution.output_hash,
+        "pre_state_hash": execution.pre_state_hash,
+        "post_state_hash": execution.post_state_hash,
+        "error_code": execution.error_code,
+        "error": execution.error,
+    }
 
 
 def proposal_json(proposal: Proposal) -> dict[str, Any]:
@@ -81,6 +115,21 @@ class Command(BaseCommand):
             decide.add_argument("id", type=int)
             decide.add_argument("--as", dest="actor", required=True)
             decide.add_argument("--rationale", required=True)
+        execute = sub.add_parser(
+            "execute", help="run an approved proposal through the execution gateway"
+        )
+        execute.add_argument("id", type=int)
+        execute.add_argument("--as", dest="actor", required=True)
+        execute.add_argument(
+            "--studio", default=None, help="the studio you act in (denied if not the proposal's)"
+        )
+        execute.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="wait up to this long for the worker to finish and print the outcome",
+        )
         reopen = sub.add_parser("reopen", help="send a rejected proposal back for decision (admin)")
         reopen.add_argument("id", type=int)
         reopen.add_argument("--as", dest="actor", required=True)
@@ -151,6 +200,23 @@ class Command(BaseCommand):
         )
         self._show(id=proposal.pk)
 
+    def _execute(self, **options: Any) -> None:
+        studio = self._studio(options["studio"]) if options.get("studio") else None
+        try:
+            execution = proposal_execute(
+                proposal_id=options["id"], actor=actor_from(options["actor"]), studio=studio
+            )
+        except Denied as denial:
+            self._emit({**denial.as_json(), "proposal": options["id"]})
+            raise
+        deadline = time.monotonic() + max(0.0, options["wait"])
+        while not execution.is_finished and time.monotonic() < deadline:
+            time.sleep(0.1)
+            execution.refresh_from_db()
+        self._emit(
+            {"allowed": True, "proposal": options["id"], **(execution_json(execution) or {})}
+        )
+
     def _show(self, **options: Any) -> None:
         proposal = Proposal.objects.select_related("studio").filter(pk=options["id"]).first()
         if proposal is None:
@@ -168,6 +234,7 @@ class Command(BaseCommand):
             for a in approval_list(proposal)
         ]
         payload["last_denial"] = proposal_last_denial(proposal)
+        payload["execution"] = execution_json(proposal_execution(proposal))
         self._emit(payload)
 
     def _list(self, **options: Any) -> None:
