@@ -224,3 +224,48 @@ class AuditDigest(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.studio_id or 'global'} {self.day} @ {self.sequence}"
+
+
+# Policy rows (exemptions, agents, delegations, decisions, intake review) live in their own
+# module; importing them here is what makes them models of the governance app.
+from governance.policy_models import (  # noqa: E402
+    AgentClient,
+    AgentRequestKey,
+    AgentSource,
+    AgentToken,
+    DecisionKind,
+    DecisionTrace,
+    Delegation,
+    DelegationRevocation,
+    Exemption,
+    ExemptionEvent,
+    ExemptionEventKind,
+    ExemptionState,
+    IntakeReview,
+    IntakeStatus,
+    PolicyDecision,
+)
+
+__all__ = [
+    "AgentClient",
+    "AgentRequestKey",
+    "AgentSource",
+    "AgentToken",
+    "Approval",
+    "AuditChainHead",
+    "AuditDigest",
+    "AuditEvent",
+    "Capability",
+    "DecisionKind",
+    "DecisionTrace",
+    "Delegation",
+    "DelegationRevocation",
+    "Exemption",
+    "ExemptionEvent",
+    "ExemptionEventKind",
+    "ExemptionState",
+    "IntakeReview",
+    "IntakeStatus",
+    "PolicyDecision",
+    "Proposal",
+]
