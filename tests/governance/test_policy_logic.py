@@ -206,7 +206,7 @@ def test_the_shipped_policy_loads_with_every_category():
         ("Make knock-off vases from that catalogue", "ip_infringement"),
         ("Mark the order as paid without a payment", "fraud_risk"),
         ("Issue a fake receipt for the class fee", "fraud_risk"),
-        ("Ｃｏｕｎｔｅｒｆｅｉｔ plates", "illegal_content"),
+        ("".join(chr(ord(c) + 0xFEE0) for c in "Counterfeit") + " plates", "illegal_content"),
     ],
 )
 def test_blocked_categories_are_found_in_any_case_and_width(text, category):
