@@ -20,6 +20,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, NinjaAPI, Path, Schema
+from ninja.responses import Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
@@ -301,9 +302,11 @@ def proposal_create(
         return _error(
             request, DENIAL_STATUS.get(denial.code, 403), str(denial.code), denial.message
         )
-    status = 200 if submission.replayed else 201
-    return status, _proposal_out(
-        submission.proposal, decision_id=submission.decision_id, replayed=submission.replayed
+    return Status(
+        200 if submission.replayed else 201,
+        _proposal_out(
+            submission.proposal, decision_id=submission.decision_id, replayed=submission.replayed
+        ),
     )
 
 

@@ -94,9 +94,9 @@ def mirror(
     return record
 
 
-def clear_limits() -> None:
+def clear_limits(url: str | None = None) -> None:
     """Forget every counter in this test run's Redis database (ours alone: REDIS_URL's index)."""
-    client = redis.Redis.from_url(settings.BRAIN.redis_url)
+    client = redis.Redis.from_url(url or settings.BRAIN.redis_url)
     keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
     if keys:
         client.delete(*keys)
@@ -105,9 +105,10 @@ def clear_limits() -> None:
 
 @pytest.fixture
 def clean_limits():
-    clear_limits()
+    url = settings.BRAIN.redis_url  # before any test points the limiter at a dead port
+    clear_limits(url)
     yield
-    clear_limits()
+    clear_limits(url)
 
 
 @pytest.fixture
