@@ -20,9 +20,9 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, NinjaAPI, Path, Schema
-from ninja.responses import Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
+from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import ConfigDict
 

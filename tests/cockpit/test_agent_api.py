@@ -20,7 +20,7 @@ from governance.models import (
 from governance.services.intake import intake_override
 from governance.services.proposals import proposal_submit
 from tests.governance.conftest import NOTE_INPUT, chain
-from tests.policy_support import clean_limits, issue, make_agent, make_delegation, redis_down  # noqa: F401
+from tests.policy_support import issue, make_agent, make_delegation
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_limits")]
 

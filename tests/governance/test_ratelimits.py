@@ -18,7 +18,6 @@ from governance.services.ratelimits import (
     rate_limit_reset,
 )
 from tests.governance.conftest import chain
-from tests.policy_support import clean_limits, redis_down  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_limits")]
 
