@@ -137,11 +137,26 @@ def agent_get(studio_id: int, agent_pk: int) -> AgentClient | None:
     return AgentClient.objects.filter(studio_id=studio_id, pk=agent_pk).first()
 
 
+DELEGATION_STATES = {
+    "active": "active",
+    "expired": "expired",
+    "not_yet": "not yet valid",
+    "incomplete": "incomplete (no issue or expiry time)",
+    "revoked_locally": "revoked here",
+    "revoked_in_cloud": "revoked in the cloud",
+    "removed": "removed from the cloud",
+}
+
+
 @dataclass(frozen=True)
 class DelegationRow:
     delegation: Delegation
-    state: str  # active | expired | not_yet | revoked_locally | revoked_in_cloud | removed
+    state: str  # a key of DELEGATION_STATES
     agent_name: str
+
+    @property
+    def state_label(self) -> str:
+        return DELEGATION_STATES[self.state]
 
 
 def delegation_state(delegation: Delegation, at: datetime) -> str:
