@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from brain.config import format_duration
 from brain.models import Role
 from cockpit.access import studio_view
 from cockpit.governance_views import REAUTH_WINDOW
@@ -213,7 +214,7 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
             (ENDPOINT_LABELS[endpoint], getattr(settings.BRAIN, attr))
             for endpoint, attr in ENDPOINT_SETTINGS.items()
         ],
-        "quota_window": settings.BRAIN.quota_window,
+        "quota_window": format_duration(settings.BRAIN.quota_window.total_seconds()),
         "pending_reviews": pending,
         "decided_reviews": decided,
         "intake_policy": policy,

@@ -395,6 +395,14 @@ def test_tokens_never_reach_the_logs(agent_caller, json_logs):
     agent_caller.submit()
     agent_caller.get("/capabilities")
     Client().get(f"{URL}/capabilities", HTTP_AUTHORIZATION=f"Bearer {agent_caller.token}x")
+    # Even a careless log line that prints the token keeps only its prefix.
+    import structlog
+
+    structlog.stdlib.get_logger("cockpit.test").warning(
+        "careless", detail=f"got {agent_caller.token}"
+    )
     text = json_logs.text()
     assert agent_caller.token not in text
     assert agent_caller.token.split("_", 2)[2][:20] not in text
+    prefix = agent_caller.token.split("_")[1]
+    assert f"sbk_{prefix}_[redacted]" in text
