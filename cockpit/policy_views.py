@@ -173,11 +173,9 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
 
     delegations = delegation_list(studio.pk)
     for row in delegations:
-        row.delegation.revoke_form = bound.get(
-            ("delegation-revoke", row.delegation.pk)
-        ) or ReasonForm(  # type: ignore[attr-defined]
-            auto_id=f"dr{row.delegation.pk}_%s"
-        )
+        key = ("delegation-revoke", row.delegation.pk)
+        form = bound.get(key) or ReasonForm(auto_id=f"dr{row.delegation.pk}_%s")
+        row.delegation.revoke_form = form  # type: ignore[attr-defined]
     local_agents = [
         (a.pk, f"{a.name} ({a.agent_id})")
         for a in agents
