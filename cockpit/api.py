@@ -230,6 +230,12 @@ class ProposalIn(Schema):
         description="The owner of the resources acted on (default: the agent's owner).",
     )
     based_on_snapshot: str = Field(default="", max_length=100)
+    delegation_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The delegation the agent acts under (default: any of its delegations).",
+    )
 
 
 class ProposalOut(Schema):
@@ -292,6 +298,7 @@ def proposal_create(
             rationale=payload.rationale,
             on_behalf_of=payload.on_behalf_of,
             based_on_snapshot=payload.based_on_snapshot,
+            delegation_id=payload.delegation_id,
             idempotency_key=idempotency_key,
         )
     except IdempotencyConflict as conflict:

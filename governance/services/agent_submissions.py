@@ -108,6 +108,7 @@ def agent_proposal_submit(
     rationale: str,
     on_behalf_of: str | None = None,
     based_on_snapshot: str = "",
+    delegation_id: int | None = None,
     idempotency_key: str | None = None,
 ) -> Submission:
     """Run the agent's submission through every check and submit it. Raises
@@ -120,6 +121,7 @@ def agent_proposal_submit(
         "rationale": rationale,
         "on_behalf_of": owner,
         "based_on_snapshot": based_on_snapshot,
+        "delegation_id": delegation_id,
     }
     request_hash = _request_hash(payload)
     if idempotency_key:
@@ -161,7 +163,11 @@ def agent_proposal_submit(
     if known:
         decision = decision.then(
             delegation_decision(
-                actor=actor, capability_id=capability_id, resource_owner_id=owner, record=False
+                actor=actor,
+                capability_id=capability_id,
+                resource_owner_id=owner,
+                delegation_id=delegation_id,
+                record=False,
             )
         )
     verdict = None

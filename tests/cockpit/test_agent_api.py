@@ -234,7 +234,7 @@ def test_denied_when_the_delegation_expired(staff):
 
 
 def test_denied_when_the_delegation_was_revoked_locally(staff, agent_caller):
-    delegation = agent_caller.agent.studio and make_delegation(staff.studio, "ops-bot", "owner-ben")
+    delegation = make_delegation(staff.studio, "ops-bot", "owner-ben")
     DelegationRevocation.objects.create(
         delegation=delegation, revoked_by=staff.admin, reason="Ben left", revoked_at=timezone.now()
     )
@@ -255,6 +255,18 @@ def test_denied_for_a_capability_outside_the_scopes(agent_caller):
         capability="finance.reconciliation.adjust",
         input={"order_id": "o1", "flag": "amount_mismatch", "note": "Off by 200"},
     )
+
+
+def test_denied_when_presenting_another_agents_delegation(staff, agent_caller):
+    theirs = make_delegation(staff.studio, "other-bot", "owner-ada")
+    _, decision = _deny(agent_caller, 403, "DELEGATION_ACTOR_MISMATCH", delegation_id=theirs.pk)
+    assert "other-bot" in decision.trace.last().explanation
+
+
+def test_presenting_its_own_delegation_is_allowed(staff, agent_caller):
+    mine = make_delegation(staff.studio, "ops-bot", "owner-ada")
+    assert agent_caller.submit(delegation_id=mine.pk).status_code == 201
+    assert PolicyDecision.objects.get().delegation_id == mine.pk
 
 
 def test_denied_by_the_intake_policy_into_the_review_queue(staff, agent_caller):

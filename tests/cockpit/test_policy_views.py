@@ -12,7 +12,7 @@ from django.utils import timezone
 from brain.models import Role
 from governance.actors import Actor
 from governance.auth_events import AUTHENTICATED_AT_SESSION_KEY
-from governance.models import AgentToken, Delegation, Exemption, PolicyDecision
+from governance.models import AgentClient, AgentToken, Delegation, Exemption, PolicyDecision
 from governance.policies.limits import Endpoint
 from governance.services.agent_submissions import SubmissionDenied, agent_proposal_submit
 from governance.services.agents import resolve_actor
@@ -256,10 +256,7 @@ def test_an_admin_registers_a_local_agent_and_delegates_to_it(staff):
     client = fresh_login(staff.admin)
     response = client.post(url("policy_agent_create"), {"name": "Glaze Helper", "owner_id": "ada"})
     assert response.status_code == 302
-    agent = (
-        staff.studio
-        and __import__("governance.models", fromlist=["AgentClient"]).AgentClient.objects.get()
-    )
+    agent = AgentClient.objects.get()
     response = client.post(
         url("policy_delegation_create"),
         {"agent": agent.pk, "scopes": [f"capability:{NOTE}:execute"], "expires_in_days": 14},

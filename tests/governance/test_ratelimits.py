@@ -1,5 +1,6 @@
 """Quotas and endpoint limits against the machine's real Redis (and a dead port for 'down')."""
 
+import dataclasses
 import threading
 import time
 
@@ -116,7 +117,7 @@ def test_concurrent_callers_never_get_more_than_the_limit():
 
 
 def test_endpoint_limits_are_per_minute_from_the_config(staff, settings):
-    settings.BRAIN = __import__("dataclasses").replace(settings.BRAIN, rate_limit_proposal_create=3)
+    settings.BRAIN = dataclasses.replace(settings.BRAIN, rate_limit_proposal_create=3)
     outcomes = [
         endpoint_limit_hit(studio_id=staff.studio.pk, endpoint=Endpoint.PROPOSAL_CREATE, actor=BOT)
         for _ in range(4)
@@ -180,8 +181,6 @@ def test_only_an_admin_resets_and_only_their_studios_counters(staff):
 def test_a_reset_that_cannot_reach_redis_is_not_recorded_as_done(staff, settings):
     consume(staff)
     key = limiter_counters(staff.studio.pk)[0].key
-    import dataclasses
-
     from tests.policy_support import DOWN_REDIS
 
     settings.BRAIN = dataclasses.replace(settings.BRAIN, redis_url=DOWN_REDIS)
