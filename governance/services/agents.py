@@ -256,6 +256,10 @@ def resolve_actor(token: str, *, at: datetime | None = None) -> ResolvedActor | 
     if row.revoked_at is not None or row.expires_at <= at or not row.agent.is_active:
         log.info("agent.token_rejected", token_prefix=prefix, why="revoked, expired or disabled")
         return None
+    served = settings.BRAIN.allowed_studios
+    if served and row.agent.studio.slug not in served:
+        log.info("agent.token_rejected", token_prefix=prefix, why="studio not served here")
+        return None
     if row.last_used_at is None or at - row.last_used_at >= LAST_USED_RESOLUTION:
         AgentToken.objects.filter(pk=row.pk).update(last_used_at=at)
     agent = row.agent

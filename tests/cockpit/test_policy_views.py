@@ -195,6 +195,12 @@ def test_the_counters_fragment_is_an_htmx_partial(staff, login, populated):
     assert plain.status_code == 302 and plain["Location"].endswith("#limits")
 
 
+def test_an_htmx_request_for_the_page_gets_the_limits_fragment(staff, login, populated):
+    response = login(staff.viewer).get(url("policy"), HTTP_HX_REQUEST="true")
+    text = response.content.decode()
+    assert text.lstrip().startswith('<section id="limits"') and "<html" not in text
+
+
 def test_the_page_still_works_when_redis_is_down(staff, login, populated, redis_down):
     response = login(staff.viewer).get(url("policy"))
     assert response.status_code == 200

@@ -135,6 +135,16 @@ def test_expired_revoked_and_disabled_tokens_resolve_to_nobody(staff):
         assert resolve_actor(third) is None
 
 
+def test_an_agent_of_a_studio_this_runtime_does_not_serve_resolves_to_nobody(staff, settings):
+    import dataclasses
+
+    text = issue(staff.admin, make_agent(staff.studio))
+    settings.BRAIN = dataclasses.replace(settings.BRAIN, allowed_studios=("south-clay",))
+    assert resolve_actor(text) is None
+    settings.BRAIN = dataclasses.replace(settings.BRAIN, allowed_studios=("north-kiln",))
+    assert resolve_actor(text) is not None
+
+
 def test_last_used_is_stamped_at_most_once_a_minute(staff):
     agent = make_agent(staff.studio)
     with time_machine.travel(T0, tick=False):
