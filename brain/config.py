@@ -324,6 +324,63 @@ SETTINGS: tuple[Setting, ...] = (
         high=30,
         attr="exemption_max_days",
     ),
+    # Quotas and endpoint rate limits (DOMAIN.md "Agents, delegation, quotas"). A capability's
+    # own hourly budget is its max_calls_per_hour in the registry; these are the rest.
+    Setting(
+        "BRAIN_QUOTA_WINDOW",
+        "duration",
+        1 * HOUR,
+        "Window of the per (studio, owner, actor, capability) quota; the budget per window "
+        "is the capability's max calls per hour.",
+        low=1 * MINUTE,
+        high=1 * DAY,
+        attr="quota_window",
+    ),
+    Setting(
+        "BRAIN_RATE_LIMIT_PROPOSAL_CREATE",
+        "int",
+        20,
+        "Proposals one caller may create per minute.",
+        low=1,
+        high=10000,
+        attr="rate_limit_proposal_create",
+    ),
+    Setting(
+        "BRAIN_RATE_LIMIT_EXECUTE",
+        "int",
+        20,
+        "Executions one caller may start per minute.",
+        low=1,
+        high=10000,
+        attr="rate_limit_execute",
+    ),
+    Setting(
+        "BRAIN_RATE_LIMIT_INTAKE_OVERRIDE",
+        "int",
+        10,
+        "Intake review overrides one staff member may make per minute.",
+        low=1,
+        high=10000,
+        attr="rate_limit_intake_override",
+    ),
+    Setting(
+        "BRAIN_RATE_LIMIT_MARKETING_REVIEW",
+        "int",
+        20,
+        "Marketing draft reviews one staff member may make per minute.",
+        low=1,
+        high=10000,
+        attr="rate_limit_marketing_review",
+    ),
+    Setting(
+        "BRAIN_AGENT_TOKEN_TTL",
+        "duration",
+        90 * DAY,
+        "Default lifetime of an agent API token (the issuer may choose a shorter one).",
+        low=1 * HOUR,
+        high=365 * DAY,
+        attr="agent_token_ttl",
+    ),
     # Cloud
     Setting(
         "BRAIN_STRIPE_READ_ONLY",
@@ -419,6 +476,12 @@ class BrainConfig:
     proposal_ttl: timedelta
     approval_window: timedelta
     exemption_max_days: int
+    quota_window: timedelta
+    rate_limit_proposal_create: int
+    rate_limit_execute: int
+    rate_limit_intake_override: int
+    rate_limit_marketing_review: int
+    agent_token_ttl: timedelta
     stripe_read_only: bool
     stripe_api_base: str
     firestore_project: str

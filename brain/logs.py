@@ -30,6 +30,8 @@ QUERY_TOKEN_RE = re.compile(
 )
 BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 STRIPE_KEY_RE = re.compile(r"\b(sk|rk|pk|whsec)_(live|test)_[A-Za-z0-9]+")
+# Agent API tokens (sbk_<prefix>_<secret>): the prefix may be logged, the secret never.
+AGENT_TOKEN_RE = re.compile(r"\b(sbk_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 
 _known_secrets: tuple[str, ...] | None = None
@@ -65,6 +67,7 @@ def redact_text(text: str) -> str:
     text = QUERY_TOKEN_RE.sub(r"\1" + REDACTED, text)
     text = BEARER_RE.sub(r"\1" + REDACTED, text)
     text = STRIPE_KEY_RE.sub(REDACTED, text)
+    text = AGENT_TOKEN_RE.sub(r"\1" + REDACTED, text)
     return EMAIL_RE.sub("[email]", text)
 
 

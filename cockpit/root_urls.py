@@ -1,10 +1,11 @@
-"""The site's URLs: probes, admin at its configured path, login, and the cockpit."""
+"""The site's URLs: probes, admin at its configured path, login, the agent API, the cockpit."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from brain import health
+from cockpit.api import api
 from cockpit.urls import auth_urlpatterns
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
     path(settings.BRAIN.admin_path, admin.site.urls),
+    path("api/v1/", api.urls),
     *auth_urlpatterns,
     path("", include("cockpit.urls")),
 ]

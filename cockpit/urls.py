@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit import governance_views, views, views_state
+from cockpit import governance_views, policy_views, views, views_state
 
 app_name = "cockpit"
 
@@ -62,6 +62,61 @@ urlpatterns = [
     ),
     path("s/<slug:studio>/audit/", governance_views.audit_timeline, name="audit"),
     path("s/<slug:studio>/audit/verify/", governance_views.audit_chain_status, name="audit_verify"),
+    path("s/<slug:studio>/policy/", policy_views.policy, name="policy"),
+    path("s/<slug:studio>/policy/counters/", policy_views.policy_counters, name="policy_counters"),
+    path(
+        "s/<slug:studio>/policy/counters/reset/",
+        policy_views.counter_reset_view,
+        name="policy_counter_reset",
+    ),
+    path(
+        "s/<slug:studio>/policy/exemptions/<int:exemption_id>/approve/",
+        policy_views.exemption_approve_view,
+        name="policy_exemption_approve",
+    ),
+    path(
+        "s/<slug:studio>/policy/exemptions/<int:exemption_id>/revoke/",
+        policy_views.exemption_revoke_view,
+        name="policy_exemption_revoke",
+    ),
+    path(
+        "s/<slug:studio>/policy/agents/", policy_views.agent_create_view, name="policy_agent_create"
+    ),
+    path(
+        "s/<slug:studio>/policy/agents/<int:agent_pk>/tokens/",
+        policy_views.token_issue_view,
+        name="policy_token_issue",
+    ),
+    path(
+        "s/<slug:studio>/policy/tokens/<int:token_pk>/rotate/",
+        policy_views.token_rotate_view,
+        name="policy_token_rotate",
+    ),
+    path(
+        "s/<slug:studio>/policy/tokens/<int:token_pk>/revoke/",
+        policy_views.token_revoke_view,
+        name="policy_token_revoke",
+    ),
+    path(
+        "s/<slug:studio>/policy/delegations/",
+        policy_views.delegation_create_view,
+        name="policy_delegation_create",
+    ),
+    path(
+        "s/<slug:studio>/policy/delegations/<int:delegation_id>/revoke/",
+        policy_views.delegation_revoke_view,
+        name="policy_delegation_revoke",
+    ),
+    path(
+        "s/<slug:studio>/policy/intake/<int:review_id>/decide/",
+        policy_views.intake_decide_view,
+        name="policy_intake_decide",
+    ),
+    path(
+        "s/<slug:studio>/policy/decisions/<int:decision_id>/",
+        policy_views.decision_trace,
+        name="policy_decision",
+    ),
 ]
 
 auth_urlpatterns = [

@@ -97,7 +97,7 @@ SECTIONS: tuple[Section, ...] = (
 )
 SECTIONS_BY_KEY = {section.key: section for section in SECTIONS}
 # Sections with real pages (their URLs are in cockpit/urls.py); the rest show "coming" placeholders.
-BUILT_SECTIONS = frozenset({"state", "connectors", "proposals", "audit"})
+BUILT_SECTIONS = frozenset({"state", "connectors", "proposals", "audit", "policy"})
 
 
 @require_GET

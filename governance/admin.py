@@ -1,27 +1,48 @@
-"""Governance in the Django admin: look, never touch.
+"""Governance in the Django admin: look, never touch — except exemptions, through their services.
 
 Capabilities come from code, proposals change only through the services (which audit),
 and the audit chain is append-only: nobody, superuser included, adds, changes or
-deletes any of these rows here, and there are no bulk actions.
+deletes any of these rows here, and there are no bulk actions. Exemptions are requested,
+approved and revoked here, each through its service (so the same rules and audit apply).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import authenticate
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
+from governance.actors import Actor
+from governance.auth_events import session_authenticated_within, session_reauthenticated
+from governance.capabilities import REGISTRY
+from governance.errors import Denied
 from governance.models import (
+    AgentClient,
+    AgentToken,
     Approval,
     AuditChainHead,
     AuditDigest,
     AuditEvent,
     Capability,
+    Delegation,
     Execution,
+    Exemption,
+    IntakeReview,
     KillSwitch,
+    PolicyDecision,
     Proposal,
 )
+from governance.policy_selectors import capability_is_exemptable, exemption_state
+from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
+
+# Approving an exemption asks for the password when the last sign-in is older than this.
+REAUTH_WINDOW = timedelta(minutes=10)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -128,3 +149,243 @@ class AuditChainHeadAdmin(ReadOnlyAdmin):
 @admin.register(AuditDigest)
 class AuditDigestAdmin(ReadOnlyAdmin):
     list_display = ("studio", "day", "sequence", "head_hash", "created_at")
+
+
+# Policy ---------------------------------------------------------------------------------------
+
+
+class ExemptionAdminForm(forms.ModelForm):
+    """Requests go through ``exemption_request``, approvals and revocations through their
+    services, so the rules (second admin, maximum length, no high-risk writes) and the audit
+    apply here exactly as in the cockpit.
+
+    The service runs in ``clean()``: a denial then shows on the form like any validation
+    error, and the denial is still audited. An approval asks for the password again when
+    the last sign-in is older than the re-authentication window.
+    """
+
+    decision = forms.ChoiceField(
+        required=False,
+        choices=[("", "No change"), ("approve", "Approve"), ("revoke", "Revoke")],
+        help_text="Approve (an admin other than the requester) or revoke (with a reason).",
+    )
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed to approve when your last sign-in is more than 10 minutes old.",
+    )
+
+    class Meta:
+        model = Exemption
+        fields = ("studio", "capability", "owner_id", "justification", "expires_at")
+
+    request: HttpRequest
+    done: Exemption | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "capability" in self.fields:
+            field = self.fields["capability"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = Capability.objects.filter(
+                id__in=[spec.id for spec in REGISTRY if capability_is_exemptable(spec.id)],
+                retired_at__isnull=True,
+            )
+
+    def _denied(self, denial: Denied) -> None:
+        placed = False
+        for name, problems in denial.field_errors.items():
+            field = {"rationale": "justification"}.get(name, name)
+            if field in self.fields:
+                self.add_error(field, problems)
+                placed = True
+        if not placed:
+            self.add_error(None, f"{denial.message} ({denial.code})")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        actor = Actor.staff(self.request.user)
+        try:
+            if self.instance.pk is None:
+                self.done = exemption_request(
+                    studio=data["studio"],
+                    capability_id=data["capability"].id,
+                    owner_id=data.get("owner_id", ""),
+                    justification=data.get("justification", ""),
+                    expires_at=data.get("expires_at"),
+                    actor=actor,
+                )
+            elif data.get("decision") == "approve":
+                if not session_authenticated_within(self.request, REAUTH_WINDOW):
+                    user = self.request.user
+                    if (
+                        authenticate(
+                            self.request,
+                            username=user.get_username(),
+                            password=data.get("password"),
+                        )
+                        is None
+                    ):
+                        self.add_error("password", "That password is not correct.")
+                        return data
+                    session_reauthenticated(self.request)
+                exemption_approve(
+                    studio=self.instance.studio, exemption_id=self.instance.pk, actor=actor
+                )
+                self.done = self.instance
+            elif data.get("decision") == "revoke":
+                exemption_revoke(
+                    studio=self.instance.studio,
+                    exemption_id=self.instance.pk,
+                    actor=actor,
+                    reason=data.get("reason", ""),
+                )
+                self.done = self.instance
+        except Denied as denial:
+            self._denied(denial)
+        return data
+
+
+@admin.register(Exemption)
+class ExemptionAdmin(admin.ModelAdmin):
+    form = ExemptionAdminForm
+    actions = None
+    list_display = ("id", "studio", "capability", "owner_id", "expires_at", "requested_by", "state")
+    list_select_related = ("studio", "capability", "requested_by")
+    list_filter = ("studio", "capability")
+
+    @admin.display(description="state")
+    def state(self, obj: Exemption) -> str:
+        return str(exemption_state(obj).label)
+
+    @admin.display(description="history")
+    def history(self, obj: Exemption) -> str:
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} by {} at {} {}",
+            (
+                (
+                    event.kind,
+                    event.actor.get_username(),
+                    f"{event.occurred_at:%Y-%m-%d %H:%M} UTC",
+                    event.reason,
+                )
+                for event in obj.events.select_related("actor").order_by("occurred_at", "pk")
+            ),
+        )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("events")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None:
+            kwargs["fields"] = ("decision", "reason", "password")
+        else:
+            kwargs["fields"] = ExemptionAdminForm.Meta.fields
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class RequestForm(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, **inner)
+                self.request = request
+
+        return RequestForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        return (
+            "studio",
+            "capability",
+            "owner_id",
+            "justification",
+            "expires_at",
+            "requested_by",
+            "created_at",
+            "state",
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # The service in the form's clean() already wrote (and audited) the change.
+        if form.done is not None and not change:
+            obj.pk = form.done.pk
+            obj.requested_by = form.done.requested_by
+            obj.created_at = form.done.created_at
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AgentClient)
+class AgentClientAdmin(ReadOnlyAdmin):
+    list_display = ("agent_id", "name", "studio", "source", "owner_id", "disabled", "removed_at")
+    list_filter = ("studio", "source", "disabled")
+    search_fields = ("agent_id", "name", "owner_id")
+
+
+@admin.register(AgentToken)
+class AgentTokenAdmin(ReadOnlyAdmin):
+    list_display = (
+        "prefix",
+        "agent",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_select_related = ("agent", "created_by")
+    exclude = ("token_hash",)
+
+
+@admin.register(Delegation)
+class DelegationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "studio",
+        "agent_id",
+        "owner_id",
+        "source",
+        "issued_at",
+        "expires_at",
+        "cloud_revoked_at",
+        "removed_at",
+    )
+    list_filter = ("studio", "source")
+    search_fields = ("agent_id", "owner_id", "cloud_doc_id")
+
+
+@admin.register(PolicyDecision)
+class PolicyDecisionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "studio",
+        "kind",
+        "actor_type",
+        "actor_id",
+        "capability_id",
+        "allowed",
+        "code",
+        "decided_at",
+    )
+    list_filter = ("kind", "allowed", "code")
+    list_select_related = ("studio",)
+
+
+@admin.register(IntakeReview)
+class IntakeReviewAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "studio",
+        "agent_id",
+        "capability_id",
+        "status",
+        "reason_code",
+        "created_at",
+    )
+    list_filter = ("status",)

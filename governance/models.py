@@ -348,3 +348,50 @@ class KillSwitch(models.Model):
     @property
     def label(self) -> str:
         return "global" if self.scope == KillSwitchScope.GLOBAL else self.capability_id
+
+
+# Policy rows (exemptions, agents, delegations, decisions, intake review) live in their own
+# module; importing them here is what makes them models of the governance app.
+from governance.policy_models import (  # noqa: E402
+    AgentClient,
+    AgentRequestKey,
+    AgentSource,
+    AgentToken,
+    DecisionKind,
+    DecisionTrace,
+    Delegation,
+    DelegationRevocation,
+    Exemption,
+    ExemptionEvent,
+    ExemptionEventKind,
+    ExemptionState,
+    IntakeReview,
+    IntakeStatus,
+    PolicyDecision,
+)
+
+__all__ = [
+    "AgentClient",
+    "AgentRequestKey",
+    "AgentSource",
+    "AgentToken",
+    "Approval",
+    "AuditChainHead",
+    "AuditDigest",
+    "AuditEvent",
+    "Capability",
+    "DecisionKind",
+    "DecisionTrace",
+    "Delegation",
+    "DelegationRevocation",
+    "Execution",
+    "Exemption",
+    "ExemptionEvent",
+    "ExemptionEventKind",
+    "ExemptionState",
+    "IntakeReview",
+    "IntakeStatus",
+    "KillSwitch",
+    "PolicyDecision",
+    "Proposal",
+]

@@ -45,6 +45,10 @@ class ReasonCode(StrEnum):
     DELEGATION_SCOPE_MISSING = "DELEGATION_SCOPE_MISSING"
     # Intake controls
     BLOCKED_BY_INTAKE_POLICY = "BLOCKED_BY_INTAKE_POLICY"
+    # Quotas, exemptions, intake review (the policy layer)
+    RATE_LIMIT_UNAVAILABLE = "RATE_LIMIT_UNAVAILABLE"
+    EXEMPTION_NOT_ALLOWED = "EXEMPTION_NOT_ALLOWED"
+    INTAKE_REASON_INVALID = "INTAKE_REASON_INVALID"
 
 
 EXPLANATIONS: dict[ReasonCode, str] = {
@@ -90,6 +94,17 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.DELEGATION_SCOPE_MISSING: "The agent's delegation does not cover this capability.",
     ReasonCode.BLOCKED_BY_INTAKE_POLICY: (
         "The request falls in a blocked intake category and awaits review."
+    ),
+    ReasonCode.RATE_LIMIT_UNAVAILABLE: (
+        "The quota store (Redis) cannot be reached, so nothing that counts against a quota "
+        "may run until it is back."
+    ),
+    ReasonCode.EXEMPTION_NOT_ALLOWED: (
+        "High and critical risk write capabilities can never be exempted from approval."
+    ),
+    ReasonCode.INTAKE_REASON_INVALID: (
+        "An intake override needs a reason code from the intake policy: staff_override_* to "
+        "let the request through, policy_* to keep it blocked."
     ),
 }
 

@@ -21,7 +21,7 @@ from django.test import Client
 from brain.models import Role, Studio
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 
-pytest_plugins = ["tests.peers.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.policy_support"]
 
 BROWSER_ARGS = [
     "--no-sandbox",

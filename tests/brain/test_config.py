@@ -206,6 +206,12 @@ RANGES = [
     ("BRAIN_PROPOSAL_TTL", "59m", "31d", "1 h to 30 d"),
     ("BRAIN_APPROVAL_WINDOW", "4m", "8d", "5 min to 7 d"),
     ("BRAIN_EXEMPTION_MAX_DAYS", "0", "31", "1 to 30"),
+    ("BRAIN_QUOTA_WINDOW", "59", "86401", "1 min to 1 d"),
+    ("BRAIN_RATE_LIMIT_PROPOSAL_CREATE", "0", "10001", "1 to 10000"),
+    ("BRAIN_RATE_LIMIT_EXECUTE", "0", "10001", "1 to 10000"),
+    ("BRAIN_RATE_LIMIT_INTAKE_OVERRIDE", "0", "10001", "1 to 10000"),
+    ("BRAIN_RATE_LIMIT_MARKETING_REVIEW", "0", "10001", "1 to 10000"),
+    ("BRAIN_AGENT_TOKEN_TTL", "59m", "366d", "1 h to 365 d"),
 ]
 
 

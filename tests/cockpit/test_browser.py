@@ -84,10 +84,10 @@ def test_staff_sign_in_and_land_on_the_cockpit_home(live_server, staff, page: Pa
     assert page.evaluate("typeof window.htmx") == "object"
     shot(page, "cockpit-home.png")
 
-    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Policy").click()
-    expect(page).to_have_url(f"{base}/s/north-kiln/policy/")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Scorecard").click()
+    expect(page).to_have_url(f"{base}/s/north-kiln/scorecard/")
     expect(page.get_by_role("heading", name="Not built yet")).to_be_visible()
-    shot(page, "section-policy.png")
+    shot(page, "section-scorecard.png")
 
     response = page.goto(f"{base}/s/no-such-studio/")
     assert response is not None and response.status == 404

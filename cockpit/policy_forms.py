@@ -1,0 +1,139 @@
+"""Policy page forms. Dangerous ones (exemption approval, token issue and rotation) ask for
+the password again when the last sign-in is older than the re-authentication window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.validators import MaxValueValidator
+from django.http import HttpRequest
+
+from governance.capabilities import REGISTRY
+from governance.policies.intake import load_policy
+from governance.services.common import MIN_RATIONALE
+
+
+class ReauthForm(forms.Form):
+    """A form that may need the staff member's password (sudo mode, like high-risk approvals)."""
+
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        label="Your password",
+        help_text="This needs a recent sign-in: your last one is more than 10 minutes old.",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        needs_reauth: bool = False,
+        request: HttpRequest | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.needs_reauth = needs_reauth
+        self.request = request
+        if not needs_reauth:
+            del self.fields["password"]
+        else:
+            self.fields["password"].required = True
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data.get("password", "")
+        assert self.request is not None
+        user = self.request.user
+        # authenticate() goes through django-axes: guessing here is throttled like the login page.
+        if authenticate(self.request, username=user.get_username(), password=password) is None:
+            raise forms.ValidationError("That password is not correct.")
+        return password
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
+    )
+
+
+class AgentCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    owner_id = forms.CharField(
+        max_length=128,
+        label="Staff owner",
+        help_text="Who the agent acts for: a username here, or the owner's cloud uid.",
+    )
+
+
+class TokenIssueForm(ReauthForm):
+    expires_in_days = forms.IntegerField(
+        min_value=1, label="Expires in (days)", help_text="Shown once; only its hash is kept."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        longest = settings.BRAIN.agent_token_ttl.days
+        field = self.fields["expires_in_days"]
+        assert isinstance(field, forms.IntegerField)
+        field.max_value = longest
+        field.validators.append(MaxValueValidator(longest))
+        field.initial = min(30, longest)
+        field.widget.attrs.update({"min": 1, "max": longest})
+
+
+def _scope_choices() -> list[tuple[str, str]]:
+    return [("capability:*:execute", "every capability (capability:*:execute)")] + [
+        (f"capability:{spec.id}:execute", spec.id) for spec in REGISTRY
+    ]
+
+
+class DelegationCreateForm(forms.Form):
+    agent = forms.TypedChoiceField(coerce=int, label="Local agent")
+    scopes = forms.MultipleChoiceField(
+        choices=_scope_choices, widget=forms.CheckboxSelectMultiple, label="May use"
+    )
+    expires_in_days = forms.IntegerField(min_value=1, initial=30, label="For (days)")
+
+    def __init__(self, *args: Any, agents: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agent = self.fields["agent"]
+        assert isinstance(agent, forms.ChoiceField)
+        agent.choices = agents
+        days = self.fields["expires_in_days"]
+        assert isinstance(days, forms.IntegerField)
+        longest = settings.BRAIN.agent_token_ttl.days
+        days.max_value = longest
+        days.validators.append(MaxValueValidator(longest))
+        days.widget.attrs.update({"min": 1, "max": longest})
+
+
+def _reason_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    policy = load_policy()
+    return [
+        (
+            "Let it through",
+            [(code, f"{code} — {text}") for code, text in policy.override_reasons.items()],
+        ),
+        (
+            "Keep it blocked",
+            [(code, f"{code} — {text}") for code, text in policy.deny_reasons.items()],
+        ),
+    ]
+
+
+class IntakeDecisionForm(forms.Form):
+    reason_code = forms.ChoiceField(choices=_reason_choices, label="Reason")
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
+    )
+
+
+class CounterResetForm(forms.Form):
+    key = forms.CharField(max_length=400, widget=forms.HiddenInput)

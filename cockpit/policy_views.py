@@ -1,0 +1,536 @@
+"""Cockpit → Policy: exemptions, agents and tokens, delegations, rate-limit counters, the
+intake review queue and denial traces.
+
+Each view parses input, calls one service or selector and renders. Every lookup is
+studio-scoped (another studio's row is a 404). A form that fails re-renders the page with
+its errors (422); a success redirects back to the section it concerns. Approving an
+exemption and issuing or rotating a token need a recent sign-in (as high-risk approvals do).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib import messages
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from brain.config import format_duration
+from brain.models import Role
+from cockpit.access import studio_view
+from cockpit.governance_views import REAUTH_WINDOW
+from cockpit.policy_forms import (
+    AgentCreateForm,
+    CounterResetForm,
+    DelegationCreateForm,
+    IntakeDecisionForm,
+    ReasonForm,
+    ReauthForm,
+    TokenIssueForm,
+)
+from governance.actors import Actor
+from governance.auth_events import session_authenticated_within, session_reauthenticated
+from governance.capabilities import CAPABILITIES
+from governance.errors import Denied
+from governance.models import AgentSource, AgentToken, ExemptionState
+from governance.policies.intake import load_policy
+from governance.policies.limits import ENDPOINT_SETTINGS, Endpoint
+from governance.policy_selectors import (
+    agent_get,
+    agent_list,
+    decision_get,
+    delegation_get,
+    delegation_list,
+    denial_list,
+    exemption_get,
+    exemption_list,
+    intake_get,
+    intake_queue,
+)
+from governance.ratelimit import RateLimitUnavailable, limiter_counters
+from governance.reasons import ReasonCode, explain
+from governance.services.agents import agent_create_local, token_issue, token_revoke, token_rotate
+from governance.services.delegations import delegation_create_local, delegation_revoke_local
+from governance.services.exemptions import exemption_approve, exemption_revoke
+from governance.services.intake import intake_override
+from governance.services.ratelimits import rate_limit_reset
+
+log = structlog.stdlib.get_logger("cockpit.policy")
+
+RECENT_DECIDED_REVIEWS = 10
+RECENT_DENIALS = 25
+SECTIONS = ("exemptions", "agents", "delegations", "limits", "intake", "denials")
+STATE_ORDER = {
+    ExemptionState.ACTIVE: 0,
+    ExemptionState.PENDING: 1,
+    ExemptionState.EXPIRED: 2,
+    ExemptionState.REVOKED: 3,
+}
+ENDPOINT_LABELS = {
+    Endpoint.PROPOSAL_CREATE: "Create proposal",
+    Endpoint.EXECUTE: "Execute",
+    Endpoint.INTAKE_OVERRIDE: "Intake override",
+    Endpoint.MARKETING_REVIEW: "Marketing review",
+}
+
+Bound = dict[tuple[str, int], Form]
+
+
+def _fresh(request: HttpRequest) -> bool:
+    return session_authenticated_within(request, REAUTH_WINDOW)
+
+
+def _counters(studio_id: int) -> tuple[list[dict[str, Any]], str]:
+    """The live counters with their limits, or an explanation when Redis cannot be reached."""
+    try:
+        counters = limiter_counters(studio_id)
+    except RateLimitUnavailable as error:
+        log.warning("policy.counters_unavailable", error=str(error))
+        return (
+            [],
+            "The counter store (Redis) cannot be reached: counters cannot be shown, and calls that count against a limit are refused until it is back.",
+        )
+    rows = []
+    for counter in counters:
+        parts = counter.parts
+        if parts["kind"] == "endpoint":
+            endpoint = _endpoint(parts["endpoint"])
+            limit = getattr(settings.BRAIN, ENDPOINT_SETTINGS[endpoint]) if endpoint else None
+            what = ENDPOINT_LABELS[endpoint] if endpoint else parts["endpoint"]
+            window = "per minute"
+        else:
+            spec = CAPABILITIES.get(parts["capability"])
+            limit = spec.max_calls_per_hour if spec else None
+            what = f"{parts['capability']} for {parts['owner']}"
+            window = "per quota window"
+        rows.append(
+            {
+                "key": counter.key,
+                "kind": parts["kind"],
+                "what": what,
+                "actor": parts["actor"],
+                "count": counter.count,
+                "limit": limit,
+                "full": limit is not None and counter.count >= limit,
+                "window": window,
+                "resets_in": counter.ttl_seconds,
+                "reset_form": CounterResetForm(initial={"key": counter.key}),
+            }
+        )
+    return rows, ""
+
+
+def _endpoint(name: str) -> Endpoint | None:
+    try:
+        return Endpoint(name)
+    except ValueError:
+        return None
+
+
+def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]:
+    studio = request.studio  # type: ignore[attr-defined]
+    membership = request.membership  # type: ignore[attr-defined]
+    bound = bound or {}
+    is_admin = membership.has_role(Role.ADMIN)
+    fresh = _fresh(request)
+
+    exemptions = sorted(
+        exemption_list(studio.pk),
+        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),  # type: ignore[attr-defined]
+    )
+    for exemption in exemptions:
+        exemption.approve_form = bound.get(("exemption-approve", exemption.pk)) or ReauthForm(  # type: ignore[attr-defined]
+            needs_reauth=not fresh, auto_id=f"exa{exemption.pk}_%s"
+        )
+        exemption.revoke_form = bound.get(("exemption-revoke", exemption.pk)) or ReasonForm(  # type: ignore[attr-defined]
+            auto_id=f"exr{exemption.pk}_%s"
+        )
+
+    agents = agent_list(studio.pk)
+    now = timezone.now()
+    for agent in agents:
+        agent.issue_form = bound.get(("token-issue", agent.pk)) or TokenIssueForm(  # type: ignore[attr-defined]
+            needs_reauth=not fresh, auto_id=f"ti{agent.pk}_%s"
+        )
+        for token in agent.tokens.all():
+            token.live = token.revoked_at is None and token.expires_at > now  # type: ignore[attr-defined]
+            token.rotate_form = bound.get(("token-rotate", token.pk)) or ReauthForm(  # type: ignore[attr-defined]
+                needs_reauth=not fresh, auto_id=f"tr{token.pk}_%s"
+            )
+            token.revoke_form = bound.get(("token-revoke", token.pk)) or ReasonForm(  # type: ignore[attr-defined]
+                auto_id=f"tx{token.pk}_%s"
+            )
+
+    delegations = delegation_list(studio.pk)
+    for row in delegations:
+        key = ("delegation-revoke", row.delegation.pk)
+        form = bound.get(key) or ReasonForm(auto_id=f"dr{row.delegation.pk}_%s")
+        row.delegation.revoke_form = form  # type: ignore[attr-defined]
+    local_agents = [
+        (a.pk, f"{a.name} ({a.agent_id})")
+        for a in agents
+        if a.source == AgentSource.LOCAL and a.is_active
+    ]
+
+    pending = list(intake_queue(studio.pk))
+    for review in pending:
+        review.decide_form = bound.get(("intake-decide", review.pk)) or IntakeDecisionForm(  # type: ignore[attr-defined]
+            auto_id=f"ir{review.pk}_%s"
+        )
+    decided = list(
+        intake_queue(studio.pk, status="").exclude(status="pending")[:RECENT_DECIDED_REVIEWS]
+    )
+
+    counters, counters_error = _counters(studio.pk)
+    policy = load_policy()
+    return {
+        "active": "policy",
+        "is_admin": is_admin,
+        "can_review": membership.has_role(Role.APPROVER),
+        "reauth_fresh": fresh,
+        "exemptions": exemptions,
+        "exemption_max_days": settings.BRAIN.exemption_max_days,
+        "agents": agents,
+        "agent_form": bound.get(("agent-create", 0)) or AgentCreateForm(auto_id="ac_%s"),
+        "delegations": delegations,
+        "delegation_form": bound.get(("delegation-create", 0))
+        or DelegationCreateForm(agents=local_agents, auto_id="dc_%s"),
+        "has_local_agents": bool(local_agents),
+        "counters": counters,
+        "counters_error": counters_error,
+        "endpoint_limits": [
+            (ENDPOINT_LABELS[endpoint], getattr(settings.BRAIN, attr))
+            for endpoint, attr in ENDPOINT_SETTINGS.items()
+        ],
+        "quota_window": format_duration(settings.BRAIN.quota_window.total_seconds()),
+        "pending_reviews": pending,
+        "decided_reviews": decided,
+        "intake_policy": policy,
+        "denials": denial_list(studio.pk, limit=RECENT_DENIALS),
+    }
+
+
+@require_GET
+@studio_view()
+@never_cache
+def policy(request: HttpRequest) -> HttpResponse:
+    context = _context(request)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "cockpit/policy.html#limits", context)
+    return render(request, "cockpit/policy.html", context)
+
+
+@require_GET
+@studio_view()
+def policy_counters(request: HttpRequest) -> HttpResponse:
+    """The counters fragment (refreshed by htmx); without htmx, the page at that section."""
+    studio = request.studio  # type: ignore[attr-defined]
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect(f"{reverse('cockpit:policy', args=[studio.slug])}#limits")
+    counters, error = _counters(studio.pk)
+    context = {
+        "counters": counters,
+        "counters_error": error,
+        "is_admin": request.membership.has_role(Role.ADMIN),  # type: ignore[attr-defined]
+    }
+    return render(request, "cockpit/policy.html#counter-rows", context)
+
+
+def _back(request: HttpRequest, section: str) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    return redirect(f"{reverse('cockpit:policy', args=[studio.slug])}#{section}")
+
+
+def _failed(request: HttpRequest, key: tuple[str, int], form: Form) -> HttpResponse:
+    return render(request, "cockpit/policy.html", _context(request, {key: form}), status=422)
+
+
+def _act(
+    request: HttpRequest,
+    key: tuple[str, int],
+    form: Form,
+    section: str,
+    action: Callable[[dict[str, Any]], str],
+) -> HttpResponse:
+    """Validate ``form``, run ``action`` (a service call returning the success message),
+    and redirect; a form error or a denial re-renders the page with the error in place."""
+    if form.is_valid():
+        if isinstance(form, ReauthForm) and form.needs_reauth:
+            session_reauthenticated(request)
+        try:
+            message = action(form.cleaned_data)
+        except Denied as denial:
+            field = next((f for f in denial.field_errors if f in form.fields), None)
+            form.add_error(field, f"{denial.message} ({denial.code})")
+        else:
+            messages.success(request, message)
+            return _back(request, section)
+    return _failed(request, key, form)
+
+
+def _staff(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def exemption_approve_view(request: HttpRequest, exemption_id: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    form = ReauthForm(
+        request.POST,
+        needs_reauth=not _fresh(request),
+        request=request,
+        auto_id=f"exa{exemption_id}_%s",
+    )
+    _exemption_or_404(request, exemption_id)
+
+    def approve(_: dict[str, Any]) -> str:
+        exemption_approve(studio=studio, exemption_id=exemption_id, actor=_staff(request))
+        return f"Exemption #{exemption_id} approved: it is active until its expiry."
+
+    return _act(request, ("exemption-approve", exemption_id), form, "exemptions", approve)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def exemption_revoke_view(request: HttpRequest, exemption_id: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    form = ReasonForm(request.POST, auto_id=f"exr{exemption_id}_%s")
+    _exemption_or_404(request, exemption_id)
+
+    def revoke(data: dict[str, Any]) -> str:
+        exemption_revoke(
+            studio=studio, exemption_id=exemption_id, actor=_staff(request), reason=data["reason"]
+        )
+        return f"Exemption #{exemption_id} revoked; its history stays."
+
+    return _act(request, ("exemption-revoke", exemption_id), form, "exemptions", revoke)
+
+
+def _exemption_or_404(request: HttpRequest, exemption_id: int) -> None:
+    if exemption_get(request.studio.pk, exemption_id) is None:  # type: ignore[attr-defined]
+        raise Http404("No such exemption.")
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def agent_create_view(request: HttpRequest) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    form = AgentCreateForm(request.POST, auto_id="ac_%s")
+
+    def create(data: dict[str, Any]) -> str:
+        agent = agent_create_local(
+            studio=studio, name=data["name"], owner_id=data["owner_id"], actor=_staff(request)
+        )
+        return f"Agent {agent.name} created as {agent.agent_id}. Issue it a token and a delegation."
+
+    return _act(request, ("agent-create", 0), form, "agents", create)
+
+
+def _show_token(request: HttpRequest, token: AgentToken, text: str, verb: str) -> HttpResponse:
+    """The one and only time the clear token is shown. Never cached, never logged."""
+    response = render(
+        request,
+        "cockpit/policy_token.html",
+        {"active": "policy", "token": token, "token_text": text, "verb": verb},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+@never_cache
+def token_issue_view(request: HttpRequest, agent_pk: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    if agent_get(studio.pk, agent_pk) is None:
+        raise Http404("No such agent.")
+    form = TokenIssueForm(
+        request.POST, needs_reauth=not _fresh(request), request=request, auto_id=f"ti{agent_pk}_%s"
+    )
+    if form.is_valid():
+        if form.needs_reauth:
+            session_reauthenticated(request)
+        try:
+            token, text = token_issue(
+                studio=studio,
+                agent_pk=agent_pk,
+                actor=_staff(request),
+                ttl=timedelta(days=form.cleaned_data["expires_in_days"]),
+            )
+        except Denied as denial:
+            form.add_error(None, f"{denial.message} ({denial.code})")
+        else:
+            return _show_token(request, token, text, "issued")
+    return _failed(request, ("token-issue", agent_pk), form)
+
+
+def _token_or_404(request: HttpRequest, token_pk: int) -> AgentToken:
+    studio = request.studio  # type: ignore[attr-defined]
+    token = (
+        AgentToken.objects.filter(pk=token_pk, agent__studio=studio).select_related("agent").first()
+    )
+    if token is None:
+        raise Http404("No such token.")
+    return token
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+@never_cache
+def token_rotate_view(request: HttpRequest, token_pk: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    _token_or_404(request, token_pk)
+    form = ReauthForm(
+        request.POST, needs_reauth=not _fresh(request), request=request, auto_id=f"tr{token_pk}_%s"
+    )
+    if form.is_valid():
+        if form.needs_reauth:
+            session_reauthenticated(request)
+        try:
+            token, text = token_rotate(studio=studio, token_pk=token_pk, actor=_staff(request))
+        except Denied as denial:
+            form.add_error(None, f"{denial.message} ({denial.code})")
+        else:
+            return _show_token(request, token, text, "rotated")
+    return _failed(request, ("token-rotate", token_pk), form)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def token_revoke_view(request: HttpRequest, token_pk: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    token = _token_or_404(request, token_pk)
+    form = ReasonForm(request.POST, auto_id=f"tx{token_pk}_%s")
+
+    def revoke(data: dict[str, Any]) -> str:
+        token_revoke(studio=studio, token_pk=token_pk, actor=_staff(request), reason=data["reason"])
+        return f"Token sbk_{token.prefix}_… of {token.agent.name} revoked."
+
+    return _act(request, ("token-revoke", token_pk), form, "agents", revoke)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def delegation_create_view(request: HttpRequest) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    agents = [
+        (a.pk, a.name)
+        for a in agent_list(studio.pk)
+        if a.source == AgentSource.LOCAL and a.is_active
+    ]
+    form = DelegationCreateForm(request.POST, agents=agents, auto_id="dc_%s")
+
+    def create(data: dict[str, Any]) -> str:
+        delegation = delegation_create_local(
+            studio=studio,
+            agent_pk=data["agent"],
+            scopes=data["scopes"],
+            expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
+            actor=_staff(request),
+        )
+        return f"Delegation #{delegation.pk} to {delegation.agent_id} given, on your behalf."
+
+    return _act(request, ("delegation-create", 0), form, "delegations", create)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def delegation_revoke_view(request: HttpRequest, delegation_id: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    if delegation_get(studio.pk, delegation_id) is None:
+        raise Http404("No such delegation.")
+    form = ReasonForm(request.POST, auto_id=f"dr{delegation_id}_%s")
+
+    def revoke(data: dict[str, Any]) -> str:
+        delegation_revoke_local(
+            studio=studio, delegation_id=delegation_id, actor=_staff(request), reason=data["reason"]
+        )
+        return f"Delegation #{delegation_id} revoked here; no cloud refresh can undo it."
+
+    return _act(request, ("delegation-revoke", delegation_id), form, "delegations", revoke)
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def counter_reset_view(request: HttpRequest) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    form = CounterResetForm(request.POST)
+    if form.is_valid():
+        try:
+            existed = rate_limit_reset(
+                studio=studio, key=form.cleaned_data["key"], actor=_staff(request)
+            )
+        except Denied as denial:
+            messages.error(request, f"Counter not reset: {denial.message} ({denial.code})")
+        else:
+            messages.success(
+                request, "Counter reset." if existed else "That counter had already emptied."
+            )
+    else:
+        messages.error(request, "Counter not reset: no counter was named.")
+    if request.htmx:  # type: ignore[attr-defined]
+        counters, error = _counters(studio.pk)
+        return render(
+            request,
+            "cockpit/policy.html#counter-rows",
+            {"counters": counters, "counters_error": error, "is_admin": True},
+        )
+    return _back(request, "limits")
+
+
+@require_POST
+@studio_view(minimum=Role.APPROVER)
+def intake_decide_view(request: HttpRequest, review_id: int) -> HttpResponse:
+    studio = request.studio  # type: ignore[attr-defined]
+    if intake_get(studio.pk, review_id) is None:
+        raise Http404("No such intake review.")
+    form = IntakeDecisionForm(request.POST, auto_id=f"ir{review_id}_%s")
+
+    def decide(data: dict[str, Any]) -> str:
+        review = intake_override(
+            studio=studio,
+            review_id=review_id,
+            actor=_staff(request),
+            reason_code=data["reason_code"],
+            rationale=data["rationale"],
+        )
+        if review.proposal_id:
+            return f"Intake #{review_id} let through: it is now proposal #{review.proposal_id}, waiting for approval."
+        return f"Intake #{review_id} kept blocked ({review.reason_code})."
+
+    return _act(request, ("intake-decide", review_id), form, "intake", decide)
+
+
+@require_GET
+@studio_view()
+def decision_trace(request: HttpRequest, decision_id: int) -> HttpResponse:
+    """One decision, each of its checks in plain language, with the input each one saw."""
+    decision = decision_get(request.studio.pk, decision_id)  # type: ignore[attr-defined]
+    if decision is None:
+        raise Http404("No such decision.")
+    steps = list(decision.trace.all())
+    for step in steps:
+        step.pretty_input = json.dumps(step.input, indent=2, sort_keys=True, ensure_ascii=False)  # type: ignore[attr-defined]
+    try:
+        explanation = explain(ReasonCode(decision.code))
+    except ValueError:
+        explanation = decision.message
+    context = {
+        "active": "policy",
+        "decision": decision,
+        "steps": steps,
+        "explanation": explanation,
+        "failed": next((s for s in steps if s.passed is False), None),
+    }
+    return render(request, "cockpit/policy_decision.html", context)
