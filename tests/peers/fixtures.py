@@ -7,11 +7,22 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from google.cloud import firestore
 
 from connectors.sdk.breaker import BreakerPolicy, CircuitBreaker
-from tests.peers.contract_peers import HubitatContractPeer, RoborockContractPeer
+from tests.peers.contract_peers import (
+    FirestoreContractPeer,
+    HubitatContractPeer,
+    RoborockContractPeer,
+    StripeContractPeer,
+)
+from tests.peers.firestore_peer import FirestorePeer, start_firestore_peer
 from tests.peers.hubitat_peer import HubitatPeer
 from tests.peers.roborock_peer import RoborockPeer
+from tests.peers.stripe_peer import StripePeer, start_stripe_peer
+
+# The project tests write and read in the Firestore peer (the peer keeps projects apart).
+FIRESTORE_PROJECT = "demo-test"
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +50,54 @@ def roborock_server() -> Iterator[RoborockPeer]:
 def roborock_peer(roborock_server: RoborockPeer) -> RoborockPeer:
     roborock_server.heal()
     return roborock_server
+
+
+@pytest.fixture(scope="session")
+def firestore_peer_session() -> Iterator[FirestorePeer]:
+    """The Python Firestore gRPC peer; the stock client finds it through
+    FIRESTORE_EMULATOR_HOST, set for the rest of the session once a test asks for it."""
+    peer, host_port = start_firestore_peer(admin_port=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FIRESTORE_EMULATOR_HOST", host_port)
+        yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def firestore_peer(firestore_peer_session: FirestorePeer) -> FirestorePeer:
+    firestore_peer_session.reset()
+    return firestore_peer_session
+
+
+@pytest.fixture
+def firestore_client(firestore_peer: FirestorePeer) -> Iterator[firestore.Client]:
+    """The stock client on the peer, for seeding (tests may write; the brain never does)."""
+    client = firestore.Client(project=FIRESTORE_PROJECT)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def stripe_peer_session() -> Iterator[StripePeer]:
+    peer = start_stripe_peer()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def stripe_peer(stripe_peer_session: StripePeer) -> StripePeer:
+    stripe_peer_session.reset()
+    return stripe_peer_session
+
+
+@pytest.fixture
+def firestore_contract_peer(firestore_peer: FirestorePeer) -> FirestoreContractPeer:
+    return FirestoreContractPeer(firestore_peer, firestore_peer.host_port)
+
+
+@pytest.fixture
+def stripe_contract_peer(stripe_peer: StripePeer) -> StripeContractPeer:
+    return StripeContractPeer(stripe_peer)
 
 
 @pytest.fixture
