@@ -30,7 +30,7 @@ from brain.state.sources import (
     SourceRead,
     collection_group,
 )
-from connectors.models import ConnectorConfig
+from connectors.models import ConnectorConfig, DeviceReading
 from connectors.runtime import build_connector
 from connectors.sdk.errors import ConfigurationError, ConnectorError
 
@@ -238,6 +238,7 @@ class RebuildPlan:
     snapshots: int
     diffs: int
     drift_findings: int
+    device_readings: int
     latest_hash: str | None
 
 
@@ -256,6 +257,7 @@ def rebuild_plan(studio: Studio) -> RebuildPlan:
         snapshots=Snapshot.objects.filter(studio=studio).count(),
         diffs=SnapshotDiff.objects.filter(studio=studio).count(),
         drift_findings=DriftFinding.objects.filter(studio=studio).count(),
+        device_readings=DeviceReading.objects.filter(config__studio=studio).count(),
         latest_hash=latest.content_hash if latest else None,
     )
 
@@ -285,8 +287,14 @@ def studio_rebuild(
     return plan, result.snapshot
 
 
-# Other derived state (device readings, connector health) registers its own cleanup here.
-DERIVED_CLEANUPS: list[Callable[[Studio], None]] = []
+def _drop_device_readings(studio: Studio) -> None:
+    """Device readings are derived (the next poll re-reads them). Connector health samples
+    are kept: they are the history of outages, pruned by age, not state to recompute."""
+    DeviceReading.objects.filter(config__studio=studio).delete()
+
+
+# Derived state outside the snapshot tables; another module may append its own cleanup.
+DERIVED_CLEANUPS: list[Callable[[Studio], None]] = [_drop_device_readings]
 
 
 def _drop_other_derived(studio: Studio) -> None:

@@ -464,3 +464,41 @@ def test_snapshot_and_rebuild_commands_work_against_the_peers(studio, loaded):
 def test_the_snapshot_command_names_the_missing_connector(studio):
     with pytest.raises(CommandError, match="no enabled firestore connector"):
         run("snapshot", "--studio", studio.slug, "--source", "cloud")
+
+
+def test_the_connector_poll_checks_cloud_connectors_without_reading_devices(studio, cloud):
+    from connectors.models import DeviceReading
+    from connectors.services import connector_poll
+
+    outcomes = [connector_poll(config=config) for config in cloud]
+
+    assert [o.health.availability for o in outcomes] == ["healthy", "healthy"]
+    assert [o.health.error_code for o in outcomes] == ["", ""]
+    assert not DeviceReading.objects.exists()
+
+
+def test_every_group_the_brain_reads_has_a_field_mask_and_no_other():
+    from connectors.firestore.schemas import FIELD_MASKS
+
+    assert set(FIELD_MASKS) == set(FIRESTORE_GROUPS)
+    orders = FIELD_MASKS["materialsOrders"]
+    assert orders is not None and {"status", "stripePaymentIntentId", "totalCents"} <= set(orders)
+
+
+def test_the_demo_source_mirrors_what_the_reader_would(tmp_path, demo):
+    demo.firestore["documents"].append(
+        {
+            "name": "secretsNobodyReads/x1",
+            "fields": {"value": {"stringValue": "x"}},
+            "createTime": "2026-11-01T00:00:00Z",
+            "updateTime": "2026-11-01T00:00:00Z",
+        }
+    )
+    write_demo_files(tmp_path, demo.firestore, demo.stripe)
+
+    [firestore, _stripe] = DemoSource(tmp_path).read(scan_limit=5000)
+
+    profiles = [d for d in firestore.documents if d.collection == "profiles"]
+    assert profiles and all("email" not in d.data for d in profiles)  # masked out
+    assert not any(d.collection == "secretsNobodyReads" for d in firestore.documents)
+    assert {r.collection for r in firestore.reads} == set(FIRESTORE_GROUPS)
