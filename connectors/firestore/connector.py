@@ -64,8 +64,8 @@ class FirestoreConnector(Connector):
     kind = "firestore"
     version = "1.0"
     settings_model = FirestoreSettings
-    # Optional: without it the client uses the environment's default credentials (or none
-    # against an emulator). Declared so `connector add --secret credentials=ENV` validates.
+    # No required secret: `credentials` (a service-account JSON) is optional; without it the
+    # client uses the environment's default credentials, or none against an emulator.
     secret_keys = ()
     read_resources = ("documents", "counts")
     description = (
@@ -107,7 +107,6 @@ class FirestoreConnector(Connector):
             raise ConnectorError(
                 ErrorCode.UNKNOWN,
                 f"{group} has no field mask in connectors/firestore/schemas.py; the brain does not read it",
-                transient=False,
             ) from None
         parts = group.split("/")
         nested = len(parts) > 1

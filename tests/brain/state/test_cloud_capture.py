@@ -502,3 +502,36 @@ def test_the_demo_source_mirrors_what_the_reader_would(tmp_path, demo):
     assert profiles and all("email" not in d.data for d in profiles)  # masked out
     assert not any(d.collection == "secretsNobodyReads" for d in firestore.documents)
     assert {r.collection for r in firestore.reads} == set(FIRESTORE_GROUPS)
+
+
+def test_the_runtime_settings_fill_in_what_a_stripe_connector_leaves_out(
+    studio, firestore_client, stripe_peer, settings, monkeypatch
+):
+    configure_cloud(studio, stripe_peer, stripe=False)
+    # A row that names neither the API address nor the key (the CLI would insist on the key).
+    config = ConnectorConfig.objects.create(
+        studio=studio,
+        kind="stripe",
+        name="payments",
+        settings={"created_filter_unsupported": ["payment_intents", "charges"], **FAST},
+        secret_env={},
+    )
+    breaker_for(config).reset()
+    settings.BRAIN = replace(settings.BRAIN, stripe_api_base=stripe_peer.url)
+    monkeypatch.setenv("BRAIN_STRIPE_API_KEY", "sk_test_from_the_runtime")
+    stripe_peer.client().v1.payment_intents.create(params={"amount": 900, "currency": "gbp"})
+
+    snapshot = capture(studio)
+
+    scanned = snapshot.content["diagnostics"]["documents_scanned"]
+    assert scanned["stripe:payment_intents"] == 1
+    assert not any(
+        w.startswith("stripe:payment_intents") for w in snapshot.content["diagnostics"]["warnings"]
+    )
+
+    monkeypatch.delenv("BRAIN_STRIPE_API_KEY")
+    without_key = capture(studio)
+    assert any(
+        "the stripe connector is misconfigured" in w and "BRAIN_STRIPE_API_KEY" in w
+        for w in without_key.content["diagnostics"]["warnings"]
+    )
