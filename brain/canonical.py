@@ -116,3 +116,15 @@ def normalize(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [normalize(item) for item in value]
     return _default(value)
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether any string (key or value) inside ``value`` holds a NUL character, which
+    Postgres text and jsonb cannot store: such input is refused as invalid, never stored."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False

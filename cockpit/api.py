@@ -26,6 +26,7 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import ConfigDict
 
+from brain.canonical import contains_nul
 from brain.context import current_request_id
 from governance.capabilities import REGISTRY
 from governance.errors import Denied
@@ -65,7 +66,8 @@ HTTP_CODES: dict[int, str] = {
 
 
 class StrictJSONParser(Parser):
-    """JSON bodies without NaN or Infinity (they have no JSON form, and no canonical hash)."""
+    """JSON bodies without NaN or Infinity (they have no JSON form, and no canonical hash),
+    and without NUL characters (Postgres text cannot hold them; they are never studio data)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         def refuse(constant: str) -> Any:
@@ -78,6 +80,8 @@ class StrictJSONParser(Parser):
             return value
 
         parsed: dict[str, Any] = json.loads(request.body, parse_constant=refuse, parse_float=finite)
+        if contains_nul(parsed):
+            raise ValueError("text may not contain NUL (\\u0000) characters")
         return parsed
 
 

@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from brain.models import JobRun, Role, SnapshotDiff
 from brain.selectors import drift_finding_page, job_run_get, snapshot_diff_get, snapshot_latest
 from brain.services.snapshots import snapshot_is_stale
+from brain.state.snapshot import FIRESTORE_COLLECTIONS, FIRESTORE_GROUPS, STRIPE_COLLECTIONS
 from brain.tasks import capture_studio_state
 from cockpit.access import studio_view
 
@@ -53,6 +54,88 @@ METRIC_GROUPS = (
 )
 
 
+METRIC_LABELS = {
+    f"{key}.{name}": label for _title, key, items in METRIC_GROUPS for name, label in items
+}
+METRIC_ORDER = {metric: position for position, metric in enumerate(METRIC_LABELS)}
+
+
+def metric_changes(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A diff's ``{metric: {from, to}}`` in the page's metric order, labelled, with the change.
+
+    JSON columns come back with their keys in Postgres' order, not ours, so order here.
+    """
+    rows = []
+    for metric in sorted(
+        metrics, key=lambda name: (METRIC_ORDER.get(name, len(METRIC_ORDER)), name)
+    ):
+        change = metrics[metric]
+        before, after = change.get("from"), change.get("to")
+        delta = after - before if isinstance(before, int) and isinstance(after, int) else None
+        rows.append(
+            {
+                "metric": metric,
+                "label": METRIC_LABELS.get(metric, metric),
+                "from": before,
+                "to": after,
+                "delta": delta,
+            }
+        )
+    return rows
+
+
+def record_changes(records: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A diff's record changes per ``source:collection``, sorted by name."""
+    return sorted(records.items())
+
+
+def documents_read(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """Documents read per source, in reading order (subcollection groups under their parent),
+    each marked when its read failed or stopped at the scan limit."""
+    diagnostics = content.get("diagnostics", {})
+    scanned: dict[str, int] = diagnostics.get("documents_scanned", {})
+    problems: dict[str, str] = {}
+    for warning in diagnostics.get("warnings", []):
+        name, _, rest = warning.partition(" ")
+        if rest.startswith("read failed"):
+            problems[name] = "failed"
+        elif rest.startswith("stopped at the scan limit"):
+            problems.setdefault(name, "scan limit")
+    sources = []
+    # Each parent collection directly followed by its subcollection groups.
+    firestore_order = [
+        name
+        for parent in FIRESTORE_COLLECTIONS
+        for name in (parent, *(g for g in FIRESTORE_GROUPS if g.startswith(f"{parent}/*/")))
+    ]
+    for source, title, order in (
+        ("firestore", "Firestore", firestore_order),
+        ("stripe", "Stripe", list(STRIPE_COLLECTIONS)),
+    ):
+        names = [name for name in order if f"{source}:{name}" in scanned]
+        names += sorted(
+            key.partition(":")[2]
+            for key in scanned
+            if key.startswith(f"{source}:") and key.partition(":")[2] not in order
+        )
+        if names:
+            sources.append(
+                {
+                    "title": title,
+                    "rows": [
+                        {
+                            "name": name,
+                            "count": scanned[f"{source}:{name}"],
+                            "sub": "/" in name,
+                            "problem": problems.get(f"{source}:{name}", ""),
+                        }
+                        for name in names
+                    ],
+                }
+            )
+    return sources
+
+
 def _metric_groups(content: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
@@ -76,6 +159,7 @@ def state(request: HttpRequest) -> HttpResponse:
         "snapshot": snapshot,
         "stale": snapshot is not None and snapshot_is_stale(snapshot),
         "groups": _metric_groups(snapshot.content) if snapshot else [],
+        "documents_read": documents_read(snapshot.content) if snapshot else [],
         "can_capture": request.membership.has_role(Role.OPERATOR),  # type: ignore[attr-defined]
     }
     return render(request, "cockpit/state.html", context)
@@ -126,8 +210,11 @@ def state_diffs(request: HttpRequest) -> HttpResponse:
         .order_by("-current__generated_at", "-pk")
     )
     page = Paginator(diffs, 25).get_page(request.GET.get("page"))
+    entries = [{"diff": diff, "changes": metric_changes(diff.metrics)} for diff in page]
     return render(
-        request, "cockpit/state_diffs.html", {"active": "state", "state_tab": "diffs", "page": page}
+        request,
+        "cockpit/state_diffs.html",
+        {"active": "state", "state_tab": "diffs", "page": page, "entries": entries},
     )
 
 
@@ -141,7 +228,13 @@ def state_diff_detail(request: HttpRequest, diff_id: int) -> HttpResponse:
     return render(
         request,
         "cockpit/state_diff_detail.html",
-        {"active": "state", "state_tab": "diffs", "diff": diff},
+        {
+            "active": "state",
+            "state_tab": "diffs",
+            "diff": diff,
+            "changes": metric_changes(diff.metrics),
+            "records": record_changes(diff.records),
+        },
     )
 
 
@@ -157,5 +250,6 @@ def state_drift(request: HttpRequest) -> HttpResponse:
             "state_tab": "drift",
             "findings": drift_finding_page(studio.id),
             "drift_absolute": settings.BRAIN.drift_absolute,
+            "drift_ratio_percent": round(settings.BRAIN.drift_ratio * 100),
         },
     )

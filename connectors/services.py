@@ -117,8 +117,10 @@ def connector_poll(*, config: ConnectorConfig, context: CallContext | None = Non
         availability = Availability(report.availability)
         code, message, diagnostic, stored = None, "", "", 0
         try:
-            result = connector.read(ReadQuery(resource="devices"), context)
-            stored = device_readings_store(config=config, result=result)
+            # Cloud kinds (Firestore, Stripe) have no devices: their reads belong to captures.
+            if "devices" in connector.read_resources:
+                result = connector.read(ReadQuery(resource="devices"), context)
+                stored = device_readings_store(config=config, result=result)
         except ConnectorError as error:
             # Health answered but the read did not: usable, not healthy.
             availability, code, message, diagnostic = (

@@ -21,6 +21,7 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
     Runs inside the caller's transaction.
     """
     now = timezone.now()
+    read_at = read.read_at or now  # only None when nothing was read, so no record uses it
     rows = CloudRecord.objects.filter(studio=studio, source=read.source).values_list(
         "pk", "collection", "doc_id", "content_hash", "deleted_at"
     )
@@ -48,7 +49,7 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
                     data=doc.data,
                     content_hash=doc.content_hash,
                     source_updated_at=doc.updated_at,
-                    read_at=read.read_at,
+                    read_at=read_at,
                     first_seen_at=now,
                 )
             )
@@ -59,7 +60,7 @@ def mirror_sync(*, studio: Studio, read: SourceRead) -> dict[str, dict[str, Any]
                     data=doc.data,
                     content_hash=doc.content_hash,
                     source_updated_at=doc.updated_at,
-                    read_at=read.read_at,
+                    read_at=read_at,
                     deleted_at=None,
                 )
             )

@@ -18,10 +18,21 @@ from django.utils import timezone
 from brain.canonical import canonical_hash
 from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
 from brain.services.mirror import mirror_sync
+from brain.state.cloud_source import CloudReaders
 from brain.state.diff import diff_metrics
 from brain.state.drift import find_drift
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, CollectionRead, MirrorEntry, compute_content
-from brain.state.sources import CloudSource, DemoSource, ReadProgress, SourceRead, collection_group
+from brain.state.sources import (
+    CloudSource,
+    DemoSource,
+    ReadProgress,
+    SourceError,
+    SourceRead,
+    collection_group,
+)
+from connectors.models import ConnectorConfig, DeviceReading
+from connectors.runtime import build_connector
+from connectors.sdk.errors import ConfigurationError, ConnectorError
 
 log = structlog.stdlib.get_logger("brain.snapshots")
 
@@ -172,7 +183,12 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
     snapshot = snapshot_latest(studio)
     if snapshot is None:
         raise SnapshotError("no snapshot to compare with yet; capture one first")
-    observed = source.count()
+    try:
+        observed = source.count()
+    except SourceError as error:
+        # No fresh counts is no evidence either way: the snapshot stays as it is.
+        log.warning("studio_state.drift_unchecked", studio=studio.slug, error=str(error))
+        return None
     scanned = snapshot.content["diagnostics"]["documents_scanned"]
     warnings = set(snapshot.content["diagnostics"]["warnings"])
     expected = {
@@ -222,6 +238,7 @@ class RebuildPlan:
     snapshots: int
     diffs: int
     drift_findings: int
+    device_readings: int
     latest_hash: str | None
 
 
@@ -240,6 +257,7 @@ def rebuild_plan(studio: Studio) -> RebuildPlan:
         snapshots=Snapshot.objects.filter(studio=studio).count(),
         diffs=SnapshotDiff.objects.filter(studio=studio).count(),
         drift_findings=DriftFinding.objects.filter(studio=studio).count(),
+        device_readings=DeviceReading.objects.filter(config__studio=studio).count(),
         latest_hash=latest.content_hash if latest else None,
     )
 
@@ -269,8 +287,14 @@ def studio_rebuild(
     return plan, result.snapshot
 
 
-# Other derived state (device readings, connector health) registers its own cleanup here.
-DERIVED_CLEANUPS: list[Callable[[Studio], None]] = []
+def _drop_device_readings(studio: Studio) -> None:
+    """Device readings are derived (the next poll re-reads them). Connector health samples
+    are kept: they are the history of outages, pruned by age, not state to recompute."""
+    DeviceReading.objects.filter(config__studio=studio).delete()
+
+
+# Derived state outside the snapshot tables; another module may append its own cleanup.
+DERIVED_CLEANUPS: list[Callable[[Studio], None]] = [_drop_device_readings]
 
 
 def _drop_other_derived(studio: Studio) -> None:
@@ -300,8 +324,75 @@ def source_for(studio: Studio, name: str | None = None) -> CloudSource:
     if name == "demo":
         return DemoSource(demo_directory(studio.slug))
     if name == "cloud":
-        raise SnapshotError(
-            "the cloud readers (Firestore, Stripe) are not configured for this runtime yet; "
-            "use --source demo"
-        )
+        return cloud_source(studio)
     raise SnapshotError(f"unknown source {name!r}; use demo or cloud")
+
+
+# Runtime-wide defaults (BRAIN_* settings) a studio's cloud connector falls back on.
+_SECRET_DEFAULTS = {"firestore": {"credentials": "BRAIN_FIRESTORE_CREDENTIALS"}}
+
+
+def _effective_config(config: ConnectorConfig) -> ConnectorConfig:
+    """The config with the runtime's defaults filled in where the studio's row is silent:
+    Firestore's project and credentials, Stripe's API address and key. Not saved."""
+    brain = settings.BRAIN
+    defaults: dict[str, Any] = {}
+    secret_env: dict[str, str] = {}
+    if config.kind == "firestore":
+        if brain.firestore_project:
+            defaults["project"] = brain.firestore_project
+        if brain.firestore_credentials is not None:
+            secret_env["credentials"] = "BRAIN_FIRESTORE_CREDENTIALS"
+    elif config.kind == "stripe":
+        if brain.stripe_api_base:
+            defaults["api_base"] = brain.stripe_api_base
+        secret_env["api_key"] = "BRAIN_STRIPE_API_KEY"
+    return ConnectorConfig(
+        pk=config.pk,
+        studio_id=config.studio_id,
+        kind=config.kind,
+        name=config.name,
+        settings={**defaults, **config.settings},
+        secret_env={**secret_env, **config.secret_env},
+        enabled=config.enabled,
+        mode=config.mode,
+    )
+
+
+def cloud_source(studio: Studio) -> CloudReaders:
+    """The studio's cloud readers from its enabled connectors: exactly one ``firestore`` (required)
+    and at most one ``stripe`` (without it, Stripe's collections read as failed: partial)."""
+    configs = list(
+        ConnectorConfig.objects.filter(
+            studio=studio, enabled=True, kind__in=["firestore", "stripe"]
+        ).order_by("name")
+    )
+    by_kind: dict[str, list[ConnectorConfig]] = {"firestore": [], "stripe": []}
+    for config in configs:
+        by_kind[config.kind].append(config)
+    for kind, found in by_kind.items():
+        if len(found) > 1:
+            names = ", ".join(c.name for c in found)
+            raise SnapshotError(
+                f"{studio.slug} has {len(found)} enabled {kind} connectors ({names}); "
+                "disable all but one"
+            )
+    if not by_kind["firestore"]:
+        raise SnapshotError(
+            f"{studio.slug} has no enabled firestore connector; add one with "
+            f"`manage.py connector add --studio {studio.slug} --kind firestore --name cloud "
+            "--setting project=<gcp-project>`, or use --source demo"
+        )
+    try:
+        firestore = build_connector(_effective_config(by_kind["firestore"][0]))
+    except (ConfigurationError, ConnectorError, ValueError) as error:
+        raise SnapshotError(f"the firestore connector is misconfigured: {error}") from None
+    stripe = None
+    missing = "no Stripe connector is configured for this studio"
+    if by_kind["stripe"]:
+        try:
+            stripe = build_connector(_effective_config(by_kind["stripe"][0]))
+        except (ConfigurationError, ConnectorError, ValueError) as error:
+            # Firestore alone still gives most of the snapshot; Stripe's part reads as failed.
+            missing = f"the stripe connector is misconfigured: {error}"
+    return CloudReaders(firestore=firestore, stripe=stripe, stripe_missing=missing)

@@ -40,6 +40,16 @@ FIRESTORE_COLLECTIONS = (
     "agentClients",
     "delegations",
 )
+# Subcollections read under every document of their parent (DOMAIN.md), mirrored as
+# "<parent>/<id>/<name>" and counted, scan-limited and reported per group "<parent>/*/<name>".
+FIRESTORE_SUBCOLLECTIONS: dict[str, tuple[str, ...]] = {
+    "batches": ("pieces", "timeline", "clientNotes", "studioNotes", "audit", "media"),
+    "communityReports": ("internalNotes", "actions"),
+}
+# Every collection group the brain reads, in reading order (parents before their children).
+FIRESTORE_GROUPS = FIRESTORE_COLLECTIONS + tuple(
+    f"{parent}/*/{name}" for parent, names in FIRESTORE_SUBCOLLECTIONS.items() for name in names
+)
 STRIPE_COLLECTIONS = (
     "checkout_sessions",
     "payment_intents",

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from brain.canonical import canonical_hash, normalize
 from brain.state.demo import iter_documents
-from brain.state.snapshot import FIRESTORE_COLLECTIONS, STRIPE_COLLECTIONS, CollectionRead
+from brain.state.snapshot import (
+    FIRESTORE_COLLECTIONS,
+    FIRESTORE_GROUPS,
+    STRIPE_COLLECTIONS,
+    CollectionRead,
+)
+from connectors.firestore.schemas import FIELD_MASKS, apply_mask
 
 # Fields the servers rewrite on every touch: kept in the mirror, left out of the content hash,
 # so a document re-saved with the same content does not look changed.
@@ -33,12 +39,17 @@ class CloudDocument:
     updated_at: datetime | None
 
 
+class SourceError(Exception):
+    """A source could not answer at all (e.g. fresh counts for a drift check); the message says why."""
+
+
 @dataclass
 class SourceRead:
     """Everything one source returned in one read, with how each collection went."""
 
     source: str
-    read_at: datetime  # the server's read time where it gives one
+    # The server's read time where it gives one (Firestore); None when nothing could be read.
+    read_at: datetime | None
     documents: list[CloudDocument] = field(default_factory=list)
     reads: list[CollectionRead] = field(default_factory=list)
     duration_ms: int = 0
@@ -79,7 +90,10 @@ class CloudSource(Protocol):
     ) -> list[SourceRead]: ...
 
     def count(self) -> dict[str, int]:
-        """Fresh document counts per top-level Firestore collection (drift checks)."""
+        """Fresh document counts per top-level Firestore collection (drift checks).
+
+        Raises ``SourceError`` when the counts cannot be had.
+        """
         ...
 
 
@@ -97,8 +111,9 @@ def collection_group(collection_path: str) -> str:
 class DemoSource:
     """Reads ``firestore.json`` and ``stripe.json`` written by ``manage.py demo_cloud``.
 
-    The scan limit applies per collection group (``batches``, ``batches/*/pieces``), as the
-    Firestore reader applies it.
+    It mirrors exactly what the Firestore reader would: the same collection groups (others
+    in the file are not read), the same field masks (``connectors/firestore/schemas.py``),
+    and the scan limit per collection group (``batches``, ``batches/*/pieces``).
     """
 
     name = "demo"
@@ -130,18 +145,21 @@ class DemoSource:
         started = time.perf_counter()
         export = self._load("firestore.json")
         read = SourceRead("firestore", read_at=datetime.now(UTC))
-        scanned = dict.fromkeys(FIRESTORE_COLLECTIONS, 0)
+        scanned = dict.fromkeys(FIRESTORE_GROUPS, 0)
         limited: set[str] = set()
         for path, fields, _created, updated in iter_documents(export):
             collection, doc_id = _split_path(path)
             group = collection_group(collection)
-            if scanned.get(group, 0) >= scan_limit:
+            if group not in scanned:
+                continue
+            if scanned[group] >= scan_limit:
                 limited.add(group)
                 continue
-            scanned[group] = scanned.get(group, 0) + 1
+            scanned[group] += 1
             if scanned[group] % 500 == 0:
                 progress("firestore", group, scanned[group], False)
-            read.documents.append(make_document("firestore", collection, doc_id, fields, updated))
+            masked = apply_mask(fields, FIELD_MASKS[group])
+            read.documents.append(make_document("firestore", collection, doc_id, masked, updated))
         read.reads = [
             CollectionRead("firestore", name, count, hit_scan_limit=name in limited)
             for name, count in sorted(scanned.items())

@@ -12,6 +12,7 @@ from connectors.sdk.schemas import (
     HealthReport,
     ReadQuery,
     ReadResult,
+    Record,
     WriteIntent,
     WriteOutcome,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "MemoryRecorder",
     "ReadQuery",
     "ReadResult",
+    "Record",
     "WriteIntent",
     "WriteOutcome",
     "connector_class",

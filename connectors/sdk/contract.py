@@ -54,6 +54,9 @@ class ContractFailure(AssertionError):
 class ContractPeer(Protocol):
     kind: str
     unsupported: Mapping[Fault, str]
+    # The read the suite makes: devices for device kinds, a collection or a resource of
+    # records for cloud kinds (``ReadQuery(resource="documents", params=...)``).
+    read_query: ReadQuery
 
     def connector(
         self,
@@ -116,19 +119,27 @@ def check_health_carries_correlation(peer: ContractPeer) -> HealthReport:
 
 
 def check_read_returns_schema_valid_devices(peer: ContractPeer) -> ReadResult:
+    """A read returns schema-valid devices (device kinds) or records (cloud kinds)."""
     connector = peer.connector()
     try:
-        result = connector.read(ReadQuery(resource="devices"))
-        again = connector.read(ReadQuery(resource="devices"))
+        result = connector.read(peer.read_query)
+        again = connector.read(peer.read_query)
     finally:
         connector.close()
     _schema_valid(ReadResult, result, "read() must return a valid ReadResult")
-    _require(len(result.devices) > 0, "read() against the peer must return its devices")
+    _require(
+        len(result.devices) + len(result.records) > 0,
+        "read() against the peer must return its devices or records",
+    )
     for device in result.devices:
         _require(
             device.battery is None or 0 <= device.battery <= 100, "battery must be clamped to 0-100"
         )
         _require(bool(device.id) and bool(device.label), "every device needs an id and a label")
+    for record in result.records:
+        _require(
+            bool(record.id) and bool(record.collection), "every record needs an id and a collection"
+        )
     assert result.meta is not None and again.meta is not None
     _require(result.meta.input_hash == again.meta.input_hash, "the same query must hash the same")
     return result
@@ -178,7 +189,9 @@ def check_fault_maps_to_code(
     peer.inject(fault)
     connector = peer.connector(recorder=recorder)
     try:
-        call: Callable[[], Any] = connector.health if operation == "health" else connector.read
+        call: Callable[[], Any] = (
+            connector.health if operation == "health" else lambda: connector.read(peer.read_query)
+        )
         call()
     except ConnectorError as error:
         _require(

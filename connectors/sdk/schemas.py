@@ -101,12 +101,37 @@ class ReadQuery(BaseModel):
 
     resource: str = "devices"
     device_ids: tuple[str, ...] = ()
+    # Kind-specific arguments of a record read (a Firestore collection and read time, a
+    # Stripe created-since bound). Plain JSON values, so the input hash covers them.
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Record(BaseModel):
+    """One cloud record as read: where it lives, its id, its fields, when it last changed.
+
+    ``fields`` holds Python values as the client decoded them (datetimes stay datetimes);
+    the brain normalizes them to canonical JSON when it mirrors the record.
+    """
+
+    collection: str
+    id: str
+    fields: dict[str, Any]
+    updated_at: datetime | None = None
 
 
 class ReadResult(BaseModel):
+    """What one read returned: devices (device kinds) or records (cloud kinds).
+
+    ``read_at`` is the server's read time when the server gives one (Firestore), else the
+    moment the read finished. ``truncated`` says the read stopped at its scan limit, so
+    the records are a prefix of what exists and must not be taken as the whole.
+    """
+
     resource: str
     read_at: datetime
-    devices: list[Device]
+    devices: list[Device] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+    truncated: bool = False
     meta: CallMeta | None = None
 
 

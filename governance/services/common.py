@@ -22,6 +22,14 @@ MIN_RATIONALE = 10
 
 def require_rationale(text: str, *, studio_id: int | None, proposal_id: int | None = None) -> str:
     cleaned = (text or "").strip()
+    if "\x00" in cleaned:
+        raise Denied(
+            ReasonCode.RATIONALE_REQUIRED,
+            "A rationale may not contain NUL characters.",
+            studio_id=studio_id,
+            proposal_id=proposal_id,
+            field_errors={"rationale": ["Text may not contain NUL characters."]},
+        )
     if len(cleaned) < MIN_RATIONALE:
         raise Denied(
             ReasonCode.RATIONALE_REQUIRED,

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from brain.canonical import canonical_hash
+from brain.canonical import canonical_hash, contains_nul
 from brain.models import Role, Studio
 from connectors.runtime import build_connector
 from connectors.sdk.errors import ConfigurationError, ConnectorError
@@ -57,7 +57,16 @@ def validate_input(
             studio_id=studio_id,
             field_errors=field_errors,
         ) from None
-    return parsed.model_dump(mode="json")
+    normalised = parsed.model_dump(mode="json")
+    if contains_nul(normalised):
+        # Postgres cannot store NUL in text or jsonb; refuse it as bad input, never a 500.
+        raise Denied(
+            ReasonCode.INPUT_INVALID,
+            f"Input rejected by {spec.id}: text may not contain NUL characters.",
+            studio_id=studio_id,
+            field_errors={"input": ["Text may not contain NUL characters."]},
+        )
+    return normalised
 
 
 def _submit_allowed(actor: Actor, studio_id: int) -> None:

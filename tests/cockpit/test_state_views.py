@@ -123,3 +123,51 @@ def test_capture_reports_an_unreachable_queue_without_a_500(staff, login, settin
         reset_pools()
     assert response.status_code == 200
     assert b"unreachable" in response.content
+
+
+def test_diff_metrics_are_shown_in_page_order_with_labels_and_signed_changes():
+    from cockpit.views_state import metric_changes
+
+    rows = metric_changes(
+        {
+            "finance.unsettledPayments": {"from": 3, "to": 1},
+            "counts.batchesActive": {"from": 10, "to": 12},
+            "ops.custom": {"from": None, "to": 4},
+        }
+    )
+
+    assert [r["metric"] for r in rows] == [
+        "counts.batchesActive",
+        "finance.unsettledPayments",
+        "ops.custom",
+    ]
+    assert [r["delta"] for r in rows] == [2, -2, None]
+    assert rows[0]["label"] == "Active batches"
+
+
+def test_documents_read_puts_subcollections_under_their_parent_and_marks_problems():
+    from cockpit.views_state import documents_read
+
+    content = {
+        "diagnostics": {
+            "documents_scanned": {
+                "stripe:refunds": 0,
+                "firestore:reservations": 9,
+                "firestore:batches/*/pieces": 50,
+                "firestore:batches": 50,
+            },
+            "warnings": [
+                "firestore:batches stopped at the scan limit after 50 documents",
+                "stripe:refunds read failed: UNAVAILABLE: Stripe answered HTTP 500",
+            ],
+        }
+    }
+
+    firestore, stripe = documents_read(content)
+
+    assert [(r["name"], r["sub"], r["problem"]) for r in firestore["rows"]] == [
+        ("batches", False, "scan limit"),
+        ("batches/*/pieces", True, ""),
+        ("reservations", False, ""),
+    ]
+    assert stripe["rows"] == [{"name": "refunds", "count": 0, "sub": False, "problem": "failed"}]

@@ -9,9 +9,11 @@ from connectors.sdk.contract import EXPECTED, Fault
 from connectors.sdk.registry import kinds
 
 PEERS = {
+    "firestore": "firestore_contract_peer",
     "firestore_pilot": "firestore_pilot_contract_peer",
     "hubitat": "hubitat_contract_peer",
     "roborock": "roborock_contract_peer",
+    "stripe": "stripe_contract_peer",
 }
 KINDS = sorted(PEERS)
 
@@ -29,7 +31,7 @@ def test_health_carries_request_id_and_hashes(peer):
     contract.check_health_carries_correlation(peer)
 
 
-def test_read_returns_schema_valid_devices(peer):
+def test_read_returns_schema_valid_devices_or_records(peer):
     contract.check_read_returns_schema_valid_devices(peer)
 
 

@@ -238,3 +238,25 @@ def test_approvals_go_stale_after_the_approval_window(staff, submit):
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.EXPIRED
     assert chain(staff.studio.pk)[-1] == (3, "proposal.expired", "APPROVAL_EXPIRED")
+
+
+@pytest.mark.django_db
+def test_nul_characters_in_input_or_rationale_are_invalid_input_not_a_server_error(studio, staff):
+    from governance.actors import Actor
+    from governance.errors import Denied
+    from governance.models import Proposal
+    from governance.services.proposals import proposal_submit
+
+    for bad_input, rationale in (
+        ({"batch_id": "b\x00", "note": "A note here"}, "A good reason"),
+        ({"batch_id": "b1", "note": "A note here"}, "A reason\x00 here"),
+    ):
+        with pytest.raises(Denied):
+            proposal_submit(
+                studio=studio,
+                capability_id="firestore.ops_note.append",
+                input=bad_input,
+                rationale=rationale,
+                actor=Actor.staff(staff.operator),
+            )
+    assert not Proposal.objects.exists()

@@ -7,17 +7,23 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from google.cloud import firestore
 
-from connectors.firestore.writes import EMULATOR_ENV
 from connectors.sdk.breaker import BreakerPolicy, CircuitBreaker
 from tests.peers.contract_peers import (
+    FirestoreContractPeer,
     FirestorePilotContractPeer,
     HubitatContractPeer,
     RoborockContractPeer,
+    StripeContractPeer,
 )
 from tests.peers.firestore_peer import FirestorePeer, start_firestore_peer
 from tests.peers.hubitat_peer import HubitatPeer
 from tests.peers.roborock_peer import RoborockPeer
+from tests.peers.stripe_peer import StripePeer, start_stripe_peer
+
+# The project tests write and read in the Firestore peer (the peer keeps projects apart).
+FIRESTORE_PROJECT = "demo-test"
 
 
 @pytest.fixture(scope="session")
@@ -49,24 +55,54 @@ def roborock_peer(roborock_server: RoborockPeer) -> RoborockPeer:
 
 
 @pytest.fixture(scope="session")
-def firestore_server() -> Iterator[FirestorePeer]:
-    peer, _host_port = start_firestore_peer()
+def firestore_peer_session() -> Iterator[FirestorePeer]:
+    """The Python Firestore gRPC peer; the stock client finds it through
+    FIRESTORE_EMULATOR_HOST, set for the rest of the session once a test asks for it."""
+    peer, host_port = start_firestore_peer(admin_port=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FIRESTORE_EMULATOR_HOST", host_port)
+        yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def firestore_peer(firestore_peer_session: FirestorePeer, monkeypatch) -> FirestorePeer:
+    """The Firestore peer, emptied, with FIRESTORE_EMULATOR_HOST pointing at it for this test
+    (set per test too, so a test that aimed it elsewhere cannot leak into the next)."""
+    firestore_peer_session.reset()
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_peer_session.host_port)
+    return firestore_peer_session
+
+
+@pytest.fixture
+def firestore_client(firestore_peer: FirestorePeer) -> Iterator[firestore.Client]:
+    """The stock client on the peer, for seeding (tests may write; the brain never does)."""
+    client = firestore.Client(project=FIRESTORE_PROJECT)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def stripe_peer_session() -> Iterator[StripePeer]:
+    peer = start_stripe_peer()
     yield peer
     peer.stop()
 
 
 @pytest.fixture
-def firestore_peer(firestore_server: FirestorePeer, monkeypatch) -> FirestorePeer:
-    """The Firestore peer, emptied, with FIRESTORE_EMULATOR_HOST pointing at it for this test
-    (set per test, so another session-wide peer cannot leave the variable aimed elsewhere)."""
-    firestore_server.reset()
-    monkeypatch.setenv(EMULATOR_ENV, firestore_server.host_port)
-    return firestore_server
+def stripe_peer(stripe_peer_session: StripePeer) -> StripePeer:
+    stripe_peer_session.reset()
+    return stripe_peer_session
 
 
 @pytest.fixture
-def firestore_pilot_contract_peer(firestore_peer: FirestorePeer) -> FirestorePilotContractPeer:
-    return FirestorePilotContractPeer(firestore_peer)
+def firestore_contract_peer(firestore_peer: FirestorePeer) -> FirestoreContractPeer:
+    return FirestoreContractPeer(firestore_peer, firestore_peer.host_port)
+
+
+@pytest.fixture
+def stripe_contract_peer(stripe_peer: StripePeer) -> StripeContractPeer:
+    return StripeContractPeer(stripe_peer)
 
 
 @pytest.fixture
@@ -100,3 +136,8 @@ def breaker_factory(redis_client, request):
         return breaker
 
     return make
+
+
+@pytest.fixture
+def firestore_pilot_contract_peer(firestore_peer: FirestorePeer) -> FirestorePilotContractPeer:
+    return FirestorePilotContractPeer(firestore_peer)

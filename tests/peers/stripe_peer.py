@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import json
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,13 +99,20 @@ class StripePeerError(RuntimeError):
 class StripeFault:
     """The next `times` requests whose path starts with `path_prefix` (and whose method is
     `method`, if given) wait `delay` seconds and then, if `status` is set, get Stripe's error
-    body for it instead of reaching localstripe."""
+    body for it instead of reaching localstripe.
+
+    `body` answers HTTP 200 with exactly those bytes (malformed or truncated JSON);
+    `reset` closes the connection with a TCP RST before answering; `retry_after` adds a
+    Retry-After header to the error answer."""
 
     path_prefix: str = "/v1/"
     status: int | None = 429
     times: int = 1
     delay: float = 0.0
     method: str | None = None
+    body: bytes | None = None
+    reset: bool = False
+    retry_after: float | None = None
 
 
 @dataclass
@@ -139,6 +147,12 @@ class StripePeer:
                 for call, count in self.calls.items()
                 if call.startswith(("POST /v1/", "DELETE /v1/"))
             )
+
+    @property
+    def request_count(self) -> int:
+        """Every request that reached the front, reads and writes."""
+        with self._lock:
+            return sum(self.calls.values())
 
     def client(self, api_key: str = TEST_API_KEY) -> stripe.StripeClient:
         """The real client aimed at this peer (no network retries, so faults are visible)."""
@@ -178,11 +192,18 @@ class StripePeer:
         times: int = 1,
         delay: float = 0.0,
         method: str | None = None,
+        body: bytes | None = None,
+        reset: bool = False,
+        retry_after: float | None = None,
     ) -> StripeFault:
-        fault = StripeFault(path_prefix, status, times, delay, method)
+        fault = StripeFault(path_prefix, status, times, delay, method, body, reset, retry_after)
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
 
     def configure_webhook(
         self, webhook_id: str, *, url: str, secret: str, events: list[str] | None = None
@@ -380,9 +401,23 @@ def _front_handler(peer: StripePeer) -> type[BaseHTTPRequestHandler]:
             fault = peer._take_fault(self.command, split.path)
             if fault is not None:
                 time.sleep(fault.delay)
+                if fault.reset:
+                    # SO_LINGER 0 makes close() send RST: the client sees "connection reset".
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault.body is not None:
+                    self._reply(200, fault.body, _generated())
+                    return
                 if fault.status is not None:
                     message = _ERRORS.get(fault.status, _ERRORS[500])
-                    self._reply(fault.status, json.dumps({"error": message}).encode(), _generated())
+                    headers = _generated()
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = f"{fault.retry_after:g}"
+                    self._reply(fault.status, json.dumps({"error": message}).encode(), headers)
                     return
             for route in FIXTURE_ROUTES:
                 if self.command == "GET" and (

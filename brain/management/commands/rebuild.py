@@ -31,7 +31,8 @@ class Command(BaseCommand):
         plan = rebuild_plan(row)
         self.stdout.write(
             f"would drop {plan.records} mirrored records, {plan.snapshots} snapshots, {plan.diffs} diffs, "
-            f"{plan.drift_findings} drift findings; audit history is kept"
+            f"{plan.drift_findings} drift findings, {plan.device_readings} device readings; "
+            "audit history is kept"
         )
         if not confirm:
             self.stdout.write("dry run: nothing changed (add --confirm to rebuild)")

@@ -53,7 +53,9 @@ def _setting_values(pairs: dict[str, Any]) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Add, list, check and read connectors (Hubitat, Roborock) of a studio."
+    help = (
+        "Add, list, check and read connectors (Firestore, Stripe, Hubitat, Roborock) of a studio."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)

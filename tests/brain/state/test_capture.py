@@ -211,3 +211,23 @@ def settings_brain():
     from django.conf import settings
 
     return settings.BRAIN
+
+
+def test_rebuild_drops_the_studios_device_readings_but_keeps_health_history(
+    studio, other_studio, tmp_path
+):
+    from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
+
+    now = timezone.now()
+    for owner in (studio, other_studio):
+        config = ConnectorConfig.objects.create(studio=owner, kind="hubitat", name="hub")
+        DeviceReading.objects.create(config=config, device_id="1", label="Kiln fan", read_at=now)
+        ConnectorHealth.objects.create(config=config, checked_at=now, availability="healthy")
+    write_demo(tmp_path)
+    snapshot_capture(studio=studio, source=DemoSource(tmp_path))
+
+    plan, _rebuilt = studio_rebuild(studio=studio, source=DemoSource(tmp_path))
+
+    assert plan.device_readings == 1
+    assert list(DeviceReading.objects.values_list("config__studio", flat=True)) == [other_studio.pk]
+    assert ConnectorHealth.objects.count() == 2

@@ -1,0 +1,1 @@
+"""Stripe, read with a restricted read key through the stripe library (read-only)."""
