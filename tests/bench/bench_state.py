@@ -32,6 +32,8 @@ def _env() -> dict[str, str]:
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     env.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
     env["BRAIN_LOG_LEVEL"] = "WARNING"
+    # The largest scan limit the contract allows, so the capture reads as much as it may.
+    env["BRAIN_SCAN_LIMIT"] = "20000"
     return env
 
 
@@ -55,7 +57,14 @@ def _child(mode: str, directory: str) -> None:
         )
         started = time.perf_counter()
         snapshot = snapshot_capture(studio=studio, source=DemoSource(Path(directory))).snapshot
-        result = {"hash": snapshot.content_hash, "durations_ms": snapshot.durations_ms}
+        from brain.models import CloudRecord
+
+        result = {
+            "hash": snapshot.content_hash,
+            "durations_ms": snapshot.durations_ms,
+            "mirrored": CloudRecord.objects.filter(studio=studio).count(),
+            "completeness": snapshot.completeness,
+        }
     elapsed = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": elapsed, "peak_mib": peak_kib / 1024, **result}))
@@ -122,7 +131,9 @@ def bench_capture() -> None:
         print(
             f"  {label}: {run['seconds']:.2f} s, peak {run['peak_mib']:.0f} MiB "
             f"-> time ratio {run['seconds'] / parse['seconds']:.2f}x, memory ratio "
-            f"{run['peak_mib'] / parse['peak_mib']:.2f}x (goal <= 1.5x); stages {run['durations_ms']}"
+            f"{run['peak_mib'] / parse['peak_mib']:.2f}x (goal <= 1.5x); {run['mirrored']} records "
+            f"mirrored ({run['completeness']}: scan limit 20000 per collection group); "
+            f"stages {run['durations_ms']}"
         )
     assert first["hash"] == steady["hash"], "captures of the same data must hash alike"
 
