@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from tests.bench.benchdb import setup_django
 
 WRITERS = 8
 COLUMNS = (
@@ -35,36 +36,8 @@ COLUMNS = (
 )
 
 
-def _bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio_brain")
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "studio_brain"
-    return urlunsplit(parts._replace(path=f"/{name}_bench"))
-
-
 def _setup_django() -> None:
-    bench_url = _bench_database_url()
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
-    os.environ.setdefault(
-        "DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789abcdef-0123456789abcdef"
-    )
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-    os.environ.setdefault("BRAIN_LOG_LEVEL", "WARNING")
-    import psycopg
-
-    parts = urlsplit(bench_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django("bench")
 
 
 # 1. Appends -------------------------------------------------------------------------------
