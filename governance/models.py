@@ -254,6 +254,11 @@ class Execution(models.Model):
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     requested_by_type = models.CharField(max_length=8, choices=ActorType.choices)
     requested_by_id = models.CharField(max_length=100)
+    # Whose resources the write touches (the owner the agent's delegation must come from):
+    # the worker decides the delegation again against it right before sending.
+    owner_id = models.CharField(max_length=200, blank=True)
+    # "approved", or "exempt" when an active exemption stood in for the approval.
+    approval_state = models.CharField(max_length=20, blank=True)
     connector = models.ForeignKey(
         "connectors.ConnectorConfig", on_delete=models.PROTECT, related_name="+"
     )

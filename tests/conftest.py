@@ -79,6 +79,15 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_limit_counters():
+    """Every test starts with no quota or rate-limit counters in this run's Redis database:
+    the execution gateway takes a quota slot on each allowed run."""
+    from tests.policy_support import clear_limits
+
+    clear_limits()
+
+
+@pytest.fixture(autouse=True)
 def fresh_log_context():
     # Each test starts without a request/job id bound by an earlier test in the same thread.
     structlog.contextvars.clear_contextvars()

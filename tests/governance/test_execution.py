@@ -237,10 +237,10 @@ def test_a_proposal_executed_from_another_studio_is_a_tenant_mismatch(staff, hub
     assert denial.code == ReasonCode.TENANT_MISMATCH
 
 
-def test_agents_need_a_delegation_they_cannot_have_yet(staff, hub):
+def test_an_agent_without_a_delegation_is_denied_delegation_missing(staff, hub):
     proposal = approved(staff, "hubitat.device.command", SWITCH)
     denial = denied(proposal, Actor.agent("ops-bot"))
-    assert denial.code == ReasonCode.DELEGATION_MISSING and "ops-bot" in denial.message
+    assert denial.code == ReasonCode.DELEGATION_MISSING and denial.detail["decision_id"]
 
 
 def test_system_jobs_may_not_execute_what_needs_approval(staff, hub):
