@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,8 +206,8 @@ def _close_worker_connections(**_: Any) -> None:
     connections.close_all()
 
 
-@pytest.fixture
-def celery_worker() -> Iterator[Any]:
+@contextmanager
+def running_worker() -> Iterator[Any]:
     """A real Celery worker (solo pool, in a thread) consuming the app's queues on Redis."""
     from brain.celery import app
 
@@ -218,3 +219,10 @@ def celery_worker() -> Iterator[Any]:
             yield worker
     finally:
         signals.task_postrun.disconnect(_close_worker_connections)
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Any]:
+    """A worker running for the whole test (see ``running_worker`` to start one later)."""
+    with running_worker() as worker:
+        yield worker

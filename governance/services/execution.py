@@ -8,7 +8,8 @@
    resources the proposal touches, in force and covering the capability (DELEGATION_*,
    decided by ``delegation_decision`` with its trace stored); a system job only for
    capabilities that need no approval ............................. ACTOR_NOT_ALLOWED
-3. kill switch covering the proposal (global, its studio, its capability, its connector)
+3. kill switch covering the proposal (global, its studio, its capability; its connector's
+   is read once step 8 names the connector)
    ................................................................ BLOCKED_BY_POLICY
 4. studio (tenant) match with the caller's studio ................. TENANT_MISMATCH
 5. approved with quorum, or an active exemption stands in, and not already executed
@@ -247,14 +248,19 @@ def _check_actor(
     return recorded_owner or ""
 
 
-def _check_kill_switch(proposal: Proposal, spec: CapabilitySpec) -> None:
-    switch = engaged_kill_switch(spec.id)
+def _check_kill_switch(
+    proposal: Proposal, spec: CapabilitySpec, connector_id: int | None = None
+) -> None:
+    """Global, studio and capability switches at step 3; the connector's switch once the
+    write path names the connector (step 8). Both read inside the gateway's transaction."""
+    switch = engaged_kill_switch(spec.id, studio_id=proposal.studio_id, connector_id=connector_id)
     if switch is not None:
-        who = switch.engaged_by.get_username() if switch.engaged_by else "someone"
+        who = getattr(switch, "engaged_label", "") or "someone"
+        reason = getattr(switch, "engaged_reason", "")
         raise _deny(
             proposal,
             ReasonCode.BLOCKED_BY_POLICY,
-            f"The {switch.label} kill switch is on (engaged by {who}: {switch.reason}).",
+            f"The {switch.label} kill switch is on (engaged by {who}: {reason}).",
             kill_switch=switch.label,
         )
 
@@ -463,6 +469,7 @@ def _decide(
     if exemption_id is None:
         _check_window(proposal, now)
     plan = _check_writes(proposal)
+    _check_kill_switch(proposal, spec, connector_id=plan.connector.pk)
     _check_quota(proposal, spec, actor, owner_id, now)
     approval_state = "exempt" if exemption_id is not None else str(proposal.status)
     execution = Execution.objects.create(
@@ -536,7 +543,11 @@ def _late_blocker(execution: Execution) -> tuple[ReasonCode, str, dict[str, Any]
     """Between queueing and running, a kill switch may have been engaged, writes turned off,
     or (for an agent) its delegation expired or been revoked: decided again right before
     the write, and an agent's decision stored with its trace either way."""
-    switch = engaged_kill_switch(execution.capability_id)
+    switch = engaged_kill_switch(
+        execution.capability_id,
+        studio_id=execution.studio_id,
+        connector_id=execution.connector_id,
+    )
     if switch is not None:
         return ReasonCode.BLOCKED_BY_POLICY, f"The {switch.label} kill switch was engaged.", {}
     if not settings.BRAIN.enable_write_execution:
