@@ -26,7 +26,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
 from brain.context import current_request_id
 from connectors.models import ConnectorConfig
@@ -233,6 +233,16 @@ def capabilities(request: HttpRequest) -> list[dict[str, Any]]:
 # Proposals --------------------------------------------------------------------------------
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 class ProposalIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -252,6 +262,13 @@ class ProposalIn(Schema):
         le=MAX_ID,
         description="The delegation the agent acts under (default: any of its delegations).",
     )
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> ProposalIn:
+        # Postgres text and jsonb cannot hold NUL: refuse it as invalid input, never a 500.
+        if _holds_nul(self.model_dump()):
+            raise ValueError("text may not contain NUL characters")
+        return self
 
 
 class ProposalOut(Schema):

@@ -226,3 +226,19 @@ def test_an_agent_engages_a_capability_or_a_connector_of_its_studio(staff, calle
 def test_bad_kill_switch_requests_are_answered_plainly(staff, caller, body, status, code):
     assert_error(caller.post("/kill-switch", body), status, code)
     assert not KillSwitchEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"rationale": "The kiln schedule\x00 changed"},
+        {"on_behalf_of": "owner\x00ada"},
+        {"input": {"batch_id": "b1", "note": "nul \x00 inside"}},
+        {"capability": "firestore\x00"},
+    ],
+)
+def test_text_with_nul_characters_is_invalid_input_not_a_server_error(staff, caller, overrides):
+    body = {"capability": CAPABILITY, "input": NOTE, "rationale": "The kiln schedule changed"}
+    assert_error(caller.post("/proposals", {**body, **overrides}), 422, "VALIDATION_ERROR")
+    kill = caller.post("/kill-switch", {"scope": "global", "reason": "Stop \x00 everything now"})
+    assert_error(kill, 422, "VALIDATION_ERROR")
