@@ -8,7 +8,9 @@ bad token, 403 policy denial (with the stored decision's id), 404, 409 Idempoten
 reuse, 422 invalid input, 429 over a rate limit (with Retry-After), 503 when the rate
 limiter's store is unreachable. Bad input never becomes a 500.
 
-Execution and kill-switch endpoints come with the execution gateway.
+``POST /proposals/{id}/execute`` goes through the execution gateway (the agent's
+delegation from the resource owner is decided there and again right before the write);
+``POST /kill-switch`` engages a switch at once (agents can stop things, never restart them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, NinjaAPI, Path, Schema
@@ -24,14 +26,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
 from brain.canonical import contains_nul
 from brain.context import current_request_id
+from connectors.models import ConnectorConfig
 from governance.capabilities import REGISTRY
 from governance.errors import Denied
 from governance.identity import ResolvedActor
-from governance.models import IntakeReview, PolicyDecision, Proposal
+from governance.models import Execution, IntakeReview, PolicyDecision, Proposal
+from governance.policies.limits import Endpoint
 from governance.policy_selectors import decision_get, intake_get, proposal_decisions
 from governance.reasons import ReasonCode
 from governance.selectors import proposal_get
@@ -41,8 +45,13 @@ from governance.services.agent_submissions import (
     agent_proposal_submit,
 )
 from governance.services.agents import resolve_actor
+from governance.services.execution import proposal_execute
+from governance.services.kill_switches import kill_switch_engage
+from governance.services.ratelimits import endpoint_limit_hit
 
 MAX_ID = 2**63 - 1
+# Postgres text cannot hold NUL: such input is refused as invalid, never a 500.
+NO_NUL = r"^[^\x00]*$"
 # Which HTTP status a denial's reason code is answered with.
 DENIAL_STATUS: dict[str, int] = {
     ReasonCode.RATE_LIMITED: 429,
@@ -52,6 +61,13 @@ DENIAL_STATUS: dict[str, int] = {
     ReasonCode.CAPABILITY_UNKNOWN: 422,
     ReasonCode.CAPABILITY_RETIRED: 422,
     ReasonCode.ILLEGAL_TRANSITION: 409,
+    # The proposal's state does not allow a run (yet, or any more).
+    ReasonCode.APPROVAL_REQUIRED: 409,
+    ReasonCode.APPROVAL_EXPIRED: 409,
+    ReasonCode.PROPOSAL_REJECTED: 409,
+    ReasonCode.PROPOSAL_EXPIRED: 409,
+    ReasonCode.EXECUTION_EXISTS: 409,
+    ReasonCode.INPUT_CHANGED: 409,
 }
 HTTP_CODES: dict[int, str] = {
     400: "MALFORMED_REQUEST",
@@ -66,8 +82,8 @@ HTTP_CODES: dict[int, str] = {
 
 
 class StrictJSONParser(Parser):
-    """JSON bodies without NaN or Infinity (they have no JSON form, and no canonical hash),
-    and without NUL characters (Postgres text cannot hold them; they are never studio data)."""
+    """JSON bodies without NaN or Infinity (they have no JSON form, and no canonical hash).
+    NUL characters are refused by the schemas (422), since Postgres text cannot hold them."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         def refuse(constant: str) -> Any:
@@ -80,8 +96,6 @@ class StrictJSONParser(Parser):
             return value
 
         parsed: dict[str, Any] = json.loads(request.body, parse_constant=refuse, parse_float=finite)
-        if contains_nul(parsed):
-            raise ValueError("text may not contain NUL (\\u0000) characters")
         return parsed
 
 
@@ -240,6 +254,13 @@ class ProposalIn(Schema):
         le=MAX_ID,
         description="The delegation the agent acts under (default: any of its delegations).",
     )
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> ProposalIn:
+        # Postgres text and jsonb cannot hold NUL: refuse it as invalid input, never a 500.
+        if contains_nul(self.model_dump()):
+            raise ValueError("text may not contain NUL characters")
+        return self
 
 
 class ProposalOut(Schema):
@@ -471,3 +492,167 @@ def intake_read(request: HttpRequest, intake_id: int = Path(..., ge=1, le=MAX_ID
         "created_at": review.created_at,
         "decided_at": review.decided_at,
     }
+
+
+# Execution and kill switches ----------------------------------------------------------------
+
+
+class ExecuteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    delegation_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The delegation the agent acts under (default: any of its delegations).",
+    )
+
+
+class ExecutionOut(Schema):
+    id: int
+    proposal_id: int
+    status: str
+    approval_state: str = Field(description='"approved", or "exempt" under an exemption.')
+    idempotency_key: str
+    queued_at: datetime
+
+
+def _execution_out(execution: Execution) -> dict[str, Any]:
+    return {
+        "id": execution.pk,
+        "proposal_id": execution.proposal_id,
+        "status": execution.status,
+        "approval_state": execution.approval_state,
+        "idempotency_key": str(execution.idempotency_key),
+        "queued_at": execution.queued_at,
+    }
+
+
+def _denial(request: HttpRequest, denial: Denied) -> HttpResponse:
+    retry_after = denial.detail.get("retry_after")
+    return _error(
+        request,
+        DENIAL_STATUS.get(denial.code, 403),
+        str(denial.code),
+        denial.message,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
+        decision_id=denial.detail.get("decision_id"),
+        retry_after=retry_after,
+        field_errors=denial.field_errors or None,
+    )
+
+
+@api.post(
+    "/proposals/{proposal_id}/execute",
+    response={202: ExecutionOut, **ERRORS},
+    summary="Execute an approved proposal",
+    description=(
+        "Counts against the execute rate limit, then runs the execution gateway: the agent "
+        "needs a delegation in force from the owner of the proposal's resources covering the "
+        "capability, no kill switch may cover it, and it must be approved (or exempt). "
+        "202: the write is queued; the worker decides the delegation and the kill switches "
+        "again right before sending. 403 policy denial (with `decision_id` where a trace was "
+        "stored), 409 the proposal's state does not allow a run, 429/503 rate limits."
+    ),
+)
+def proposal_execute_endpoint(
+    request: HttpRequest,
+    proposal_id: int = Path(..., ge=1, le=MAX_ID),
+    payload: ExecuteIn | None = None,
+) -> Any:
+    actor = _actor(request)
+    limited = endpoint_limit_hit(
+        studio_id=actor.studio.pk, endpoint=Endpoint.EXECUTE, actor=actor.as_actor()
+    )
+    if not limited.allowed:
+        return _error(
+            request,
+            DENIAL_STATUS.get(limited.code, 429),
+            limited.code,
+            limited.message,
+            headers={"Retry-After": str(limited.retry_after)} if limited.retry_after else None,
+            decision_id=limited.detail.get("decision_id"),
+            retry_after=limited.retry_after,
+        )
+    _proposal_or_404(actor, proposal_id)
+    try:
+        execution = proposal_execute(
+            proposal_id=proposal_id,
+            actor=actor,
+            studio=actor.studio,
+            delegation_id=payload.delegation_id if payload else None,
+        )
+    except Denied as denial:
+        return _denial(request, denial)
+    return Status(202, _execution_out(execution))
+
+
+class KillSwitchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["global", "studio", "capability", "connector"] = Field(
+        description="What to stop: everything, this studio, one capability, one connector."
+    )
+    capability: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
+    connector: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=NO_NUL,
+        description="A connector of this studio.",
+    )
+    reason: str = Field(max_length=2000, pattern=NO_NUL, description="At least 10 characters.")
+
+
+class KillSwitchOut(Schema):
+    id: int
+    scope: str
+    label: str
+    engaged: bool
+
+
+@api.post(
+    "/kill-switch",
+    response={201: KillSwitchOut, **ERRORS},
+    summary="Engage a kill switch",
+    description=(
+        "Stops executions at once: everything, this agent's studio, one capability, or one "
+        "connector of this studio. Agents may only engage; releasing takes two staff admins. "
+        "409 when that switch is already on."
+    ),
+)
+def kill_switch_endpoint(request: HttpRequest, payload: KillSwitchIn) -> Any:
+    actor = _actor(request)
+    target: dict[str, Any] = {}
+    if payload.scope == "studio":
+        target = {"studio": actor.studio}
+    elif payload.scope == "capability":
+        if not payload.capability:
+            return _field_missing(request, "capability")
+        target = {"capability_id": payload.capability}
+    elif payload.scope == "connector":
+        if not payload.connector:
+            return _field_missing(request, "connector")
+        connector = ConnectorConfig.objects.filter(
+            studio=actor.studio, name=payload.connector
+        ).first()
+        if connector is None:
+            raise Http404(f"There is no connector {payload.connector!r} in this studio.")
+        target = {"connector": connector}
+    try:
+        switch = kill_switch_engage(actor=actor, reason=payload.reason, **target)
+    except Denied as denial:
+        return _denial(request, denial)
+    return Status(
+        201, {"id": switch.pk, "scope": switch.scope, "label": switch.label, "engaged": True}
+    )
+
+
+def _field_missing(request: HttpRequest, name: str) -> HttpResponse:
+    return _error(
+        request,
+        422,
+        "VALIDATION_ERROR",
+        f"The request is invalid: {name} is required for this scope.",
+        field_errors={name: ["Required for this scope."]},
+    )

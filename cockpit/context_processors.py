@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from brain.selectors import membership_list
-from governance.selectors import pending_proposal_count
+from governance.selectors import kill_switches_covering, pending_proposal_count
 
 PRINCIPLES = ("Cloud authoritative", "Local proposes", "Writes require approval")
 
@@ -24,7 +24,16 @@ def cockpit(request: HttpRequest) -> dict[str, Any]:
         "demo_mode": settings.BRAIN.demo_mode,
         "writes_enabled": settings.BRAIN.enable_write_execution,
         "pending_proposals": _pending_proposals(request),
+        "kill_switches_on": _kill_switches_on(request),
     }
+
+
+def _kill_switches_on(request: HttpRequest) -> Callable[[], list[Any]] | None:
+    """The red banner's switches, as a callable: one query, run when the page renders."""
+    studio = getattr(request, "studio", None)
+    if studio is None:
+        return None
+    return partial(kill_switches_covering, studio.pk)
 
 
 def _pending_proposals(request: HttpRequest) -> Callable[[], int] | None:

@@ -137,3 +137,40 @@ class IntakeDecisionForm(forms.Form):
 
 class CounterResetForm(forms.Form):
     key = forms.CharField(max_length=400, widget=forms.HiddenInput)
+
+
+class KillSwitchEngageForm(forms.Form):
+    """What to stop: everything, this studio, one capability (every studio) or one connector."""
+
+    target = forms.ChoiceField(label="Stop")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; shown in the banner and the audit record.",
+    )
+
+    def __init__(
+        self, *args: Any, studio_label: str, connectors: list[tuple[int, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        target = self.fields["target"]
+        assert isinstance(target, forms.ChoiceField)
+        target.choices = [
+            ("studio", f"Everything in {studio_label}"),
+            ("global", "Everything, in every studio"),
+            (
+                "Capability (every studio)",
+                [(f"capability:{spec.id}", spec.id) for spec in REGISTRY if spec.mode == "write"],
+            ),
+            ("Connector", [(f"connector:{pk}", name) for pk, name in connectors]),
+        ]
+
+
+class KillSwitchReleaseForm(ReauthForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
+    )

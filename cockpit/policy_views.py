@@ -34,15 +34,18 @@ from cockpit.policy_forms import (
     CounterResetForm,
     DelegationCreateForm,
     IntakeDecisionForm,
+    KillSwitchEngageForm,
+    KillSwitchReleaseForm,
     ReasonForm,
     ReauthForm,
     TokenIssueForm,
 )
+from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.auth_events import session_authenticated_within, session_reauthenticated
 from governance.capabilities import CAPABILITIES
 from governance.errors import Denied
-from governance.models import AgentSource, AgentToken, ExemptionState
+from governance.models import AgentSource, AgentToken, ExemptionState, KillSwitch
 from governance.policies.intake import load_policy
 from governance.policies.limits import ENDPOINT_SETTINGS, Endpoint
 from governance.policy_selectors import (
@@ -59,17 +62,23 @@ from governance.policy_selectors import (
 )
 from governance.ratelimit import RateLimitUnavailable, limiter_counters
 from governance.reasons import ReasonCode, explain
+from governance.selectors import kill_switch_list
 from governance.services.agents import agent_create_local, token_issue, token_revoke, token_rotate
 from governance.services.delegations import delegation_create_local, delegation_revoke_local
 from governance.services.exemptions import exemption_approve, exemption_revoke
 from governance.services.intake import intake_override
+from governance.services.kill_switches import (
+    kill_switch_engage,
+    kill_switch_release_confirm,
+    kill_switch_release_request,
+)
 from governance.services.ratelimits import rate_limit_reset
 
 log = structlog.stdlib.get_logger("cockpit.policy")
 
 RECENT_DECIDED_REVIEWS = 10
 RECENT_DENIALS = 25
-SECTIONS = ("exemptions", "agents", "delegations", "limits", "intake", "denials")
+SECTIONS = ("kill-switches", "exemptions", "agents", "delegations", "limits", "intake", "denials")
 STATE_ORDER = {
     ExemptionState.ACTIVE: 0,
     ExemptionState.PENDING: 1,
@@ -144,6 +153,15 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
     is_admin = membership.has_role(Role.ADMIN)
     fresh = _fresh(request)
 
+    switches = kill_switch_list(studio.pk)
+    for switch in switches:
+        key = ("kill-switch-release", switch.pk)
+        switch.release_form = bound.get(key) or KillSwitchReleaseForm(  # type: ignore[attr-defined]
+            needs_reauth=not fresh, auto_id=f"ks{switch.pk}_%s"
+        )
+        asked = switch.pending_request  # type: ignore[attr-defined]
+        switch.mine = asked is not None and asked.user_id == request.user.pk  # type: ignore[attr-defined]
+
     exemptions = sorted(
         exemption_list(studio.pk),
         key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),  # type: ignore[attr-defined]
@@ -198,6 +216,9 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
         "is_admin": is_admin,
         "can_review": membership.has_role(Role.APPROVER),
         "reauth_fresh": fresh,
+        "can_engage": membership.has_role(Role.OPERATOR),
+        "kill_switches": switches,
+        "kill_switch_form": bound.get(("kill-switch-engage", 0)) or _engage_form(studio),
         "exemptions": exemptions,
         "exemption_max_days": settings.BRAIN.exemption_max_days,
         "agents": agents,
@@ -534,3 +555,76 @@ def decision_trace(request: HttpRequest, decision_id: int) -> HttpResponse:
         "failed": next((s for s in steps if s.passed is False), None),
     }
     return render(request, "cockpit/policy_decision.html", context)
+
+
+def _studio_connectors(studio: Any) -> list[tuple[int, str]]:
+    return list(
+        ConnectorConfig.objects.filter(studio=studio).order_by("name").values_list("pk", "name")
+    )
+
+
+def _engage_form(studio: Any, data: Any = None) -> KillSwitchEngageForm:
+    return KillSwitchEngageForm(
+        data,
+        studio_label=studio.name,
+        connectors=_studio_connectors(studio),
+        auto_id="ke_%s",
+    )
+
+
+@require_POST
+@studio_view(minimum=Role.OPERATOR)
+def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
+    """Stopping is immediate and needs no re-authentication: it is always the safe move."""
+    studio = request.studio  # type: ignore[attr-defined]
+    form = _engage_form(studio, request.POST)
+
+    def engage(data: dict[str, Any]) -> str:
+        kind, _, value = data["target"].partition(":")
+        target: dict[str, Any] = {}
+        if kind == "studio":
+            target = {"studio": studio}
+        elif kind == "capability":
+            target = {"capability_id": value}
+        elif kind == "connector":
+            connector = ConnectorConfig.objects.filter(studio=studio, pk=int(value)).first()
+            if connector is None:
+                raise Http404("No such connector.")
+            target = {"connector": connector}
+        switch = kill_switch_engage(actor=_staff(request), reason=data["reason"], **target)
+        return f"The {switch.label} kill switch is on: executions it covers are stopped."
+
+    return _act(request, ("kill-switch-engage", 0), form, "kill-switches", engage)
+
+
+def _switch_or_404(request: HttpRequest, switch_id: int) -> KillSwitch:
+    """A runtime-wide switch or one of this studio's; another studio's is a 404."""
+    studio = request.studio  # type: ignore[attr-defined]
+    switch = KillSwitch.objects.filter(pk=switch_id).first()
+    if switch is None or switch.studio_id not in (None, studio.pk):
+        raise Http404("No such kill switch.")
+    return switch
+
+
+@require_POST
+@studio_view(minimum=Role.ADMIN)
+def kill_switch_release_view(request: HttpRequest, switch_id: int, step: str) -> HttpResponse:
+    """``step`` "request" (a first admin) or "confirm" (a second one); both re-authenticate."""
+    if step not in ("request", "confirm"):
+        raise Http404("No such step.")
+    switch = _switch_or_404(request, switch_id)
+    form = KillSwitchReleaseForm(
+        request.POST,
+        needs_reauth=not _fresh(request),
+        request=request,
+        auto_id=f"ks{switch_id}_%s",
+    )
+
+    def release(data: dict[str, Any]) -> str:
+        if step == "confirm":
+            kill_switch_release_confirm(actor=_staff(request), reason=data["reason"], switch=switch)
+            return f"The {switch.label} kill switch is released: executions may run again."
+        kill_switch_release_request(actor=_staff(request), reason=data["reason"], switch=switch)
+        return f"Release of the {switch.label} kill switch requested; a second admin confirms it."
+
+    return _act(request, ("kill-switch-release", switch_id), form, "kill-switches", release)

@@ -63,6 +63,16 @@ urlpatterns = [
     path("s/<slug:studio>/audit/", governance_views.audit_timeline, name="audit"),
     path("s/<slug:studio>/audit/verify/", governance_views.audit_chain_status, name="audit_verify"),
     path("s/<slug:studio>/policy/", policy_views.policy, name="policy"),
+    path(
+        "s/<slug:studio>/policy/kill-switches/",
+        policy_views.kill_switch_engage_view,
+        name="policy_kill_switch_engage",
+    ),
+    path(
+        "s/<slug:studio>/policy/kill-switches/<int:switch_id>/<str:step>/",
+        policy_views.kill_switch_release_view,
+        name="policy_kill_switch_release",
+    ),
     path("s/<slug:studio>/policy/counters/", policy_views.policy_counters, name="policy_counters"),
     path(
         "s/<slug:studio>/policy/counters/reset/",

@@ -35,6 +35,7 @@ from governance.models import (
     Exemption,
     IntakeReview,
     KillSwitch,
+    KillSwitchEvent,
     PolicyDecision,
     Proposal,
 )
@@ -117,10 +118,16 @@ class ExecutionAdmin(ReadOnlyAdmin):
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(ReadOnlyAdmin):
-    """Read-only here: engage and release through `manage.py kill_switch`, which audits."""
+    """Read-only here: engage and release on Cockpit → Policy or `manage.py kill_switch`."""
 
-    list_display = ("label", "engaged", "reason", "engaged_by", "engaged_at", "released_at")
-    list_select_related = ("engaged_by",)
+    list_display = ("label", "scope", "capability_id", "studio", "connector", "created_at")
+    list_select_related = ("studio", "connector")
+
+
+@admin.register(KillSwitchEvent)
+class KillSwitchEventAdmin(ReadOnlyAdmin):
+    list_display = ("switch", "kind", "actor_label", "reason", "occurred_at")
+    list_select_related = ("switch", "switch__studio", "switch__connector")
 
 
 @admin.register(AuditEvent)

@@ -15,6 +15,13 @@ def _sync_capabilities(sender: AppConfig, using: str = "default", **kwargs: Any)
     capability_sync()
 
 
+def _sync_agents(sender: Any, studio: Any, **kwargs: Any) -> None:
+    """After each committed capture: refresh agents and delegations from the fresh mirror."""
+    from governance.services.agents import agents_sync_from_mirror
+
+    agents_sync_from_mirror(studio=studio)
+
+
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
@@ -26,6 +33,10 @@ class GovernanceConfig(AppConfig):
         from governance import auth_events
 
         auth_events.connect()
+        # brain announces captures with a signal (it must not import governance).
+        from brain.signals import studio_state_captured
+
+        studio_state_captured.connect(_sync_agents, dispatch_uid="governance.agents_sync")
         # The code's capability registry is mirrored into the database after every migrate
         # (and after a test flush, which also emits post_migrate).
         post_migrate.connect(

@@ -48,5 +48,13 @@ class ExecutionStatus(models.TextChoices):
 
 
 class KillSwitchScope(models.TextChoices):
-    GLOBAL = "global", "every capability"
-    CAPABILITY = "capability", "one capability"
+    GLOBAL = "global", "everything, every studio"
+    STUDIO = "studio", "everything in one studio"
+    CAPABILITY = "capability", "one capability, every studio"
+    CONNECTOR = "connector", "one connector"
+
+
+class KillSwitchEventKind(models.TextChoices):
+    ENGAGED = "engaged", "engaged"
+    RELEASE_REQUESTED = "release_requested", "release requested"
+    RELEASE_CONFIRMED = "release_confirmed", "release confirmed"

@@ -13,6 +13,7 @@ from governance.enums import (
     ActorType,
     Decision,
     ExecutionStatus,
+    KillSwitchEventKind,
     KillSwitchScope,
     Mode,
     ProposalStatus,
@@ -254,6 +255,11 @@ class Execution(models.Model):
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     requested_by_type = models.CharField(max_length=8, choices=ActorType.choices)
     requested_by_id = models.CharField(max_length=100)
+    # Whose resources the write touches (the owner the agent's delegation must come from):
+    # the worker decides the delegation again against it right before sending.
+    owner_id = models.CharField(max_length=200, blank=True)
+    # "approved", or "exempt" when an active exemption stood in for the approval.
+    approval_state = models.CharField(max_length=20, blank=True)
     connector = models.ForeignKey(
         "connectors.ConnectorConfig", on_delete=models.PROTECT, related_name="+"
     )
@@ -305,49 +311,116 @@ class Execution(models.Model):
 
 
 class KillSwitch(models.Model):
-    """A switch that stops executions: every capability (global) or one capability.
+    """What a kill switch covers: everything (global), one studio, one capability (in every
+    studio) or one connector.
 
-    One row per scope (and capability), engaged and released in place; every change is an
-    audit event in the global chain. The gateway reads it inside its transaction, and the
-    worker reads it again just before it writes.
+    The row only names the target; whether it is on is derived from its append-only
+    ``KillSwitchEvent``s (on when its latest ``engaged`` event has no ``release_confirmed``
+    after it). The gateway reads that inside its transaction and the worker again just
+    before it writes.
     """
 
     scope = models.CharField(max_length=10, choices=KillSwitchScope.choices)
     capability_id = models.CharField(max_length=100, blank=True)
-    engaged = models.BooleanField(default=False)
-    reason = models.TextField(blank=True)
-    engaged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    studio = models.ForeignKey(
+        "brain.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    engaged_at = models.DateTimeField(null=True, blank=True)
-    released_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    connector = models.ForeignKey(
+        "connectors.ConnectorConfig",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    released_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField()
+    created_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["scope", "capability_id"]
+        ordering = ["scope", "capability_id", "pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "capability_id"], name="kill_switch_one_per_scope"
+                fields=["scope", "capability_id", "studio", "connector"],
+                name="kill_switch_one_per_target",
+                nulls_distinct=False,
             ),
             models.CheckConstraint(
                 condition=(
-                    models.Q(scope=KillSwitchScope.GLOBAL, capability_id="")
-                    | (models.Q(scope=KillSwitchScope.CAPABILITY) & ~models.Q(capability_id=""))
+                    models.Q(
+                        scope=KillSwitchScope.GLOBAL,
+                        capability_id="",
+                        studio__isnull=True,
+                        connector__isnull=True,
+                    )
+                    | models.Q(
+                        scope=KillSwitchScope.STUDIO,
+                        capability_id="",
+                        studio__isnull=False,
+                        connector__isnull=True,
+                    )
+                    | (
+                        models.Q(
+                            scope=KillSwitchScope.CAPABILITY,
+                            studio__isnull=True,
+                            connector__isnull=True,
+                        )
+                        & ~models.Q(capability_id="")
+                    )
+                    | models.Q(
+                        scope=KillSwitchScope.CONNECTOR,
+                        capability_id="",
+                        studio__isnull=False,
+                        connector__isnull=False,
+                    )
                 ),
-                name="kill_switch_capability_matches_scope",
+                name="kill_switch_target_matches_scope",
             ),
         ]
 
     def __str__(self) -> str:
-        where = "global" if self.scope == KillSwitchScope.GLOBAL else self.capability_id
-        return f"kill switch {where} ({'engaged' if self.engaged else 'released'})"
+        return f"kill switch {self.label}"
 
     @property
     def label(self) -> str:
-        return "global" if self.scope == KillSwitchScope.GLOBAL else self.capability_id
+        """How people name it: "global", "studio north-kiln", the capability id, "connector hub1"."""
+        if self.scope == KillSwitchScope.GLOBAL:
+            return "global"
+        if self.scope == KillSwitchScope.CAPABILITY:
+            return self.capability_id
+        if self.scope == KillSwitchScope.STUDIO:
+            return f"studio {self.studio.slug}" if self.studio else "studio"
+        return f"connector {self.connector.name}" if self.connector else "connector"
+
+    @property
+    def chain_studio_id(self) -> int | None:
+        """The audit chain its events go to: the studio's for studio and connector switches,
+        the global chain for runtime-wide ones."""
+        return self.studio_id
+
+
+class KillSwitchEvent(models.Model):
+    """One change of a kill switch: engaged, release requested (an admin), release confirmed
+    (a second, different admin, naming the request). Append-only (a trigger rejects UPDATE
+    and DELETE), so the history says who stopped what and when, and who let it run again."""
+
+    switch = models.ForeignKey(KillSwitch, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=KillSwitchEventKind.choices)
+    actor_type = models.CharField(max_length=8, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=100)
+    actor_label = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+    request = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["switch", "kind", "id"], name="kill_switch_event_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor_label}"
 
 
 # Policy rows (exemptions, agents, delegations, decisions, intake review) live in their own
@@ -392,6 +465,7 @@ __all__ = [
     "IntakeReview",
     "IntakeStatus",
     "KillSwitch",
+    "KillSwitchEvent",
     "PolicyDecision",
     "Proposal",
 ]

@@ -33,6 +33,9 @@ TRANSITIONS: dict[tuple[S, Event], S] = {
     (S.REJECTED, Event.REOPEN): S.PENDING_APPROVAL,
     (S.APPROVED, Event.EXECUTE_SUCCEED): S.EXECUTED,
     (S.APPROVED, Event.EXECUTE_FAIL): S.FAILED,
+    # An active exemption stands in for approval: the proposal runs from pending approval.
+    (S.PENDING_APPROVAL, Event.EXECUTE_SUCCEED): S.EXECUTED,
+    (S.PENDING_APPROVAL, Event.EXECUTE_FAIL): S.FAILED,
 }
 
 TERMINAL: frozenset[S] = frozenset(

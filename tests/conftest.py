@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,15 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": "/usr/bin/chromium",
         "args": BROWSER_ARGS,
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limit_counters():
+    """Every test starts with no quota or rate-limit counters in this run's Redis database:
+    the execution gateway takes a quota slot on each allowed run."""
+    from tests.policy_support import clear_limits
+
+    clear_limits()
 
 
 @pytest.fixture(autouse=True)
@@ -196,8 +206,8 @@ def _close_worker_connections(**_: Any) -> None:
     connections.close_all()
 
 
-@pytest.fixture
-def celery_worker() -> Iterator[Any]:
+@contextmanager
+def running_worker() -> Iterator[Any]:
     """A real Celery worker (solo pool, in a thread) consuming the app's queues on Redis."""
     from brain.celery import app
 
@@ -209,3 +219,10 @@ def celery_worker() -> Iterator[Any]:
             yield worker
     finally:
         signals.task_postrun.disconnect(_close_worker_connections)
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Any]:
+    """A worker running for the whole test (see ``running_worker`` to start one later)."""
+    with running_worker() as worker:
+        yield worker

@@ -18,6 +18,7 @@ from django.utils import timezone
 from brain.canonical import canonical_hash
 from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
 from brain.services.mirror import mirror_sync
+from brain.signals import studio_state_captured
 from brain.state.cloud_source import CloudReaders
 from brain.state.diff import diff_metrics
 from brain.state.drift import find_drift
@@ -153,6 +154,7 @@ def snapshot_capture(
             metrics=diff_metrics(previous.content if previous else None, content),
             records=changes,
         )
+        transaction.on_commit(lambda: _announce(studio, snapshot))
     log.info(
         "studio_state.captured",
         studio=studio.slug,
@@ -162,6 +164,21 @@ def snapshot_capture(
         durations_ms=snapshot.durations_ms,
     )
     return CaptureResult(snapshot, created=True)
+
+
+def _announce(studio: Studio, snapshot: Snapshot) -> None:
+    """Tell receivers (governance's agent sync) the mirror is fresh; a failing receiver is
+    logged and does not undo or fail the capture, which has committed."""
+    for receiver, result in studio_state_captured.send_robust(
+        sender=Snapshot, studio=studio, snapshot=snapshot
+    ):
+        if isinstance(result, Exception):
+            log.error(
+                "studio_state.receiver_failed",
+                studio=studio.slug,
+                receiver=getattr(receiver, "__qualname__", str(receiver)),
+                error=f"{type(result).__name__}: {result}"[:300],
+            )
 
 
 def snapshot_latest(studio: Studio) -> Snapshot | None:

@@ -331,7 +331,8 @@ def agents_sync_from_mirror(
     The cloud is authoritative for what it holds: mirrored rows are created, updated, and
     marked removed when the mirror marks their document deleted (only a complete read does
     that). Local agents and local revocations are never touched. Runs after each capture
-    (the capture task calls it) and from ``manage.py agents sync``. Audited when anything
+    (a receiver of brain's ``studio_state_captured`` signal calls it after each
+    committed capture) and from ``manage.py agents sync``. Audited when anything
     changed. Returns counts.
     """
     actor = actor or Actor.system("agents-sync")

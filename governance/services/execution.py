@@ -4,26 +4,33 @@
 
 1. capability known ............................................. CAPABILITY_UNKNOWN
 2. actor scope: staff need operator or above in the proposal's studio (ROLE_REQUIRED, or
-   TENANT_MISMATCH for a non-member); agents have no delegations yet (DELEGATION_MISSING);
-   a system job only for capabilities that need no approval ...... ACTOR_NOT_ALLOWED
-3. kill switch, global or for this capability ..................... BLOCKED_BY_POLICY
+   TENANT_MISMATCH for a non-member); an agent needs a delegation from the owner of the
+   resources the proposal touches, in force and covering the capability (DELEGATION_*,
+   decided by ``delegation_decision`` with its trace stored); a system job only for
+   capabilities that need no approval ............................. ACTOR_NOT_ALLOWED
+3. kill switch covering the proposal (global, its studio, its capability; its connector's
+   is read once step 8 names the connector)
+   ................................................................ BLOCKED_BY_POLICY
 4. studio (tenant) match with the caller's studio ................. TENANT_MISMATCH
-5. approved with quorum, not already executed .... APPROVAL_REQUIRED / PROPOSAL_REJECTED /
-   PROPOSAL_EXPIRED / EXECUTION_EXISTS
+5. approved with quorum, or an active exemption stands in, and not already executed
+   ........... APPROVAL_REQUIRED / PROPOSAL_REJECTED / PROPOSAL_EXPIRED / EXECUTION_EXISTS
 6. the input still hashes to what every approver approved ........ INPUT_CHANGED
-7. inside the approval window ..................................... APPROVAL_EXPIRED
+7. inside the approval window (not for an exempt run) ............. APPROVAL_EXPIRED
 8. writes enabled (BRAIN_ENABLE_WRITE_EXECUTION) and a usable write path (connector
    enabled, in write_pilot mode, command allowlisted) ............ WRITES_DISABLED
-9. the capability's hourly quota in this studio ................... RATE_LIMITED
+9. the capability's hourly budget: in this studio (Postgres, under an advisory lock) and
+   per (studio, owner, actor, capability) on Redis ... RATE_LIMITED / RATE_LIMIT_UNAVAILABLE
 
 A denial rolls the attempt back, is then audited on its own (``execution.denied`` with the
-code) and raised as ``Denied`` with a plain-language message. An allowed execution becomes
+code) and raised as ``Denied`` with a plain-language message. A denial decided by the
+policy layer (delegation, quota) also stores its decision and trace after the rollback, in
+the same transaction as the ``execution.denied`` event, which names it (``decision_id``). An allowed execution becomes
 an ``Execution`` row (queued) and an ``execution.allowed`` event in the same transaction,
 and its task is queued on the ``execute`` queue only after that transaction commits.
 
 ``execution_run`` (the task's body) claims the row with a conditional UPDATE (queued →
 running), so however often the task is delivered, one worker sends the write. It checks the
-kill switch and the master switch again, reads the target's state, sends the intent with
+kill switch, the master switch and (for an agent) the delegation again, reads the target's state, sends the intent with
 the idempotency key, reads the state again, and settles the row and the proposal (executed
 or failed) with ``execution.succeeded`` / ``execution.failed`` carrying the output hash and
 the pre- and post-state hashes.
@@ -55,7 +62,10 @@ from governance.audit import audit_append
 from governance.capabilities import CAPABILITIES, CapabilitySpec
 from governance.enums import ActorType, ExecutionStatus, ProposalStatus
 from governance.errors import Denied
-from governance.models import Execution, Proposal
+from governance.identity import ResolvedActor
+from governance.models import AgentClient, DecisionKind, Execution, Proposal
+from governance.policies.decision import Decision
+from governance.policy_selectors import exemption_active, proposal_resource_owner
 from governance.reasons import ReasonCode
 from governance.selectors import (
     approval_is_fresh,
@@ -64,6 +74,9 @@ from governance.selectors import (
     granted_count,
 )
 from governance.services.common import audit_denial, lock_proposal, require_role
+from governance.services.decisions import decision_record
+from governance.services.delegations import delegation_decision
+from governance.services.ratelimits import quota_consume
 from governance.transitions import Event, IllegalTransition, next_status
 from governance.write_paths import (
     WritePathUnavailable,
@@ -89,6 +102,96 @@ def _deny(proposal: Proposal, code: ReasonCode, message: str = "", **detail: Any
     )
 
 
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """A policy-layer decision the gateway took but has not stored yet (see ``_store``)."""
+
+    kind: DecisionKind
+    decision: Decision
+    actor: Actor
+    capability_id: str
+    owner_id: str
+    audit_action: str
+    delegation_id: int | None = None
+
+
+class PolicyDenied(Denied):
+    """A gateway denial decided by the policy layer: its decision and trace are stored after
+    the attempt rolls back, next to the ``execution.denied`` event."""
+
+    def __init__(self, proposal: Proposal, outcome: PolicyOutcome, **detail: Any) -> None:
+        decision = outcome.decision
+        super().__init__(
+            ReasonCode(decision.code),
+            decision.message,
+            studio_id=proposal.studio_id,
+            proposal_id=proposal.pk,
+            detail={**detail, "retry_after": decision.retry_after}
+            if decision.retry_after
+            else detail,
+        )
+        self.outcome = outcome
+
+
+def _store(outcome: PolicyOutcome, proposal_id: int, studio_id: int) -> int:
+    """Store a policy decision with its trace and audit it (in the caller's transaction)."""
+    row = decision_record(
+        studio_id=studio_id,
+        kind=outcome.kind,
+        actor=outcome.actor,
+        decision=outcome.decision,
+        capability_id=outcome.capability_id,
+        resource_owner_id=outcome.owner_id,
+        delegation_id=outcome.delegation_id,
+        proposal_id=proposal_id,
+        audit_action=outcome.audit_action,
+        metadata={"gateway": "execution"},
+    )
+    return row.pk
+
+
+def _agent_identity(proposal: Proposal, actor: Actor) -> ResolvedActor:
+    """An agent named without its token (a job, the CLI): its row in the proposal's studio
+    gives the owner it acts for. A missing or disabled agent has no owner and therefore no
+    delegation that can match."""
+    agent = (
+        AgentClient.objects.filter(studio_id=proposal.studio_id, agent_id=actor.id)
+        .select_related("studio")
+        .first()
+    )
+    owner = agent.owner_id if agent is not None and not agent.disabled else ""
+    studio = agent.studio if agent is not None else Studio(pk=proposal.studio_id)
+    return ResolvedActor(actor_type=ActorType.AGENT, actor_id=actor.id, owner=owner, studio=studio)
+
+
+def _delegation_outcome(
+    *,
+    proposal: Proposal,
+    resolved: ResolvedActor,
+    owner_id: str,
+    now: datetime,
+    delegation_id: int | None = None,
+) -> PolicyOutcome:
+    decision = delegation_decision(
+        actor=resolved,
+        capability_id=proposal.capability_id,
+        resource_owner_id=owner_id,
+        at=now,
+        delegation_id=delegation_id,
+        proposal_id=proposal.pk,
+        record=False,
+    )
+    return PolicyOutcome(
+        kind=DecisionKind.DELEGATION,
+        decision=decision,
+        actor=resolved.as_actor(),
+        capability_id=proposal.capability_id,
+        owner_id=owner_id,
+        audit_action=f"delegation.{'allowed' if decision.allowed else 'denied'}",
+        delegation_id=decision.detail.get("delegation_id"),
+    )
+
+
 def _check_capability(proposal: Proposal) -> CapabilitySpec:
     spec = CAPABILITIES.get(proposal.capability_id)
     if spec is None:
@@ -101,34 +204,63 @@ def _check_capability(proposal: Proposal) -> CapabilitySpec:
     return spec
 
 
-def _check_actor(proposal: Proposal, spec: CapabilitySpec, actor: Actor) -> None:
+def _check_actor(
+    proposal: Proposal,
+    spec: CapabilitySpec,
+    actor: Actor,
+    resolved: ResolvedActor | None,
+    now: datetime,
+    delegation_id: int | None,
+) -> str:
+    """Check who is asking; return the owner whose resources (and budget) the run uses.
+
+    An agent's owner is the one its proposal was submitted for (the confused-deputy guard:
+    a delegation from any other owner does not count), else the owner it acts for. Staff
+    act for the proposal's owner when it has one, else for themselves.
+    """
+    recorded_owner = proposal_resource_owner(proposal)
     if actor.type == ActorType.STAFF:
         require_role(
             actor, studio_id=proposal.studio_id, minimum=Role.OPERATOR, proposal_id=proposal.pk
         )
-    elif actor.type == ActorType.AGENT:
-        raise _deny(
-            proposal,
-            ReasonCode.DELEGATION_MISSING,
-            f"Agent {actor.id} has no delegation from a staff owner to execute {spec.id}.",
+        return recorded_owner or (actor.user.get_username() if actor.user else actor.id)
+    if actor.type == ActorType.AGENT:
+        identity = resolved or _agent_identity(proposal, actor)
+        owner = recorded_owner or identity.owner
+        outcome = _delegation_outcome(
+            proposal=proposal,
+            resolved=identity,
+            owner_id=owner,
+            now=now,
+            delegation_id=delegation_id,
         )
-    elif spec.requires_approval:
+        if not outcome.decision.allowed:
+            raise PolicyDenied(proposal, outcome)
+        _store(outcome, proposal.pk, proposal.studio_id)
+        return owner
+    if spec.requires_approval:
         raise _deny(
             proposal,
             ReasonCode.ACTOR_NOT_ALLOWED,
             f"A system job may only execute capabilities that need no approval; {spec.id} "
             "needs one.",
         )
+    return recorded_owner or ""
 
 
-def _check_kill_switch(proposal: Proposal, spec: CapabilitySpec) -> None:
-    switch = engaged_kill_switch(spec.id)
+def _check_kill_switch(
+    proposal: Proposal, spec: CapabilitySpec, connector_id: int | None = None
+) -> None:
+    """Global, studio and capability switches at step 3; the connector's switch once the
+    write path names the connector (step 8). Both read inside the gateway's transaction."""
+    switch = engaged_kill_switch(spec.id, studio_id=proposal.studio_id, connector_id=connector_id)
     if switch is not None:
-        who = switch.engaged_by.get_username() if switch.engaged_by else "someone"
+        who = getattr(switch, "engaged_label", "") or "someone"
+        reason = getattr(switch, "engaged_reason", "")
         raise _deny(
             proposal,
             ReasonCode.BLOCKED_BY_POLICY,
-            f"The {switch.label} kill switch is on (engaged by {who}: {switch.reason}).",
+            f"The {switch.label} kill switch is on (engaged by {who}: {reason}).",
             kill_switch=switch.label,
         )
 
@@ -142,7 +274,8 @@ def _check_tenant(proposal: Proposal, studio_id: int | None) -> None:
         )
 
 
-def _check_approved(proposal: Proposal) -> None:
+def _check_approved(proposal: Proposal, owner_id: str, now: datetime) -> int | None:
+    """Pass an approved proposal (None) or one an active exemption covers (its id)."""
     status = proposal.status
     if status in (ProposalStatus.EXECUTED, ProposalStatus.FAILED):
         raise _deny(proposal, ReasonCode.EXECUTION_EXISTS, status=status)
@@ -151,8 +284,17 @@ def _check_approved(proposal: Proposal) -> None:
     if status == ProposalStatus.EXPIRED:
         code = ReasonCode.APPROVAL_EXPIRED if proposal.approved_at else ReasonCode.PROPOSAL_EXPIRED
         raise _deny(proposal, code)
+    _check_not_executed(proposal)
     granted = granted_count(proposal)
     if status != ProposalStatus.APPROVED or granted < proposal.approvals_required:
+        exemption = exemption_active(
+            studio_id=proposal.studio_id,
+            capability_id=proposal.capability_id,
+            owner_id=owner_id,
+            at=now,
+        )
+        if exemption is not None and status == ProposalStatus.PENDING_APPROVAL:
+            return exemption.pk
         raise _deny(
             proposal,
             ReasonCode.APPROVAL_REQUIRED,
@@ -161,6 +303,10 @@ def _check_approved(proposal: Proposal) -> None:
             granted=granted,
             approvals_required=proposal.approvals_required,
         )
+    return None
+
+
+def _check_not_executed(proposal: Proposal) -> None:
     existing = Execution.objects.filter(proposal=proposal).values_list("pk", "status").first()
     if existing is not None:
         raise _deny(
@@ -209,7 +355,38 @@ def _check_writes(proposal: Proposal) -> WritePlan:
     return plan
 
 
-def _check_quota(proposal: Proposal, spec: CapabilitySpec, now: datetime) -> None:
+def _check_quota(
+    proposal: Proposal, spec: CapabilitySpec, actor: Actor, owner_id: str, now: datetime
+) -> None:
+    """The studio-wide hourly count (Postgres), then one slot of the (studio, owner, actor,
+    capability) budget on Redis — last, because taking the slot is the one side effect a
+    rollback cannot undo. Redis unreachable: RATE_LIMIT_UNAVAILABLE (fail safe)."""
+    _check_studio_quota(proposal, spec, now)
+    decision = quota_consume(
+        studio_id=proposal.studio_id,
+        owner_id=owner_id,
+        actor=actor,
+        capability_id=spec.id,
+        record=False,
+    )
+    if not decision.allowed:
+        action = (
+            "rate_limit_unavailable"
+            if decision.code == ReasonCode.RATE_LIMIT_UNAVAILABLE
+            else "rate_limit_triggered"
+        )
+        outcome = PolicyOutcome(
+            kind=DecisionKind.QUOTA,
+            decision=decision,
+            actor=actor,
+            capability_id=spec.id,
+            owner_id=owner_id,
+            audit_action=action,
+        )
+        raise PolicyDenied(proposal, outcome)
+
+
+def _check_studio_quota(proposal: Proposal, spec: CapabilitySpec, now: datetime) -> None:
     limit = spec.max_calls_per_hour
     if limit is None:
         return
@@ -238,41 +415,63 @@ def _check_quota(proposal: Proposal, spec: CapabilitySpec, now: datetime) -> Non
 def proposal_execute(
     *,
     proposal_id: int,
-    actor: Actor,
+    actor: Actor | ResolvedActor,
     studio: Studio | int | None = None,
     now: datetime | None = None,
+    delegation_id: int | None = None,
 ) -> Execution:
     """Run every check (see the module docstring) and queue the approved proposal's write.
 
-    ``studio`` is the studio the caller acts in (the cockpit page, the CLI's ``--studio``);
-    a proposal of another studio is denied TENANT_MISMATCH. Returns the queued
-    ``Execution``; raises ``Denied`` (already audited as ``execution.denied``). Call it
-    outside any transaction: a denial's audit event must commit although nothing else does.
+    ``actor`` is a governance ``Actor`` or, at the agent API, the ``ResolvedActor`` its token
+    resolved to (``delegation_id``: the delegation the agent says it acts under). ``studio``
+    is the studio the caller acts in (the cockpit page, the CLI's ``--studio``); a proposal
+    of another studio is denied TENANT_MISMATCH. Returns the queued ``Execution``; raises
+    ``Denied`` (already audited as ``execution.denied``; a ``PolicyDenied`` also has its
+    decision stored, ``detail["decision_id"]``). Call it outside any transaction: a
+    denial's audit event must commit although nothing else does.
     """
     studio_id = studio.pk if isinstance(studio, Studio) else studio
+    resolved = actor if isinstance(actor, ResolvedActor) else None
+    plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
     denial_metadata: dict[str, Any] = {}
     try:
         with transaction.atomic():
             proposal = lock_proposal(proposal_id)
             denial_metadata["capability"] = proposal.capability_id
-            execution = _decide(proposal, actor, studio_id, now or timezone.now())
+            execution = _decide(
+                proposal, plain, resolved, studio_id, now or timezone.now(), delegation_id
+            )
             transaction.on_commit(lambda: _enqueue(execution.pk))
             return execution
     except Denied as denial:
-        audit_denial(denial, actor=actor, action="execution.denied", metadata=denial_metadata)
+        with transaction.atomic():
+            if isinstance(denial, PolicyDenied) and denial.studio_id is not None:
+                decision_id = _store(denial.outcome, proposal_id, denial.studio_id)
+                denial.detail["decision_id"] = decision_id
+            audit_denial(denial, actor=plain, action="execution.denied", metadata=denial_metadata)
         raise
 
 
-def _decide(proposal: Proposal, actor: Actor, studio_id: int | None, now: datetime) -> Execution:
+def _decide(
+    proposal: Proposal,
+    actor: Actor,
+    resolved: ResolvedActor | None,
+    studio_id: int | None,
+    now: datetime,
+    delegation_id: int | None,
+) -> Execution:
     spec = _check_capability(proposal)
-    _check_actor(proposal, spec, actor)
+    owner_id = _check_actor(proposal, spec, actor, resolved, now, delegation_id)
     _check_kill_switch(proposal, spec)
     _check_tenant(proposal, studio_id)
-    _check_approved(proposal)
+    exemption_id = _check_approved(proposal, owner_id, now)
     _check_input(proposal)
-    _check_window(proposal, now)
+    if exemption_id is None:
+        _check_window(proposal, now)
     plan = _check_writes(proposal)
-    _check_quota(proposal, spec, now)
+    _check_kill_switch(proposal, spec, connector_id=plan.connector.pk)
+    _check_quota(proposal, spec, actor, owner_id, now)
+    approval_state = "exempt" if exemption_id is not None else str(proposal.status)
     execution = Execution.objects.create(
         proposal=proposal,
         studio_id=proposal.studio_id,
@@ -280,6 +479,8 @@ def _decide(proposal: Proposal, actor: Actor, studio_id: int | None, now: dateti
         status=ExecutionStatus.QUEUED,
         requested_by_type=actor.type,
         requested_by_id=actor.id,
+        owner_id=owner_id,
+        approval_state=approval_state,
         connector=plan.connector,
         operation=plan.operation,
         target=plan.target,
@@ -294,12 +495,14 @@ def _decide(proposal: Proposal, actor: Actor, studio_id: int | None, now: dateti
         action="execution.allowed",
         target_type="proposal",
         target_id=proposal.pk,
-        approval_state=proposal.status,
+        approval_state=approval_state,
         reason_code=ReasonCode.ALLOWED,
         input_hash=proposal.input_hash,
         metadata={
             "capability": spec.id,
             "execution": execution.pk,
+            "owner": owner_id,
+            "exemption": exemption_id,
             "idempotency_key": str(execution.idempotency_key),
             "connector": plan.connector.name,
             "kind": plan.connector.kind,
@@ -333,15 +536,38 @@ class Settlement:
     error: str = ""
     reconciled: bool = False
     notes: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _late_blocker(execution: Execution) -> tuple[ReasonCode, str] | None:
-    """Between queueing and running, a kill switch may have been engaged or writes turned off."""
-    switch = engaged_kill_switch(execution.capability_id)
+def _late_blocker(execution: Execution) -> tuple[ReasonCode, str, dict[str, Any]] | None:
+    """Between queueing and running, a kill switch may have been engaged, writes turned off,
+    or (for an agent) its delegation expired or been revoked: decided again right before
+    the write, and an agent's decision stored with its trace either way."""
+    switch = engaged_kill_switch(
+        execution.capability_id,
+        studio_id=execution.studio_id,
+        connector_id=execution.connector_id,
+    )
     if switch is not None:
-        return ReasonCode.BLOCKED_BY_POLICY, f"The {switch.label} kill switch was engaged."
+        return ReasonCode.BLOCKED_BY_POLICY, f"The {switch.label} kill switch was engaged.", {}
     if not settings.BRAIN.enable_write_execution:
-        return ReasonCode.WRITES_DISABLED, "External writes were switched off."
+        return ReasonCode.WRITES_DISABLED, "External writes were switched off.", {}
+    if execution.requested_by_type == ActorType.AGENT:
+        proposal = Proposal.objects.get(pk=execution.proposal_id)
+        identity = _agent_identity(proposal, Actor.agent(execution.requested_by_id))
+        outcome = _delegation_outcome(
+            proposal=proposal,
+            resolved=identity,
+            owner_id=execution.owner_id,
+            now=timezone.now(),
+        )
+        decision_id = _store(outcome, proposal.pk, proposal.studio_id)
+        if not outcome.decision.allowed:
+            return (
+                ReasonCode(outcome.decision.code),
+                f"Checked again before sending: {outcome.decision.message}",
+                {"decision_id": decision_id},
+            )
     return None
 
 
@@ -371,10 +597,16 @@ def execution_run(*, execution_id: int, worker: str = "") -> Execution | None:
     execution.refresh_from_db()
     blocker = _late_blocker(execution)
     if blocker is not None:
-        code, message = blocker
+        code, message, detail = blocker
         return _settle(
             execution,
-            Settlement(ExecutionStatus.FAILED, reason_code=code, error_code=code, error=message),
+            Settlement(
+                ExecutionStatus.FAILED,
+                reason_code=code,
+                error_code=code,
+                error=message,
+                detail=detail,
+            ),
             worker,
         )
     try:
@@ -515,6 +747,7 @@ def _settle(execution: Execution, settlement: Settlement, worker: str) -> Execut
                 "error": settlement.error,
                 "notes": notes,
                 "worker": worker,
+                **settlement.detail,
             },
         )
     execution.refresh_from_db()

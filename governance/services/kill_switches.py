@@ -1,134 +1,311 @@
-"""Kill switches: stop every execution, or every execution of one capability, at once.
+"""Kill switches: stop executions at once — everything, one studio, one capability or one
+connector — and let them run again only when two admins agree.
 
-A switch is runtime-wide (it is not a studio's setting), so its events go to the global
-audit chain. Engaging is deliberately easy (any operator of any studio: stopping is always
-safe); releasing needs an admin. The execution gateway reads the switch inside its
-transaction and the worker reads it again right before it writes.
+A switch's state is derived from its append-only events (engaged, release requested,
+release confirmed). Engaging is deliberately easy and immediate: any operator (of the
+studio it covers; of any studio for a runtime-wide switch), an agent of the studio through
+the API, or ``manage.py kill_switch on``. Releasing takes two distinct admins: one requests
+with a rationale, another confirms that request with theirs. Studio and connector switches
+are audited in their studio's chain, runtime-wide ones in the global chain. The execution
+gateway reads the switches inside its transaction and the worker again right before it
+writes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from brain.models import Membership, Role
+from brain.models import Membership, Role, Studio
+from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.audit import audit_append
 from governance.capabilities import CAPABILITIES
-from governance.enums import ActorType, KillSwitchScope
+from governance.enums import ActorType, KillSwitchEventKind, KillSwitchScope
 from governance.errors import Denied
-from governance.models import KillSwitch
+from governance.identity import ResolvedActor
+from governance.models import KillSwitch, KillSwitchEvent
 from governance.reasons import ReasonCode
+from governance.selectors import kill_switch_state
 from governance.services.common import require_rationale
 
 
-def _label(capability_id: str | None) -> str:
-    return capability_id or "global"
+@dataclass(frozen=True)
+class SwitchTarget:
+    """What a switch covers, before its row exists."""
+
+    scope: KillSwitchScope
+    capability_id: str = ""
+    studio_id: int | None = None
+    connector_id: int | None = None
+    label: str = ""
 
 
-def _require_runtime_role(actor: Actor, minimum: Role) -> None:
-    """Staff with ``minimum`` in at least one studio (or a superuser); a switch is runtime-wide."""
+def switch_target(
+    *,
+    capability_id: str | None = None,
+    studio: Studio | None = None,
+    connector: ConnectorConfig | None = None,
+) -> SwitchTarget:
+    """The target named by at most one of ``capability_id``, ``studio``, ``connector``
+    (none of them: global). A connector switch belongs to the connector's studio."""
+    named = [value for value in (capability_id, studio, connector) if value]
+    if len(named) > 1:
+        raise Denied(
+            ReasonCode.INPUT_INVALID,
+            "A kill switch covers one thing: everything, a studio, a capability or a connector.",
+        )
+    if capability_id:
+        if capability_id not in CAPABILITIES:
+            raise Denied(
+                ReasonCode.CAPABILITY_UNKNOWN, f"There is no capability {capability_id!r}."
+            )
+        return SwitchTarget(
+            KillSwitchScope.CAPABILITY, capability_id=capability_id, label=capability_id
+        )
+    if studio is not None:
+        return SwitchTarget(
+            KillSwitchScope.STUDIO, studio_id=studio.pk, label=f"studio {studio.slug}"
+        )
+    if connector is not None:
+        return SwitchTarget(
+            KillSwitchScope.CONNECTOR,
+            studio_id=connector.studio_id,
+            connector_id=connector.pk,
+            label=f"connector {connector.name}",
+        )
+    return SwitchTarget(KillSwitchScope.GLOBAL, label="global")
+
+
+def target_of(switch: KillSwitch) -> SwitchTarget:
+    return SwitchTarget(
+        KillSwitchScope(switch.scope),
+        capability_id=switch.capability_id,
+        studio_id=switch.studio_id,
+        connector_id=switch.connector_id,
+        label=switch.label,
+    )
+
+
+def _require_role(actor: Actor | ResolvedActor, target: SwitchTarget, minimum: Role) -> None:
+    """Staff need ``minimum`` in the target's studio (any studio for a runtime-wide switch);
+    an agent may only engage, and only runtime-wide switches or its own studio's."""
+    if isinstance(actor, ResolvedActor):
+        if minimum > Role.OPERATOR:
+            raise Denied(
+                ReasonCode.ACTOR_NOT_ALLOWED, "Agents may engage a kill switch, not release one."
+            )
+        if target.studio_id is not None and target.studio_id != actor.studio.pk:
+            raise Denied(
+                ReasonCode.TENANT_MISMATCH, "Agents may only stop their own studio's work."
+            )
+        return
     if actor.type != ActorType.STAFF or actor.user is None:
-        raise Denied(ReasonCode.ACTOR_NOT_ALLOWED, "Only staff members can change a kill switch.")
+        raise Denied(
+            ReasonCode.ACTOR_NOT_ALLOWED,
+            "Only staff (or an agent, through the API) can change a kill switch.",
+        )
     if actor.user.is_superuser:
         return
-    if not Membership.objects.filter(user=actor.user, role__gte=minimum).exists():
+    memberships = Membership.objects.filter(user=actor.user, role__gte=minimum)
+    if target.studio_id is not None:
+        memberships = memberships.filter(studio_id=target.studio_id)
+    if not memberships.exists():
+        where = "its studio" if target.studio_id is not None else "a studio"
         raise Denied(
             ReasonCode.ROLE_REQUIRED,
-            f"Changing this kill switch needs the {minimum.label} role in a studio.",
+            f"Changing the {target.label} kill switch needs the {minimum.label} role in {where}.",
         )
 
 
-def _locked_switch(capability_id: str | None) -> KillSwitch:
-    scope = KillSwitchScope.CAPABILITY if capability_id else KillSwitchScope.GLOBAL
-    KillSwitch.objects.get_or_create(
-        scope=scope,
-        capability_id=capability_id or "",
-        defaults={"updated_at": timezone.now()},
-    )
-    return KillSwitch.objects.select_for_update().get(
-        scope=scope, capability_id=capability_id or ""
+def _locked_switch(target: SwitchTarget) -> KillSwitch:
+    lookup: dict[str, Any] = {
+        "scope": target.scope,
+        "capability_id": target.capability_id,
+        "studio_id": target.studio_id,
+        "connector_id": target.connector_id,
+    }
+    KillSwitch.objects.get_or_create(**lookup, defaults={"created_at": timezone.now()})
+    return (
+        KillSwitch.objects.select_for_update(of=("self",))
+        .select_related("studio", "connector")
+        .prefetch_related("events")
+        .get(**lookup)
     )
 
 
-def _audit_denial(denial: Denied, actor: Actor, capability_id: str | None, verb: str) -> None:
+def _actor_fields(actor: Actor | ResolvedActor) -> dict[str, Any]:
+    plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
+    return {
+        "actor_type": plain.type,
+        "actor_id": plain.id,
+        "actor_label": plain.label,
+        "user": plain.user,
+    }
+
+
+def _change(
+    *,
+    actor: Actor | ResolvedActor,
+    reason: str,
+    target: SwitchTarget,
+    kind: KillSwitchEventKind,
+) -> KillSwitchEvent:
+    plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
+    try:
+        with transaction.atomic():
+            cleaned = require_rationale(reason, studio_id=target.studio_id)
+            engaging = kind == KillSwitchEventKind.ENGAGED
+            _require_role(actor, target, Role.OPERATOR if engaging else Role.ADMIN)
+            switch = _locked_switch(target)
+            engaged, pending = kill_switch_state(switch)
+            request: KillSwitchEvent | None = None
+            if engaging and engaged:
+                raise Denied(
+                    ReasonCode.ILLEGAL_TRANSITION,
+                    f"The {switch.label} kill switch is already engaged.",
+                )
+            if not engaging and not engaged:
+                raise Denied(
+                    ReasonCode.ILLEGAL_TRANSITION, f"The {switch.label} kill switch is not engaged."
+                )
+            if kind == KillSwitchEventKind.RELEASE_REQUESTED and pending is not None:
+                raise Denied(
+                    ReasonCode.ILLEGAL_TRANSITION,
+                    f"{pending.actor_label} already asked to release the {switch.label} kill "
+                    "switch; another admin confirms it.",
+                )
+            if kind == KillSwitchEventKind.RELEASE_CONFIRMED:
+                if pending is None:
+                    raise Denied(
+                        ReasonCode.ILLEGAL_TRANSITION,
+                        f"Nobody asked to release the {switch.label} kill switch yet; an admin "
+                        "requests it and a second admin confirms.",
+                    )
+                if pending.actor_type == plain.type and pending.actor_id == plain.id:
+                    raise Denied(
+                        ReasonCode.SELF_APPROVAL,
+                        "The admin who asked for the release cannot also confirm it; a second "
+                        "admin must.",
+                    )
+                request = pending
+            event = KillSwitchEvent.objects.create(
+                switch=switch,
+                kind=kind,
+                reason=cleaned,
+                request=request,
+                occurred_at=timezone.now(),
+                **_actor_fields(actor),
+            )
+            audit_append(
+                studio=switch.chain_studio_id,
+                actor=plain,
+                action=f"kill_switch.{kind}",
+                target_type="kill_switch",
+                target_id=switch.label,
+                reason_code=ReasonCode.BLOCKED_BY_POLICY if engaging else ReasonCode.ALLOWED,
+                metadata={
+                    "scope": switch.scope,
+                    "capability": switch.capability_id,
+                    "connector": switch.connector_id,
+                    "switch": switch.pk,
+                    "event": event.pk,
+                    "request": request.pk if request else None,
+                    "reason": cleaned,
+                },
+            )
+            return event
+    except Denied as denial:
+        _audit_denial(denial, plain, target.studio_id, target.label, kind)
+        raise
+
+
+def _audit_denial(
+    denial: Denied, actor: Actor, studio_id: int | None, label: str, kind: KillSwitchEventKind
+) -> None:
     with transaction.atomic():
         audit_append(
-            studio=None,
+            studio=studio_id,
             actor=actor,
             action="kill_switch.denied",
             target_type="kill_switch",
-            target_id=_label(capability_id),
+            target_id=label,
             reason_code=denial.code,
-            metadata={"message": denial.message, "attempted": verb},
+            metadata={"message": denial.message, "attempted": str(kind)},
         )
 
 
-def _change(*, actor: Actor, reason: str, capability_id: str | None, engage: bool) -> KillSwitch:
-    verb = "engage" if engage else "release"
+def _target(
+    actor: Actor | ResolvedActor,
+    kind: KillSwitchEventKind,
+    capability_id: str | None,
+    studio: Studio | None,
+    connector: ConnectorConfig | None,
+) -> SwitchTarget:
+    """The named target; a target that does not exist is a denial, audited like the others."""
     try:
-        with transaction.atomic():
-            if capability_id is not None and capability_id not in CAPABILITIES:
-                raise Denied(
-                    ReasonCode.CAPABILITY_UNKNOWN, f"There is no capability {capability_id!r}."
-                )
-            cleaned = require_rationale(reason, studio_id=None)
-            _require_runtime_role(actor, Role.OPERATOR if engage else Role.ADMIN)
-            switch = _locked_switch(capability_id)
-            if switch.engaged == engage:
-                raise Denied(
-                    ReasonCode.ILLEGAL_TRANSITION,
-                    f"The {switch.label} kill switch is already "
-                    f"{'engaged' if engage else 'released'}.",
-                )
-            now = timezone.now()
-            switch.engaged = engage
-            switch.reason = cleaned
-            switch.updated_at = now
-            if engage:
-                switch.engaged_by = actor.user
-                switch.engaged_at = now
-                switch.released_by = None
-                switch.released_at = None
-            else:
-                switch.released_by = actor.user
-                switch.released_at = now
-            switch.save()
-            metadata: dict[str, Any] = {
-                "scope": switch.scope,
-                "capability": switch.capability_id,
-                "reason": cleaned,
-            }
-            audit_append(
-                studio=None,
-                actor=actor,
-                action=f"kill_switch.{'engaged' if engage else 'released'}",
-                target_type="kill_switch",
-                target_id=switch.label,
-                reason_code=ReasonCode.BLOCKED_BY_POLICY if engage else ReasonCode.ALLOWED,
-                metadata=metadata,
-            )
-            return switch
+        return switch_target(capability_id=capability_id, studio=studio, connector=connector)
     except Denied as denial:
-        _audit_denial(denial, actor, capability_id, verb)
+        plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
+        _audit_denial(denial, plain, None, capability_id or "?", kind)
         raise
 
 
 def kill_switch_engage(
-    *, actor: Actor, reason: str, capability_id: str | None = None
+    *,
+    actor: Actor | ResolvedActor,
+    reason: str,
+    capability_id: str | None = None,
+    studio: Studio | None = None,
+    connector: ConnectorConfig | None = None,
 ) -> KillSwitch:
-    """Stop every execution (``capability_id`` None) or those of one capability.
+    """Stop everything, one studio, one capability or one connector, at once.
 
-    Denies ACTOR_NOT_ALLOWED, ROLE_REQUIRED (operator), RATIONALE_REQUIRED,
-    CAPABILITY_UNKNOWN and ILLEGAL_TRANSITION (already engaged). Audited in the global chain.
+    Denies ACTOR_NOT_ALLOWED, ROLE_REQUIRED (operator), TENANT_MISMATCH (an agent naming
+    another studio), RATIONALE_REQUIRED, CAPABILITY_UNKNOWN and ILLEGAL_TRANSITION
+    (already engaged). Audited; a denial too.
     """
-    return _change(actor=actor, reason=reason, capability_id=capability_id, engage=True)
+    event = _change(
+        actor=actor,
+        reason=reason,
+        target=_target(actor, KillSwitchEventKind.ENGAGED, capability_id, studio, connector),
+        kind=KillSwitchEventKind.ENGAGED,
+    )
+    return event.switch
 
 
-def kill_switch_release(
-    *, actor: Actor, reason: str, capability_id: str | None = None
-) -> KillSwitch:
-    """Let executions run again. Needs an admin; otherwise as ``kill_switch_engage``."""
-    return _change(actor=actor, reason=reason, capability_id=capability_id, engage=False)
+def kill_switch_release_request(
+    *,
+    actor: Actor,
+    reason: str,
+    capability_id: str | None = None,
+    studio: Studio | None = None,
+    connector: ConnectorConfig | None = None,
+    switch: KillSwitch | None = None,
+) -> KillSwitchEvent:
+    """An admin asks to release an engaged switch; it stays on until another admin confirms."""
+    kind = KillSwitchEventKind.RELEASE_REQUESTED
+    target = target_of(switch) if switch else _target(actor, kind, capability_id, studio, connector)
+    return _change(actor=actor, reason=reason, target=target, kind=kind)
+
+
+def kill_switch_release_confirm(
+    *,
+    actor: Actor,
+    reason: str,
+    capability_id: str | None = None,
+    studio: Studio | None = None,
+    connector: ConnectorConfig | None = None,
+    switch: KillSwitch | None = None,
+) -> KillSwitchEvent:
+    """A second admin confirms the open release request: the switch is off from now.
+
+    Denies SELF_APPROVAL (the requester), ILLEGAL_TRANSITION (no open request, not engaged)
+    and as ``kill_switch_engage`` otherwise.
+    """
+    kind = KillSwitchEventKind.RELEASE_CONFIRMED
+    target = target_of(switch) if switch else _target(actor, kind, capability_id, studio, connector)
+    return _change(actor=actor, reason=reason, target=target, kind=kind)

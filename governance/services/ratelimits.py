@@ -35,6 +35,7 @@ def _check(
     kind: DecisionKind,
     capability_id: str = "",
     owner_id: str = "",
+    record: bool = True,
 ) -> Decision:
     step_input = {**limit.labels, "limit": limit.limit, "window_seconds": limit.window_seconds}
     try:
@@ -54,6 +55,8 @@ def _check(
                 ),
             ),
         )
+        if not record:
+            return decision
         row = decision_record(
             studio_id=studio_id,
             kind=kind,
@@ -94,6 +97,8 @@ def _check(
             ),
         ),
     )
+    if not record:
+        return decision
     row = decision_record(
         studio_id=studio_id,
         kind=kind,
@@ -128,14 +133,17 @@ def _window_words(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def quota_consume(*, studio_id: int, owner_id: str, actor: Actor, capability_id: str) -> Decision:
+def quota_consume(
+    *, studio_id: int, owner_id: str, actor: Actor, capability_id: str, record: bool = True
+) -> Decision:
     """Take one call of ``capability_id``'s budget for (studio, owner, actor, capability).
 
     The budget is the capability's ``max_calls_per_hour`` per BRAIN_QUOTA_WINDOW. Denies
     RATE_LIMITED (with ``retry_after``) over the budget and RATE_LIMIT_UNAVAILABLE when
     Redis cannot be reached; a capability without a declared budget is not counted.
     Denials are stored and audited inside the caller's transaction, so a gateway that
-    denies must commit them.
+    denies must commit them; a gateway that rolls its denials back passes ``record=False``
+    and stores the returned decision itself after the rollback.
     """
     try:
         spec = capability_spec(capability_id)
@@ -175,6 +183,7 @@ def quota_consume(*, studio_id: int, owner_id: str, actor: Actor, capability_id:
         kind=DecisionKind.QUOTA,
         capability_id=capability_id,
         owner_id=owner_id,
+        record=record,
     )
 
 

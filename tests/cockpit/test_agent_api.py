@@ -350,15 +350,15 @@ def test_service_denials_have_their_status_and_a_decision(agent_caller, override
         (b"\xff\xfe\x00garbage", 400, "MALFORMED_REQUEST"),
         (
             json.dumps({"capability": NOTE, "input": NOTE_INPUT, "rationale": "why\u0000" * 4}),
-            400,
-            "MALFORMED_REQUEST",
+            422,
+            "VALIDATION_ERROR",
         ),
         (
             json.dumps(
                 {"capability": NOTE, "input": {"batch_id\u0000": "b"}, "rationale": "x" * 20}
             ),
-            400,
-            "MALFORMED_REQUEST",
+            422,
+            "VALIDATION_ERROR",
         ),
         ("[]", 422, "VALIDATION_ERROR"),
         ('"just a string"', 422, "VALIDATION_ERROR"),

@@ -72,12 +72,24 @@ def test_no_generated_request_makes_a_server_error(live_server, agent_token, set
     # The limiter must not turn the run into a wall of 429s: lift the endpoint limit.
     import dataclasses
 
-    settings.BRAIN = dataclasses.replace(settings.BRAIN, rate_limit_proposal_create=10_000)
+    settings.BRAIN = dataclasses.replace(
+        settings.BRAIN, rate_limit_proposal_create=10_000, rate_limit_execute=10_000
+    )
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
     auth = {"Authorization": f"Bearer {agent_token}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
+    assert len(operations) == 8
     statuses: dict[str, set[int]] = {}
+    # Before the generated requests engage kill switches: executing the pending proposal
+    # passes the delegation and stops at the approval (409).
+    from governance.models import Proposal
+
+    pending = Proposal.objects.order_by("pk").first()  # the fixture's, submitted by staff
+    execute = next(op for op in operations if op.label.endswith("/execute"))
+    case = execute.Case(path_parameters={"proposal_id": pending.pk}, media_type="application/json")
+    response = case.call(base_url=live_server.url, headers=auth, timeout=10)
+    assert response.json()["code"] == "APPROVAL_REQUIRED", response.text
+    case.validate_response(response, checks=CHECKS)
 
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -108,6 +120,21 @@ def test_no_generated_request_makes_a_server_error(live_server, agent_token, set
     response = expired.call(base_url=live_server.url, headers=auth, timeout=10)
     assert response.json()["code"] == "DELEGATION_EXPIRED"
     expired.validate_response(response, checks=CHECKS)
+
+    # Engaging a switch nothing generated could name (201), then the same one again (409).
+    engage = next(op for op in operations if op.label == "POST /api/v1/kill-switch")
+    for status in (201, 409):
+        case = engage.Case(
+            body={
+                "scope": "capability",
+                "capability": "roborock.device.command",
+                "reason": "x" * 12,
+            },
+            media_type="application/json",
+        )
+        response = case.call(base_url=live_server.url, headers=auth, timeout=10)
+        assert response.status_code == status, response.text
+        case.validate_response(response, checks=CHECKS)
 
     seen = set().union(*statuses.values())
     assert all(code < 500 for code in seen)

@@ -20,7 +20,11 @@ from governance.models import AuditEvent, Capability, Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.approvals import approval_grant, approval_reject
 from governance.services.execution import execution_run, proposal_execute
-from governance.services.kill_switches import kill_switch_engage, kill_switch_release
+from governance.services.kill_switches import (
+    kill_switch_engage,
+    kill_switch_release_confirm,
+    kill_switch_release_request,
+)
 from tests.governance.conftest import chain
 from tests.governance.pilots import (
     NOTE,
@@ -34,6 +38,16 @@ from tests.governance.pilots import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def second_admin(staff):
+    from brain.models import Role
+    from tests.factories import MembershipFactory, UserFactory
+
+    return MembershipFactory(
+        user=UserFactory(username="abe"), studio=staff.studio, role=Role.ADMIN
+    ).user
 
 
 @pytest.fixture
@@ -237,10 +251,10 @@ def test_a_proposal_executed_from_another_studio_is_a_tenant_mismatch(staff, hub
     assert denial.code == ReasonCode.TENANT_MISMATCH
 
 
-def test_agents_need_a_delegation_they_cannot_have_yet(staff, hub):
+def test_an_agent_without_a_delegation_is_denied_delegation_missing(staff, hub):
     proposal = approved(staff, "hubitat.device.command", SWITCH)
     denial = denied(proposal, Actor.agent("ops-bot"))
-    assert denial.code == ReasonCode.DELEGATION_MISSING and "ops-bot" in denial.message
+    assert denial.code == ReasonCode.DELEGATION_MISSING and denial.detail["decision_id"]
 
 
 def test_system_jobs_may_not_execute_what_needs_approval(staff, hub):
@@ -249,7 +263,9 @@ def test_system_jobs_may_not_execute_what_needs_approval(staff, hub):
 
 
 @pytest.mark.parametrize("capability_id", [None, "hubitat.device.command"])
-def test_a_kill_switch_blocks_execution_until_released(staff, hub, hubitat_peer, capability_id):
+def test_a_kill_switch_blocks_execution_until_two_admins_release_it(
+    staff, hub, hubitat_peer, capability_id, second_admin
+):
     proposal = approved(staff, "hubitat.device.command", SWITCH)
     admin = Actor.staff(staff.admin)
     kill_switch_engage(
@@ -258,7 +274,41 @@ def test_a_kill_switch_blocks_execution_until_released(staff, hub, hubitat_peer,
     denial = denied(proposal, Actor.staff(staff.operator))
     assert denial.code == ReasonCode.BLOCKED_BY_POLICY
     assert "ada" in denial.message and "Hub firmware update tonight" in denial.message
-    kill_switch_release(actor=admin, reason="Firmware update finished", capability_id=capability_id)
+    kill_switch_release_request(
+        actor=admin, reason="Firmware update finished", capability_id=capability_id
+    )
+    assert denied(proposal, Actor.staff(staff.operator)).code == ReasonCode.BLOCKED_BY_POLICY
+    kill_switch_release_confirm(
+        actor=Actor.staff(second_admin),
+        reason="Checked the hub, it is fine",
+        capability_id=capability_id,
+    )
+    assert execute(proposal, staff.operator).status == ExecutionStatus.QUEUED
+
+
+def test_a_studio_switch_blocks_this_studio_and_a_connector_switch_its_connector(
+    staff, hub, hubitat_peer
+):
+    proposal = approved(staff, "hubitat.device.command", SWITCH)
+    kill_switch_engage(
+        actor=Actor.staff(staff.operator), reason="Hub rewiring this morning", connector=hub
+    )
+    denial = denied(proposal, Actor.staff(staff.operator))
+    assert denial.code == ReasonCode.BLOCKED_BY_POLICY and "connector hub1" in denial.message
+    kill_switch_engage(
+        actor=Actor.staff(staff.operator), reason="Open studio day, hands off", studio=staff.studio
+    )
+    denial = denied(proposal, Actor.staff(staff.operator))
+    assert "studio north-kiln" in denial.message and "Open studio day" in denial.message
+
+
+def test_a_switch_on_another_studio_does_not_block(staff, hub):
+    proposal = approved(staff, "hubitat.device.command", SWITCH)
+    kill_switch_engage(
+        actor=Actor.staff(staff.outsider),
+        reason="Their studio is closed",
+        studio=staff.other_studio,
+    )
     assert execute(proposal, staff.operator).status == ExecutionStatus.QUEUED
 
 

@@ -177,3 +177,27 @@ def test_a_queued_execution_whose_task_was_lost_is_sent_again_by_reconcile(
     assert report["requeued"] == [execution.pk]
     assert settled.status == ExecutionStatus.SUCCEEDED
     assert hubitat_peer.stats.writes == 1
+
+
+def test_executions_waiting_in_the_queue_when_a_switch_is_engaged_are_all_denied(
+    staff, settings, hubitat_peer, monkeypatch
+):
+    from governance.services.kill_switches import kill_switch_engage
+    from tests.conftest import running_worker
+
+    writes(settings)
+    hub_pilot(staff.studio, hubitat_peer, monkeypatch)
+    waiting = [
+        execute(
+            approved(staff, "hubitat.device.command", {**SWITCH, "command": command}),
+            staff.operator,
+        )
+        for command in ("on", "off", "on")
+    ]  # published to the execute queue; no worker is running yet
+    kill_switch_engage(actor=Actor.staff(staff.operator), reason="Smoke alarm in the kiln room")
+    with running_worker():
+        settled = [wait_until_finished(execution.pk) for execution in waiting]
+    assert [(row.status, row.error_code) for row in settled] == [
+        (ExecutionStatus.FAILED, ReasonCode.BLOCKED_BY_POLICY)
+    ] * 3
+    assert hubitat_peer.stats.writes == 0
