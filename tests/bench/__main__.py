@@ -31,13 +31,18 @@ def main(argv: list[str]) -> int:
         print(f"== {name}: {(module.__doc__ or '').strip().splitlines()[0]}", flush=True)
         started = time.monotonic()
         try:
+            # Each bench parses its own options; from here it runs with its defaults.
+            sys.argv = [f"tests.bench.{name}"]
             figures = module.main() or []  # a bench may print its own figures
+            if isinstance(figures, dict):  # printed already; the dict is for callers
+                figures = []
         except Exception as error:  # one broken bench must not hide the others' figures
             print(f"   FAILED: {type(error).__name__}: {error}", flush=True)
             failed = True
             continue
         for figure in figures:
-            for line in figure.lines():
+            lines = [figure] if isinstance(figure, str) else figure.lines()
+            for line in lines:
                 print(f"   {line}")
         print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     return 1 if failed else 0
