@@ -107,3 +107,34 @@ def test_the_guardrail_scanner_sees_imports_and_write_calls(source, imports, wri
     tree = ast.parse(source)
     assert len(cloud_imports(tree)) >= imports and (imports or not cloud_imports(tree))
     assert len(write_calls(tree)) == writes
+
+
+# Invariant 3: the execution gateway is the only caller of a connector write.
+CONNECTOR_WRITE_CALLERS = {
+    "governance/services/execution.py",  # the gateway's worker step, after every check
+    "connectors/sdk/contract.py",  # the harness: a read-only connector must refuse before I/O
+}
+
+
+def connector_execute_calls(tree: ast.AST) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "execute"
+        and isinstance(node.func.value, ast.Name)
+        and "connector" in node.func.value.id.lower()
+    ]
+
+
+def test_only_the_execution_gateway_calls_a_connector_write():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in project_files()
+        if str(path.relative_to(ROOT)) not in CONNECTOR_WRITE_CALLERS
+        for line in connector_execute_calls(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not offenders, "connector writes outside the execution gateway:\n" + "\n".join(offenders)
+    gateway = ast.parse((ROOT / "governance/services/execution.py").read_text(encoding="utf-8"))
+    assert connector_execute_calls(gateway), "the scan no longer sees the gateway's own call"
