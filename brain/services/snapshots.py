@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from brain.canonical import canonical_hash
 from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
 from brain.services.mirror import mirror_sync
 from brain.signals import studio_state_captured
@@ -33,6 +32,7 @@ from brain.state.sources import (
 )
 from connectors.models import ConnectorConfig, DeviceReading
 from connectors.runtime import build_connector
+from connectors.sdk.canonical import canonical_hash
 from connectors.sdk.errors import ConfigurationError, ConnectorError
 
 log = structlog.stdlib.get_logger("brain.snapshots")

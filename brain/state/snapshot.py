@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brain.canonical import canonical_hash
 from brain.state import rules
+from connectors.sdk.canonical import canonical_hash
 
 SCHEMA_VERSION = "3.0"
 

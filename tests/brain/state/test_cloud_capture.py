@@ -15,7 +15,6 @@ import grpc
 import pytest
 from django.core.management import CommandError, call_command
 
-from brain.canonical import canonical_hash
 from brain.config import replace
 from brain.models import CloudRecord, DriftFinding, Snapshot
 from brain.services.snapshots import (
@@ -30,6 +29,7 @@ from brain.state.snapshot import FIRESTORE_GROUPS, metrics_of, unsettled_payment
 from brain.state.sources import DemoSource
 from connectors.models import ConnectorConfig
 from connectors.runtime import breaker_for
+from connectors.sdk.canonical import canonical_hash
 from connectors.services import connector_config_create
 from connectors.stripe.schemas import RESOURCES as STRIPE_RESOURCES
 from tests.peers.demo_loader import load_demo, load_firestore, load_stripe, rewrite_export

@@ -1,9 +1,9 @@
 import random
 
-from brain.canonical import canonical_hash, canonical_json
 from brain.state.diff import diff_metrics, diff_records
 from brain.state.drift import drift_ratio, find_drift
 from brain.state.snapshot import CollectionRead, MirrorEntry, compute_content, unsettled_payments
+from connectors.sdk.canonical import canonical_hash, canonical_json
 
 
 def sample_firestore():
