@@ -8,6 +8,7 @@ from brain.models import JobRun
 from brain.services.snapshots import snapshot_capture
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
+from brain.state.warnings import drift, read_failed, scan_limit
 
 pytestmark = pytest.mark.django_db
 
@@ -157,8 +158,9 @@ def test_documents_read_puts_subcollections_under_their_parent_and_marks_problem
                 "firestore:batches": 50,
             },
             "warnings": [
-                "firestore:batches stopped at the scan limit after 50 documents",
-                "stripe:refunds read failed: UNAVAILABLE: Stripe answered HTTP 500",
+                scan_limit("firestore", "batches", 50),
+                read_failed("stripe", "refunds", "UNAVAILABLE: Stripe answered HTTP 500"),
+                drift("reservations", 9, 90),
             ],
         }
     }
