@@ -58,6 +58,21 @@ def test_state_page_shows_the_latest_snapshot_with_read_times(
     assert "Capture now" not in body  # viewers cannot capture
 
 
+def test_state_page_lists_each_warning_with_its_code_and_collection(staff, login, captured):
+    warnings = [
+        scan_limit("firestore", "batches", 50),
+        read_failed("stripe", "refunds", "UNAVAILABLE: Stripe answered HTTP 500"),
+    ]
+    captured.content["diagnostics"]["warnings"] = warnings
+    captured.save(update_fields=["content"])
+
+    body = login(staff.viewer).get(reverse("cockpit:state", args=[staff.studio.slug]))
+    text = body.content.decode()
+
+    assert "<code>SCAN_LIMIT</code> firestore:batches: stopped at the scan limit after 50" in text
+    assert "<code>READ_FAILED</code> stripe:refunds: UNAVAILABLE: Stripe answered HTTP 500" in text
+
+
 def test_diff_detail_is_scoped_to_the_studio(staff, login, captured):
     url = reverse("cockpit:state-diff", args=[staff.studio.slug, captured.diff.pk])
     assert login(staff.viewer).get(url).status_code == 200
