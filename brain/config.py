@@ -10,6 +10,19 @@ contents are the value, for mounted secrets) and are never rendered: ``describe(
 shows them as ``[set]`` / ``[unset]``.
 
 Defaults and ranges come from ``shared/DOMAIN.md``; the numbers live here and nowhere else.
+
+Each setting is declared once, as a ``BrainConfig`` field whose default is ``setting(...)``;
+``SETTINGS`` (what ``load_config``, ``describe``, ``config show|example`` and the system checks
+read) is built from those fields. To add one, add one field, e.g.::
+
+    reauth_window: timedelta = setting(
+        "BRAIN_REAUTH_WINDOW_MINUTES", "duration", 10 * MINUTE,
+        "How long a re-authentication unlocks dangerous actions.", low=MINUTE, high=HOUR,
+    )
+
+then regenerate ``.env.example`` (``manage.py config example > .env.example``; a test checks
+it) and read it as ``settings.BRAIN.reauth_window``. Add a system check in ``brain/checks.py``
+only for a rule across settings.
 """
 
 from __future__ import annotations
@@ -92,241 +105,229 @@ def format_duration(seconds: float | None) -> str:
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
-# The contract. Order is the order `config show` and `.env.example` use.
-SETTINGS: tuple[Setting, ...] = (
+# The key under which a ``BrainConfig`` field carries its ``Setting``.
+_SETTING = "brain.setting"
+
+
+def setting(
+    name: str,
+    kind: str,
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+    required: bool = False,
+) -> Any:
+    """Declare a ``BrainConfig`` field and the environment variable behind it, in one place.
+
+    The field stays required in the dataclass (``load_config`` always passes every value);
+    the ``Setting`` rides in the field's metadata and gets the field's name as ``attr``.
+    """
+    return field(
+        metadata={_SETTING: Setting(name, kind, default, help, low, high, choices, required)}
+    )
+
+
+@dataclass(frozen=True)
+class BrainConfig:
+    """The effective configuration. Durations are ``timedelta``s; secrets are ``str | None``.
+
+    Each field is one setting: its type here, its variable, parsing, range, default and help
+    in its ``setting(...)``. Field order is the order `config show` and `.env.example` use.
+    """
+
     # Runtime
-    Setting(
+    deployment: str = setting(
         "BRAIN_DEPLOYMENT",
         "choice",
         "development",
         "development: local, HTTP, DEBUG allowed; "
         "production: HTTPS-only cookies, HSTS, SSL redirect.",
         choices=("development", "production"),
-        attr="deployment",
-    ),
-    Setting(
-        "DJANGO_DEBUG", "bool", False, "Django debug pages. Never in production.", attr="debug"
-    ),
-    Setting(
+    )
+    debug: bool = setting("DJANGO_DEBUG", "bool", False, "Django debug pages. Never in production.")
+    allowed_hosts: tuple[str, ...] = setting(
         "DJANGO_ALLOWED_HOSTS",
         "list",
         ("127.0.0.1", "localhost"),
         "Host names this runtime answers to.",
-        attr="allowed_hosts",
-    ),
-    Setting(
+    )
+    secret_key: str | None = setting(
         "DJANGO_SECRET_KEY",
         "secret",
         None,
         "Signs sessions and CSRF tokens (50+ random characters).",
         required=True,
-        attr="secret_key",
-    ),
-    Setting(
+    )
+    database_url: str | None = setting(
         "DATABASE_URL",
         "url",
         None,
         "Postgres URL. `make run` starts an embedded Postgres when unset.",
         required=True,
-        attr="database_url",
-    ),
-    Setting(
+    )
+    redis_url: str | None = setting(
         "REDIS_URL",
         "url",
         None,
         "Redis URL (Celery broker, quotas). `make run` starts an embedded Redis when unset.",
         required=True,
-        attr="redis_url",
-    ),
-    Setting(
+    )
+    log_level: str = setting(
         "BRAIN_LOG_LEVEL",
         "choice",
         "INFO",
         "Lowest level written to stdout.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        attr="log_level",
-    ),
-    Setting(
-        "BRAIN_ADMIN_PATH",
-        "str",
-        "admin/",
-        "URL prefix of the Django admin (ends with /).",
-        attr="admin_path",
-    ),
-    Setting(
+    )
+    admin_path: str = setting(
+        "BRAIN_ADMIN_PATH", "str", "admin/", "URL prefix of the Django admin (ends with /)."
+    )
+    session_idle_timeout: timedelta = setting(
         "BRAIN_SESSION_IDLE_TIMEOUT",
         "duration",
         30 * MINUTE,
         "Staff sessions end after this much inactivity.",
         low=5 * MINUTE,
         high=12 * HOUR,
-        attr="session_idle_timeout",
-    ),
-    Setting(
+    )
+    login_failure_limit: int = setting(
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",
         5,
         "Failed logins per account or per address before a lockout.",
         low=3,
         high=20,
-        attr="login_failure_limit",
-    ),
-    Setting(
+    )
+    login_lockout: timedelta = setting(
         "BRAIN_LOGIN_LOCKOUT",
         "duration",
         15 * MINUTE,
         "How long a lockout lasts.",
         low=1 * MINUTE,
         high=1 * DAY,
-        attr="login_lockout",
-    ),
-    Setting(
+    )
+    readyz_worker_timeout: timedelta = setting(
         "BRAIN_READYZ_WORKER_TIMEOUT",
         "duration",
         2,
         "How long /readyz waits for a Celery worker reply.",
         low=1,
         high=30,
-        attr="readyz_worker_timeout",
-    ),
+    )
     # Studios
-    Setting(
-        "BRAIN_DEFAULT_STUDIO",
-        "slug",
-        "",
-        "Studio opened after login when the user belongs to it.",
-        attr="default_studio",
-    ),
-    Setting(
+    default_studio: str = setting(
+        "BRAIN_DEFAULT_STUDIO", "slug", "", "Studio opened after login when the user belongs to it."
+    )
+    allowed_studios: tuple[str, ...] = setting(
         "BRAIN_ALLOWED_STUDIOS",
         "slugs",
         (),
         "Studios this runtime serves (empty: every studio in the database).",
-        attr="allowed_studios",
-    ),
+    )
     # StudioState
-    Setting(
+    scan_limit: int = setting(
         "BRAIN_SCAN_LIMIT",
         "int",
         2000,
         "Documents read per collection before a snapshot is marked partial.",
         low=50,
         high=20000,
-        attr="scan_limit",
-    ),
-    Setting(
+    )
+    job_interval: timedelta = setting(
         "BRAIN_JOB_INTERVAL",
         "duration",
         15 * MINUTE,
         "How often read + capture jobs run per studio.",
         low=10,
         high=1 * DAY,
-        attr="job_interval",
-    ),
-    Setting(
+    )
+    snapshot_max_age: timedelta = setting(
         "BRAIN_SNAPSHOT_MAX_AGE",
         "duration",
         240 * MINUTE,
         "Older than this, the latest snapshot is stale (readiness and the cockpit say so).",
         low=5 * MINUTE,
         high=7 * DAY,
-        attr="snapshot_max_age",
-    ),
-    Setting(
+    )
+    connector_poll_interval: timedelta = setting(
         "BRAIN_CONNECTOR_POLL_INTERVAL",
         "duration",
         60,
         "How often each enabled connector's health and devices are polled.",
         low=10,
         high=1 * HOUR,
-        attr="connector_poll_interval",
-    ),
-    Setting(
+    )
+    retention_days: int = setting(
         "BRAIN_RETENTION_DAYS",
         "int",
         180,
         "Days snapshots, diffs, job runs and proposals are kept.",
         low=7,
         high=3650,
-        attr="retention_days",
-    ),
-    Setting(
+    )
+    drift_absolute: int = setting(
         "BRAIN_DRIFT_ABSOLUTE",
         "int",
         25,
         "A metric drifts when |observed - expected| reaches this.",
         low=1,
         high=100000,
-        attr="drift_absolute",
-    ),
-    Setting(
+    )
+    drift_ratio: float = setting(
         "BRAIN_DRIFT_RATIO",
         "float",
         0.5,
         "...or when |observed - expected| / expected reaches this.",
         low=0.01,
         high=10.0,
-        attr="drift_ratio",
-    ),
-    Setting(
+    )
+    demo_mode: bool = setting(
         "BRAIN_DEMO_MODE",
         "bool",
         False,
         "Read the demo cloud files instead of Firestore/Stripe; the cockpit says DEMO DATA.",
-        attr="demo_mode",
-    ),
-    Setting(
-        "BRAIN_DEMO_DIR",
-        "str",
-        ".data/demo",
-        "Where demo cloud files live, one folder per studio.",
-        attr="demo_dir",
-    ),
+    )
+    demo_dir: str = setting(
+        "BRAIN_DEMO_DIR", "str", ".data/demo", "Where demo cloud files live, one folder per studio."
+    )
     # Governance
-    Setting(
+    enable_write_execution: bool = setting(
         "BRAIN_ENABLE_WRITE_EXECUTION",
         "bool",
         False,
         "Master switch for external writes. Off: every execution is denied WRITES_DISABLED.",
-        attr="enable_write_execution",
-    ),
-    Setting(
+    )
+    require_approval_for_external_writes: bool = setting(
         "BRAIN_REQUIRE_APPROVAL_FOR_EXTERNAL_WRITES",
         "bool",
         True,
         "External writes need an approved proposal. Must stay on while writes are enabled.",
-        attr="require_approval_for_external_writes",
-    ),
-    Setting(
+    )
+    proposal_ttl: timedelta = setting(
         "BRAIN_PROPOSAL_TTL",
         "duration",
         72 * HOUR,
         "Pending proposals expire after this.",
         low=1 * HOUR,
         high=30 * DAY,
-        attr="proposal_ttl",
-    ),
-    Setting(
+    )
+    approval_window: timedelta = setting(
         "BRAIN_APPROVAL_WINDOW",
         "duration",
         24 * HOUR,
         "An approval must be executed within this.",
         low=5 * MINUTE,
         high=7 * DAY,
-        attr="approval_window",
-    ),
-    Setting(
-        "BRAIN_EXEMPTION_MAX_DAYS",
-        "int",
-        7,
-        "Longest an exemption may run.",
-        low=1,
-        high=30,
-        attr="exemption_max_days",
-    ),
+    )
+    exemption_max_days: int = setting(
+        "BRAIN_EXEMPTION_MAX_DAYS", "int", 7, "Longest an exemption may run.", low=1, high=30
+    )
     # Quotas and endpoint rate limits (DOMAIN.md "Agents, delegation, quotas"). A capability's
     # own hourly budget is its max_calls_per_hour in the registry; these are the rest.
-    Setting(
+    quota_window: timedelta = setting(
         "BRAIN_QUOTA_WINDOW",
         "duration",
         1 * HOUR,
@@ -334,162 +335,85 @@ SETTINGS: tuple[Setting, ...] = (
         "is the capability's max calls per hour.",
         low=1 * MINUTE,
         high=1 * DAY,
-        attr="quota_window",
-    ),
-    Setting(
+    )
+    rate_limit_proposal_create: int = setting(
         "BRAIN_RATE_LIMIT_PROPOSAL_CREATE",
         "int",
         20,
         "Proposals one caller may create per minute.",
         low=1,
         high=10000,
-        attr="rate_limit_proposal_create",
-    ),
-    Setting(
+    )
+    rate_limit_execute: int = setting(
         "BRAIN_RATE_LIMIT_EXECUTE",
         "int",
         20,
         "Executions one caller may start per minute.",
         low=1,
         high=10000,
-        attr="rate_limit_execute",
-    ),
-    Setting(
+    )
+    rate_limit_intake_override: int = setting(
         "BRAIN_RATE_LIMIT_INTAKE_OVERRIDE",
         "int",
         10,
         "Intake review overrides one staff member may make per minute.",
         low=1,
         high=10000,
-        attr="rate_limit_intake_override",
-    ),
-    Setting(
+    )
+    rate_limit_marketing_review: int = setting(
         "BRAIN_RATE_LIMIT_MARKETING_REVIEW",
         "int",
         20,
         "Marketing draft reviews one staff member may make per minute.",
         low=1,
         high=10000,
-        attr="rate_limit_marketing_review",
-    ),
-    Setting(
+    )
+    agent_token_ttl: timedelta = setting(
         "BRAIN_AGENT_TOKEN_TTL",
         "duration",
         90 * DAY,
         "Default lifetime of an agent API token (the issuer may choose a shorter one).",
         low=1 * HOUR,
         high=365 * DAY,
-        attr="agent_token_ttl",
-    ),
+    )
     # Cloud
-    Setting(
+    stripe_read_only: bool = setting(
         "BRAIN_STRIPE_READ_ONLY",
         "bool",
         True,
         "Stripe is read with a restricted key and never written. Must stay on.",
-        attr="stripe_read_only",
-    ),
-    Setting(
-        "BRAIN_STRIPE_API_BASE",
-        "str",
-        "",
-        "Override Stripe's API address (tests: localstripe).",
-        attr="stripe_api_base",
-    ),
-    Setting(
-        "BRAIN_FIRESTORE_PROJECT",
-        "str",
-        "",
-        "Google Cloud project of the studio's Firestore.",
-        attr="firestore_project",
-    ),
+    )
+    stripe_api_base: str = setting(
+        "BRAIN_STRIPE_API_BASE", "str", "", "Override Stripe's API address (tests: localstripe)."
+    )
+    firestore_project: str = setting(
+        "BRAIN_FIRESTORE_PROJECT", "str", "", "Google Cloud project of the studio's Firestore."
+    )
     # Secrets: no defaults, NAME or NAME_FILE, never rendered.
-    Setting(
-        "BRAIN_STRIPE_API_KEY",
-        "secret",
-        None,
-        "Stripe restricted read key (rk_...).",
-        attr="stripe_api_key",
-    ),
-    Setting(
+    stripe_api_key: str | None = setting(
+        "BRAIN_STRIPE_API_KEY", "secret", None, "Stripe restricted read key (rk_...)."
+    )
+    firestore_credentials: str | None = setting(
         "BRAIN_FIRESTORE_CREDENTIALS",
         "secret",
         None,
         "Service-account JSON for Firestore read access.",
-        attr="firestore_credentials",
-    ),
-    Setting(
+    )
+    audit_signing_key: str | None = setting(
         "BRAIN_AUDIT_SIGNING_KEY",
         "secret",
         None,
         "HMAC key for the daily signed audit-chain digest.",
-        attr="audit_signing_key",
-    ),
-    Setting(
-        "BRAIN_EXPORT_SIGNING_KEY",
-        "secret",
-        None,
-        "HMAC key for audit export bundles.",
-        attr="export_signing_key",
-    ),
-    Setting(
+    )
+    export_signing_key: str | None = setting(
+        "BRAIN_EXPORT_SIGNING_KEY", "secret", None, "HMAC key for audit export bundles."
+    )
+    metrics_token: str | None = setting(
         "BRAIN_METRICS_TOKEN",
         "secret",
         None,
         "Bearer token that opens /metrics from non-loopback addresses.",
-        attr="metrics_token",
-    ),
-)
-
-BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
-
-
-@dataclass(frozen=True)
-class BrainConfig:
-    """The effective configuration. Durations are ``timedelta``s; secrets are ``str | None``."""
-
-    deployment: str
-    debug: bool
-    allowed_hosts: tuple[str, ...]
-    secret_key: str | None
-    database_url: str | None
-    redis_url: str | None
-    log_level: str
-    admin_path: str
-    session_idle_timeout: timedelta
-    login_failure_limit: int
-    login_lockout: timedelta
-    readyz_worker_timeout: timedelta
-    default_studio: str
-    allowed_studios: tuple[str, ...]
-    scan_limit: int
-    job_interval: timedelta
-    snapshot_max_age: timedelta
-    connector_poll_interval: timedelta
-    retention_days: int
-    drift_absolute: int
-    drift_ratio: float
-    demo_mode: bool
-    demo_dir: str
-    enable_write_execution: bool
-    require_approval_for_external_writes: bool
-    proposal_ttl: timedelta
-    approval_window: timedelta
-    exemption_max_days: int
-    quota_window: timedelta
-    rate_limit_proposal_create: int
-    rate_limit_execute: int
-    rate_limit_intake_override: int
-    rate_limit_marketing_review: int
-    agent_token_ttl: timedelta
-    stripe_read_only: bool
-    stripe_api_base: str
-    firestore_project: str
-    stripe_api_key: str | None
-    firestore_credentials: str | None
-    audit_signing_key: str | None
-    export_signing_key: str | None
-    metrics_token: str | None
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -515,6 +439,16 @@ class BrainConfig:
                 shown = render_value(s, value)
             rows.append((s.name, shown or "(empty)", self.sources.get(s.name, "default")))
         return rows
+
+
+# The contract, read off BrainConfig's fields.
+SETTINGS: tuple[Setting, ...] = tuple(
+    dataclasses.replace(f.metadata[_SETTING], attr=f.name)
+    for f in dataclasses.fields(BrainConfig)
+    if _SETTING in f.metadata
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 def render_value(setting: Setting, value: Any) -> str:

@@ -27,9 +27,3 @@ def current_request_id() -> str | None:
     """The request id bound to this context (web request or job), if any."""
     value = structlog.contextvars.get_contextvars().get("request_id")
     return str(value) if value else None
-
-
-def current_correlation() -> dict[str, str]:
-    """request_id and job_id of the running context, for connector calls and audit rows."""
-    bound = structlog.contextvars.get_contextvars()
-    return {key: str(bound[key]) for key in ("request_id", "job_id") if bound.get(key)}

@@ -17,6 +17,7 @@ from brain.models import JobRun, Role, SnapshotDiff
 from brain.selectors import drift_finding_page, job_run_get, snapshot_diff_get, snapshot_latest
 from brain.services.snapshots import snapshot_is_stale
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, FIRESTORE_GROUPS, STRIPE_COLLECTIONS
+from brain.state.warnings import WarningCode, incomplete_collections
 from brain.tasks import capture_studio_state
 from cockpit.access import studio_view
 
@@ -94,13 +95,10 @@ def documents_read(content: dict[str, Any]) -> list[dict[str, Any]]:
     each marked when its read failed or stopped at the scan limit."""
     diagnostics = content.get("diagnostics", {})
     scanned: dict[str, int] = diagnostics.get("documents_scanned", {})
-    problems: dict[str, str] = {}
-    for warning in diagnostics.get("warnings", []):
-        name, _, rest = warning.partition(" ")
-        if rest.startswith("read failed"):
-            problems[name] = "failed"
-        elif rest.startswith("stopped at the scan limit"):
-            problems.setdefault(name, "scan limit")
+    problems = {
+        key: "failed" if code is WarningCode.READ_FAILED else "scan limit"
+        for key, code in incomplete_collections(diagnostics.get("warnings", [])).items()
+    }
     sources = []
     # Each parent collection directly followed by its subcollection groups.
     firestore_order = [

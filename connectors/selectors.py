@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db.models import F, OuterRef, Subquery, Window
@@ -116,7 +115,3 @@ def studios_with_enabled_connectors() -> list[int]:
     return sorted(
         set(ConnectorConfig.objects.filter(enabled=True).values_list("studio_id", flat=True))
     )
-
-
-def sample_age_seconds(sample: ConnectorHealth, now: datetime) -> float:
-    return (now - sample.checked_at).total_seconds()

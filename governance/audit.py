@@ -26,9 +26,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from brain.canonical import canonical_json, format_time
 from brain.context import current_request_id
 from brain.models import Studio
+from connectors.sdk.canonical import canonical_json, format_time
 from governance.actors import Actor
 from governance.models import AuditChainHead, AuditDigest, AuditEvent
 

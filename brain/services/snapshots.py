@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from brain.canonical import canonical_hash
 from brain.models import CloudRecord, DriftFinding, JobRun, Snapshot, SnapshotDiff, Studio
 from brain.services.mirror import mirror_sync
 from brain.signals import studio_state_captured
+from brain.state import warnings as snapshot_warnings
 from brain.state.cloud_source import CloudReaders
 from brain.state.diff import diff_metrics
 from brain.state.drift import find_drift
@@ -33,6 +33,7 @@ from brain.state.sources import (
 )
 from connectors.models import ConnectorConfig, DeviceReading
 from connectors.runtime import build_connector
+from connectors.sdk.canonical import canonical_hash
 from connectors.sdk.errors import ConfigurationError, ConnectorError
 
 log = structlog.stdlib.get_logger("brain.snapshots")
@@ -207,12 +208,13 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
         log.warning("studio_state.drift_unchecked", studio=studio.slug, error=str(error))
         return None
     scanned = snapshot.content["diagnostics"]["documents_scanned"]
-    warnings = set(snapshot.content["diagnostics"]["warnings"])
+    incomplete = snapshot_warnings.incomplete_collections(
+        snapshot.content["diagnostics"]["warnings"]
+    )
     expected = {
         name: scanned[f"firestore:{name}"]
         for name in FIRESTORE_COLLECTIONS
-        if f"firestore:{name}" in scanned
-        and not any(w.startswith(f"firestore:{name} ") for w in warnings)
+        if f"firestore:{name}" in scanned and f"firestore:{name}" not in incomplete
     }
     config = settings.BRAIN
     drifts = find_drift(
@@ -225,12 +227,11 @@ def drift_check(*, studio: Studio, source: CloudSource) -> DriftFinding | None:
         locked = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
         diagnostics = locked.content["diagnostics"]
         diagnostics["completeness"] = "partial"
-        diagnostics["warnings"] = sorted(
-            set(diagnostics["warnings"])
-            | {
-                f"drift: {d.metric} expected {d.expected}, cloud now has {d.observed}"
-                for d in drifts
-            }
+        diagnostics["warnings"] = snapshot_warnings.sorted_warnings(
+            [
+                *diagnostics["warnings"],
+                *(snapshot_warnings.drift(d.metric, d.expected, d.observed) for d in drifts),
+            ]
         )
         locked.completeness = "partial"
         locked.content_hash = canonical_hash(locked.content)

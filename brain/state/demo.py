@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from brain.canonical import normalize
+from connectors.sdk.canonical import normalize
 
 SIZES = {
     # batches, pieces per batch (mean), members, reservations, firings, reports, tickets, requests, orders, events

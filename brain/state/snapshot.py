@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brain.canonical import canonical_hash
 from brain.state import rules
+from brain.state import warnings as snapshot_warnings
+from brain.state.warnings import SnapshotWarning
+from connectors.sdk.canonical import canonical_hash
 
 SCHEMA_VERSION = "3.0"
 
@@ -170,18 +172,18 @@ def compute_content(
 
     batches = docs("batches")
     reports = docs("communityReports")
-    warnings: list[str] = []
+    warnings: list[SnapshotWarning] = []
     scanned: dict[str, int] = {}
     partial = False
     for read in reads:
         scanned[f"{read.source}:{read.collection}"] = read.scanned
         if read.error:
             partial = True
-            warnings.append(f"{read.source}:{read.collection} read failed: {read.error}")
+            warnings.append(snapshot_warnings.read_failed(read.source, read.collection, read.error))
         elif read.hit_scan_limit:
             partial = True
             warnings.append(
-                f"{read.source}:{read.collection} stopped at the scan limit after {read.scanned} documents"
+                snapshot_warnings.scan_limit(read.source, read.collection, read.scanned)
             )
     unsettled = unsettled_payments(firestore.get("materialsOrders", {}), stripe)
     return {
@@ -205,7 +207,7 @@ def compute_content(
         "source_hashes": source_hashes(mirror),
         "diagnostics": {
             "completeness": "partial" if partial else "full",
-            "warnings": sorted(warnings),
+            "warnings": snapshot_warnings.sorted_warnings(warnings),
             "documents_scanned": dict(sorted(scanned.items())),
         },
     }

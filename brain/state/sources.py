@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from brain.canonical import canonical_hash, normalize
 from brain.state.demo import iter_documents
 from brain.state.snapshot import (
     FIRESTORE_COLLECTIONS,
@@ -23,6 +22,7 @@ from brain.state.snapshot import (
     CollectionRead,
 )
 from connectors.firestore.schemas import FIELD_MASKS, apply_mask
+from connectors.sdk.canonical import canonical_hash, normalize
 
 # Fields the servers rewrite on every touch: kept in the mirror, left out of the content hash,
 # so a document re-saved with the same content does not look changed.

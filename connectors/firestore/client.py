@@ -32,6 +32,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.vector import Vector
 from google.oauth2 import service_account
 
+from connectors.sdk.canonical import CanonicalError
 from connectors.sdk.errors import ConnectorError, ErrorCode
 
 
@@ -195,7 +196,7 @@ def plain(value: Any) -> Any:
         return {"latitude": value.latitude, "longitude": value.longitude}
     if isinstance(value, Vector):
         return [float(item) for item in value]
-    return str(value)
+    raise CanonicalError(f"Firestore value of type {type(value).__name__} has no plain form")
 
 
 def plain_fields(fields: dict[str, Any]) -> dict[str, Any]:

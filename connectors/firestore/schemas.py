@@ -9,7 +9,7 @@ without an entry here is not read at all: the reader refuses it rather than gues
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -96,16 +96,6 @@ def apply_mask(fields: Mapping[str, Any], mask: FieldMask) -> dict[str, Any]:
                 merged = selected.setdefault(head, {})
                 merged.update(nested)
     return selected
-
-
-def subcollection_groups(parent: str) -> list[str]:
-    """``["batches/*/pieces", ...]``: the subcollection groups read under a collection."""
-    prefix = f"{parent}/*/"
-    return [group for group in FIELD_MASKS if group.startswith(prefix)]
-
-
-def top_level_groups(groups: Iterable[str] = FIELD_MASKS) -> list[str]:
-    return [group for group in groups if "/" not in group]
 
 
 class FirestoreSettings(ConnectorSettings):

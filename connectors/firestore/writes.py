@@ -32,7 +32,9 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import firestore
 from pydantic import Field, field_validator
 
+from connectors.firestore.client import plain_fields
 from connectors.sdk.base import Connector
+from connectors.sdk.canonical import normalize
 from connectors.sdk.errors import ConnectorError, ErrorCode
 from connectors.sdk.registry import register
 from connectors.sdk.schemas import (
@@ -455,12 +457,11 @@ class FirestorePilotConnector(Connector):
 
 
 def _plain(fields: dict[str, Any] | None) -> dict[str, Any]:
-    """Document fields as JSON values (timestamps as ISO text), for state hashes and display."""
-    result: dict[str, Any] = json.loads(json.dumps(fields or {}, default=_json_default))
+    """Document fields as JSON values, for state hashes and display.
+
+    Firestore types become plain values explicitly (``plain_fields``: references their path,
+    geo points a mapping, bytes base64), then ``normalize`` writes timestamps in the one
+    canonical form; a value with no form raises instead of being stringified.
+    """
+    result: dict[str, Any] = normalize(plain_fields(fields or {}))
     return result
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)

@@ -13,7 +13,7 @@
    carry the kind's own timeouts;
 5. maps anything unexpected to UNKNOWN, tells the breaker, hashes the output, logs one
    ``connector.call`` line, and records failed calls and write intents through the
-   ``CallRecorder`` (a ``ConnectorCall`` row until governance's audit chain exists).
+   ``CallRecorder`` (a ``ConnectorCall`` row).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import structlog
 from pydantic import BaseModel
 
 from connectors.sdk.breaker import Admission, CircuitBreaker
+from connectors.sdk.canonical import content_hash
 from connectors.sdk.errors import CircuitOpenError, ConnectorError, ErrorCode
-from connectors.sdk.hashing import content_hash
 from connectors.sdk.redaction import redact
 from connectors.sdk.schemas import (
     CallMeta,
@@ -379,6 +379,9 @@ class Connector(ABC):
         token = _call_state.set(state)
         try:
             result = body()
+            # Inside the try: output with no canonical form (say an infinity) fails the call
+            # as UNKNOWN instead of escaping the pipeline unlogged.
+            output_hash = content_hash(result.model_dump(mode="json", exclude={"meta"}))
         except ConnectorError as error:
             self._tell_breaker(False, admission)
             raise fail(error, "failed", state.attempts, admission.state) from error
@@ -392,7 +395,6 @@ class Connector(ABC):
             _call_state.reset(token)
         self._tell_breaker(True, admission)
         latency = (time.perf_counter() - started) * 1000
-        output_hash = content_hash(result.model_dump(mode="json", exclude={"meta"}))
         meta = CallMeta(
             kind=self.kind,
             instance=self.instance,

@@ -84,8 +84,8 @@ def _run_writers(work: Any, per_writer: int) -> float:
 def bench_append(per_writer: int) -> dict[str, Any]:
     from django.db import connection, transaction
 
-    from brain.canonical import canonical_json
     from brain.models import Studio
+    from connectors.sdk.canonical import canonical_json
     from governance.actors import Actor
     from governance.audit import audit_append, verify_chain
 
@@ -171,7 +171,7 @@ def bulk_load_chain(studio_id: int, count: int) -> str:
     """COPY ``count`` events with correct hashes into a studio's chain; returns the head hash."""
     from django.db import connection
 
-    from brain.canonical import canonical_json, format_time
+    from connectors.sdk.canonical import canonical_json, format_time
     from governance.audit import GENESIS_HASH, event_fields, link_hash
     from governance.models import AuditChainHead
 
@@ -308,8 +308,8 @@ def bench_queue(count: int) -> dict[str, Any]:
     from django.test import Client
     from django.utils import timezone
 
-    from brain.canonical import canonical_hash
     from brain.models import Membership, Role, Studio
+    from connectors.sdk.canonical import canonical_hash
     from governance.enums import ActorType, ProposalStatus, Risk
     from governance.models import Proposal
 

@@ -398,3 +398,16 @@ def test_env_example_lists_every_variable_with_its_default():
     assert "\nBRAIN_SCAN_LIMIT=2000\n" in example
     assert "\nBRAIN_ENABLE_WRITE_EXECUTION=false\n" in example
     assert "\n# BRAIN_STRIPE_API_KEY_FILE=\n" in example
+
+
+def test_each_setting_is_declared_once_as_a_config_field():
+    import dataclasses
+
+    from brain.config import BY_NAME, BrainConfig
+
+    fields = [f.name for f in dataclasses.fields(BrainConfig) if f.name != "sources"]
+    # The contract is read off the fields: one per field, in field order, named after it.
+    assert [s.attr for s in SETTINGS] == fields
+    assert len(BY_NAME) == len(SETTINGS)
+    config = load_config(BASE)
+    assert {s.name: getattr(config, s.attr) for s in SETTINGS}.keys() == BY_NAME.keys()

@@ -8,6 +8,7 @@ from brain.models import JobRun
 from brain.services.snapshots import snapshot_capture
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
+from brain.state.warnings import drift, read_failed, scan_limit
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,21 @@ def test_state_page_shows_the_latest_snapshot_with_read_times(
     assert "Firestore read" in body and "Stripe read" in body
     assert "demo data" in body
     assert "Capture now" not in body  # viewers cannot capture
+
+
+def test_state_page_lists_each_warning_with_its_code_and_collection(staff, login, captured):
+    warnings = [
+        scan_limit("firestore", "batches", 50),
+        read_failed("stripe", "refunds", "UNAVAILABLE: Stripe answered HTTP 500"),
+    ]
+    captured.content["diagnostics"]["warnings"] = warnings
+    captured.save(update_fields=["content"])
+
+    body = login(staff.viewer).get(reverse("cockpit:state", args=[staff.studio.slug]))
+    text = body.content.decode()
+
+    assert "<code>SCAN_LIMIT</code> firestore:batches: stopped at the scan limit after 50" in text
+    assert "<code>READ_FAILED</code> stripe:refunds: UNAVAILABLE: Stripe answered HTTP 500" in text
 
 
 def test_diff_detail_is_scoped_to_the_studio(staff, login, captured):
@@ -157,8 +173,9 @@ def test_documents_read_puts_subcollections_under_their_parent_and_marks_problem
                 "firestore:batches": 50,
             },
             "warnings": [
-                "firestore:batches stopped at the scan limit after 50 documents",
-                "stripe:refunds read failed: UNAVAILABLE: Stripe answered HTTP 500",
+                scan_limit("firestore", "batches", 50),
+                read_failed("stripe", "refunds", "UNAVAILABLE: Stripe answered HTTP 500"),
+                drift("reservations", 9, 90),
             ],
         }
     }

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
-from brain.canonical import format_time
+from connectors.sdk.canonical import format_time
 from governance.actors import Actor
 from governance.audit import (
     GENESIS_HASH,

@@ -11,8 +11,8 @@ import time_machine
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from brain.canonical import canonical_hash
 from connectors.models import ConnectorConfig
+from connectors.sdk.canonical import canonical_hash
 from governance.actors import Actor
 from governance.enums import ExecutionStatus, ProposalStatus
 from governance.errors import Denied

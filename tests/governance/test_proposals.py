@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from brain.canonical import canonical_hash
+from connectors.sdk.canonical import canonical_hash
 from governance.actors import Actor
 from governance.enums import ProposalStatus, Risk
 from governance.errors import Denied

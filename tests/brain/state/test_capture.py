@@ -18,6 +18,7 @@ from brain.services.snapshots import (
 )
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
+from brain.state.warnings import warning_text
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,11 @@ def test_the_scan_limit_marks_the_snapshot_partial_and_deletes_nothing(studio, t
     with override_settings(BRAIN=replace(settings_brain(), scan_limit=50)):
         partial = snapshot_capture(studio=studio, source=DemoSource(tmp_path)).snapshot
     assert partial.completeness == "partial"
-    assert any("stopped at the scan limit" in w for w in partial.content["diagnostics"]["warnings"])
+    warnings = partial.content["diagnostics"]["warnings"]
+    assert any("stopped at the scan limit" in warning_text(w) for w in warnings)
+    assert {"code": "SCAN_LIMIT", "source": "firestore", "collection": "batches"} in [
+        {key: w[key] for key in ("code", "source", "collection")} for w in warnings
+    ]
     assert not CloudRecord.objects.filter(studio=studio, deleted_at__isnull=False).exists()
 
 
@@ -186,9 +191,11 @@ def test_drift_marks_the_snapshot_partial_and_records_a_finding(studio, tmp_path
     assert [d["metric"] for d in finding.drifts] == ["reservations"]
     snapshot.refresh_from_db()
     assert snapshot.completeness == "partial"
-    assert any(
-        w.startswith("drift: reservations") for w in snapshot.content["diagnostics"]["warnings"]
-    )
+    warnings = snapshot.content["diagnostics"]["warnings"]
+    assert any(warning_text(w).startswith("drift: reservations") for w in warnings)
+    assert [(w["code"], w["source"], w["collection"]) for w in warnings] == [
+        ("DRIFT", "firestore", "reservations")
+    ]
     assert DriftFinding.objects.filter(studio=studio).count() == 1
 
 

@@ -15,7 +15,6 @@ import grpc
 import pytest
 from django.core.management import CommandError, call_command
 
-from brain.canonical import canonical_hash
 from brain.config import replace
 from brain.models import CloudRecord, DriftFinding, Snapshot
 from brain.services.snapshots import (
@@ -28,8 +27,10 @@ from brain.services.snapshots import (
 from brain.state.demo import generate
 from brain.state.snapshot import FIRESTORE_GROUPS, metrics_of, unsettled_payments
 from brain.state.sources import DemoSource
+from brain.state.warnings import warning_text
 from connectors.models import ConnectorConfig
 from connectors.runtime import breaker_for
+from connectors.sdk.canonical import canonical_hash
 from connectors.services import connector_config_create
 from connectors.stripe.schemas import RESOURCES as STRIPE_RESOURCES
 from tests.peers.demo_loader import load_demo, load_firestore, load_stripe, rewrite_export
@@ -45,6 +46,11 @@ FAST = {
     "retry_jitter": 0.0,
     "total_timeout": 10,
 }
+
+
+def texts(snapshot):
+    """The snapshot's structured warnings as the lines people read."""
+    return [warning_text(w) for w in snapshot.content["diagnostics"]["warnings"]]
 
 
 def configure_cloud(studio, stripe_peer, *, stripe=True, page_size=7):
@@ -278,7 +284,7 @@ def test_the_scan_limit_makes_the_snapshot_partial_and_deletes_nothing(studio, l
 
     partial = capture(studio)
 
-    warnings = partial.content["diagnostics"]["warnings"]
+    warnings = texts(partial)
     assert partial.completeness == "partial"
     assert "firestore:batches stopped at the scan limit after 50 documents" in warnings
     assert any(
@@ -297,7 +303,7 @@ def test_a_failing_collection_makes_the_snapshot_partial_not_a_crash(
 
     partial = capture(studio)
 
-    warnings = partial.content["diagnostics"]["warnings"]
+    warnings = texts(partial)
     assert partial.completeness == "partial"
     assert any(w.startswith("firestore:batches read failed: UNAVAILABLE") for w in warnings), (
         warnings
@@ -316,7 +322,7 @@ def test_a_cursor_that_does_not_advance_fails_that_collection_only(studio, loade
 
     snapshot = capture(studio)
 
-    warnings = snapshot.content["diagnostics"]["warnings"]
+    warnings = texts(snapshot)
     assert snapshot.completeness == "partial"
     assert any(
         w.startswith("firestore:batches read failed: BAD_RESPONSE")
@@ -429,7 +435,7 @@ def test_without_a_stripe_connector_the_snapshot_is_partial_and_says_why(
     assert snapshot.completeness == "partial"
     assert (
         "stripe:payment_intents read failed: not read: no Stripe connector is configured for this studio"
-        in snapshot.content["diagnostics"]["warnings"]
+        in texts(snapshot)
     )
     assert snapshot.stripe_read_at is None
 
@@ -525,13 +531,11 @@ def test_the_runtime_settings_fill_in_what_a_stripe_connector_leaves_out(
 
     scanned = snapshot.content["diagnostics"]["documents_scanned"]
     assert scanned["stripe:payment_intents"] == 1
-    assert not any(
-        w.startswith("stripe:payment_intents") for w in snapshot.content["diagnostics"]["warnings"]
-    )
+    assert not any(w.startswith("stripe:payment_intents") for w in texts(snapshot))
 
     monkeypatch.delenv("BRAIN_STRIPE_API_KEY")
     without_key = capture(studio)
     assert any(
         "the stripe connector is misconfigured" in w and "BRAIN_STRIPE_API_KEY" in w
-        for w in without_key.content["diagnostics"]["warnings"]
+        for w in texts(without_key)
     )

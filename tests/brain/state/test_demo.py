@@ -1,8 +1,8 @@
 from datetime import UTC, datetime
 
-from brain.canonical import canonical_json
 from brain.state.demo import decode_value, encode_value, generate, iter_documents
 from brain.state.snapshot import unsettled_payments
+from connectors.sdk.canonical import canonical_json
 
 
 def test_same_arguments_give_the_same_bytes_and_another_seed_does_not():

@@ -1,9 +1,10 @@
 import random
 
-from brain.canonical import canonical_hash, canonical_json
 from brain.state.diff import diff_metrics, diff_records
 from brain.state.drift import drift_ratio, find_drift
 from brain.state.snapshot import CollectionRead, MirrorEntry, compute_content, unsettled_payments
+from brain.state.warnings import warning_text
+from connectors.sdk.canonical import canonical_hash, canonical_json
 
 
 def sample_firestore():
@@ -85,6 +86,14 @@ def test_a_failed_read_makes_the_snapshot_partial_with_a_warning():
     )
     assert content["diagnostics"]["completeness"] == "partial"
     assert content["diagnostics"]["warnings"] == [
+        {
+            "code": "READ_FAILED",
+            "source": "firestore",
+            "collection": "reservations",
+            "detail": "UNAVAILABLE: peer down",
+        }
+    ]
+    assert [warning_text(w) for w in content["diagnostics"]["warnings"]] == [
         "firestore:reservations read failed: UNAVAILABLE: peer down"
     ]
 
