@@ -48,7 +48,10 @@ from governance.errors import Denied
 from governance.models import AgentSource, AgentToken, ExemptionState, KillSwitch
 from governance.policies.intake import load_policy
 from governance.policies.limits import ENDPOINT_SETTINGS, Endpoint
-from governance.policy_selectors import (
+from governance.ratelimit import RateLimitUnavailable, limiter_counters
+from governance.reasons import ReasonCode, explain
+from governance.selectors.execution import kill_switch_list
+from governance.selectors.policy import (
     agent_get,
     agent_list,
     decision_get,
@@ -60,9 +63,6 @@ from governance.policy_selectors import (
     intake_get,
     intake_queue,
 )
-from governance.ratelimit import RateLimitUnavailable, limiter_counters
-from governance.reasons import ReasonCode, explain
-from governance.selectors import kill_switch_list
 from governance.services.agents import agent_create_local, token_issue, token_revoke, token_rotate
 from governance.services.delegations import delegation_create_local, delegation_revoke_local
 from governance.services.exemptions import exemption_approve, exemption_revoke

@@ -27,8 +27,8 @@ from governance.identity import ResolvedActor
 from governance.models import AgentClient, AgentSource, AgentToken, Delegation
 from governance.policies.delegation import effective_scopes, scope_is_valid
 from governance.policies.tokens import token_generate, token_matches, token_prefix
-from governance.policy_selectors import delegation_facts
 from governance.reasons import ReasonCode
+from governance.selectors.policy import delegation_facts
 from governance.services.common import require_rationale, require_role
 from governance.services.policy_common import policy_governed
 

@@ -29,8 +29,8 @@ from governance.models import (
 )
 from governance.policies.decision import Decision
 from governance.policies.delegation import evaluate_delegation, scope_is_valid
-from governance.policy_selectors import delegation_facts
 from governance.reasons import ReasonCode
+from governance.selectors.policy import delegation_facts
 from governance.services.common import require_rationale, require_role
 from governance.services.decisions import decision_record
 from governance.services.policy_common import policy_governed

@@ -65,14 +65,10 @@ from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import AgentClient, DecisionKind, Execution, Proposal
 from governance.policies.decision import Decision
-from governance.policy_selectors import exemption_active, proposal_resource_owner
 from governance.reasons import ReasonCode
-from governance.selectors import (
-    approval_is_fresh,
-    approval_matches,
-    engaged_kill_switch,
-    granted_count,
-)
+from governance.selectors.execution import engaged_kill_switch
+from governance.selectors.policy import exemption_active, proposal_resource_owner
+from governance.selectors.proposals import approval_is_fresh, approval_matches, granted_count
 from governance.services.common import audit_denial, lock_proposal, require_role
 from governance.services.decisions import decision_record
 from governance.services.delegations import delegation_decision

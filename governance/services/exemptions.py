@@ -25,8 +25,8 @@ from governance.models import (
     ExemptionEventKind,
     ExemptionState,
 )
-from governance.policy_selectors import capability_is_exemptable, exemption_state
 from governance.reasons import ReasonCode
+from governance.selectors.policy import capability_is_exemptable, exemption_state
 from governance.services.common import require_rationale, require_role
 from governance.services.policy_common import policy_governed
 

@@ -29,7 +29,7 @@ from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import KillSwitch, KillSwitchEvent
 from governance.reasons import ReasonCode
-from governance.selectors import kill_switch_state
+from governance.selectors.execution import kill_switch_state
 from governance.services.common import require_rationale
 
 

@@ -118,7 +118,7 @@ def bench_delegation(calls: int) -> dict[str, Any]:
     from brain.models import Membership, Role, Studio
     from governance.models import AgentClient, AgentSource, Delegation
     from governance.policies.delegation import DelegationFacts, evaluate_delegation
-    from governance.policy_selectors import delegation_facts
+    from governance.selectors.policy import delegation_facts
     from governance.services.agents import resolve_actor, token_issue
     from governance.services.delegations import delegation_decision
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from governance.actors import Actor
 from governance.errors import Denied
 from governance.models import AgentClient, AgentToken, AuditEvent, Delegation, PolicyDecision
-from governance.policy_selectors import delegation_list
 from governance.reasons import ReasonCode
+from governance.selectors.policy import delegation_list
 from governance.services.agents import (
     agent_create_local,
     agents_sync_from_mirror,
