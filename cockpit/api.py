@@ -35,7 +35,7 @@ from governance.capabilities import REGISTRY
 from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import Execution, IntakeReview, PolicyDecision, Proposal
-from governance.policies.limits import Endpoint
+from governance.ratelimit import Endpoint
 from governance.reasons import ReasonCode
 from governance.selectors.policy import decision_get, intake_get, proposal_decisions
 from governance.selectors.proposals import proposal_get

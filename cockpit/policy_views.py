@@ -47,8 +47,7 @@ from governance.capabilities import CAPABILITIES
 from governance.errors import Denied
 from governance.models import AgentSource, AgentToken, ExemptionState, KillSwitch
 from governance.policies.intake import load_policy
-from governance.policies.limits import ENDPOINT_SETTINGS, Endpoint
-from governance.ratelimit import RateLimitUnavailable, limiter_counters
+from governance.ratelimit import ENDPOINT_SETTINGS, Endpoint, RateLimitUnavailable, limiter_counters
 from governance.reasons import ReasonCode, explain
 from governance.selectors.execution import kill_switch_list
 from governance.selectors.policy import (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db.models import (
     Case,
     F,
@@ -14,7 +16,7 @@ from django.db.models import (
     When,
 )
 
-from governance.enums import KillSwitchEventKind, KillSwitchScope
+from governance.enums import ExecutionStatus, KillSwitchEventKind, KillSwitchScope
 from governance.models import Execution, KillSwitch, KillSwitchEvent, Proposal
 
 
@@ -121,3 +123,16 @@ def kill_switch_state(switch: KillSwitch) -> tuple[bool, KillSwitchEvent | None]
         elif event.kind == KillSwitchEventKind.RELEASE_CONFIRMED:
             engaged, pending = False, None
     return engaged, pending
+
+
+# A queued row whose task never arrived (a broker restart lost it) is sent again after this.
+QUEUED_GRACE = timedelta(minutes=2)
+
+
+def executions_lost(*, now: datetime) -> list[int]:
+    """Executions still ``queued`` after ``QUEUED_GRACE``: their task message was lost."""
+    return list(
+        Execution.objects.filter(
+            status=ExecutionStatus.QUEUED, queued_at__lt=now - QUEUED_GRACE
+        ).values_list("pk", flat=True)
+    )
