@@ -158,12 +158,12 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
         switch.release_form = bound.get(key) or KillSwitchReleaseForm(  # type: ignore[attr-defined]
             needs_reauth=not fresh, auto_id=f"ks{switch.pk}_%s"
         )
-        asked = switch.pending_request  # type: ignore[attr-defined]
+        asked = switch.pending_request
         switch.mine = asked is not None and asked.user_id == request.user.pk  # type: ignore[attr-defined]
 
     exemptions = sorted(
         exemption_list(studio.pk),
-        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),  # type: ignore[attr-defined]
+        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),
     )
     for exemption in exemptions:
         exemption.approve_form = bound.get(("exemption-approve", exemption.pk)) or ReauthForm(  # type: ignore[attr-defined]

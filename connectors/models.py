@@ -2,8 +2,9 @@
 
 ``ConnectorConfig`` holds settings (validated by the kind's pydantic schema) and the
 *names* of the environment variables that hold its secrets, never the values.
-``ConnectorCall`` is the audit trail of failed calls and write intents until governance's
-hash chain exists. ``ConnectorHealth`` and ``DeviceReading`` are derived and prunable.
+``ConnectorCall`` is the connector-level log of failed calls and write intents (the
+decisions about writes are governance's audit chain). ``ConnectorHealth`` and
+``DeviceReading`` are derived and prunable.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ConnectorConfig(models.Model):
 
 
 class ConnectorCall(models.Model):
-    """A failed connector call or a write intent (until governance's AuditEvent chain)."""
+    """A failed connector call or a write intent, as the connector saw it."""
 
     studio = models.ForeignKey(
         "brain.Studio", on_delete=models.CASCADE, related_name="connector_calls"

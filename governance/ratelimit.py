@@ -38,6 +38,7 @@ from urllib.parse import quote, unquote
 import redis
 from django.conf import settings
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from governance.capabilities import capability_spec
@@ -211,11 +212,11 @@ class Counter:
     ttl_seconds: int
 
 
-_clients: dict[str, tuple[redis.Redis, object]] = {}
+_clients: dict[str, tuple[redis.Redis, Script]] = {}
 _lock = threading.Lock()
 
 
-def _client() -> tuple[redis.Redis, object]:
+def _client() -> tuple[redis.Redis, Script]:
     """A client (and the registered script) for the configured Redis, made once per URL."""
     url = settings.BRAIN.redis_url or ""
     with _lock:
@@ -239,7 +240,7 @@ def limiter_hit(limit: Limit, *, now: float | None = None) -> Hit:
     now_ms = (time.time() if now is None else now) * 1000
     window_ms = limit.window_seconds * 1000
     try:
-        allowed, count, oldest = script(  # type: ignore[operator]
+        allowed, count, oldest = script(
             keys=[limit.key], args=[now_ms, window_ms, limit.limit, uuid.uuid4().hex]
         )
     except (redis.RedisError, OSError, ValueError) as error:

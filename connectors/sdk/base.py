@@ -13,7 +13,7 @@
    carry the kind's own timeouts;
 5. maps anything unexpected to UNKNOWN, tells the breaker, hashes the output, logs one
    ``connector.call`` line, and records failed calls and write intents through the
-   ``CallRecorder`` (a ``ConnectorCall`` row until governance's audit chain exists).
+   ``CallRecorder`` (a ``ConnectorCall`` row).
 """
 
 from __future__ import annotations

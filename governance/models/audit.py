@@ -62,6 +62,9 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
+    # Not a column: set by ``governance.selectors.audit.label_actors`` for the templates.
+    actor_label: str
+
     class Meta:
         ordering = ["studio_id", "sequence"]
         constraints = [

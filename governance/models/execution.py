@@ -115,6 +115,11 @@ class KillSwitch(models.Model):
     )
     created_at = models.DateTimeField()
 
+    # Not columns: set by ``governance.selectors.execution.kill_switch_list`` from the
+    # switch's events (on, and the release request waiting for a second admin).
+    engaged: bool
+    pending_request: KillSwitchEvent | None
+
     class Meta:
         ordering = ["scope", "capability_id", "pk"]
         constraints = [

@@ -52,6 +52,9 @@ class Exemption(models.Model):
     )
     created_at = models.DateTimeField()
 
+    # Not a column: set by ``governance.selectors.policy.exemption_list`` from the events.
+    state: ExemptionState
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

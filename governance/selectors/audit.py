@@ -109,4 +109,4 @@ def label_actors(events: Iterable[AuditEvent]) -> None:
     events = list(events)
     labels = actor_labels(events)
     for event in events:
-        event.actor_label = labels[(event.actor_type, event.actor_id)]  # type: ignore[attr-defined]
+        event.actor_label = labels[(event.actor_type, event.actor_id)]

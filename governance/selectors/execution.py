@@ -106,8 +106,8 @@ def kill_switch_list(studio_id: int | None = None) -> list[KillSwitch]:
     rows = list(qs.order_by("scope", "capability_id", "pk"))
     for row in rows:
         engaged, pending = kill_switch_state(row)
-        row.engaged = engaged  # type: ignore[attr-defined]
-        row.pending_request = pending  # type: ignore[attr-defined]
+        row.engaged = engaged
+        row.pending_request = pending
     return rows
 
 
