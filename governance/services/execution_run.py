@@ -12,6 +12,7 @@ post-state hashes. This is the only module that calls a connector's write
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,8 +58,8 @@ def execution_delegation(
 ) -> PendingDecision:
     """The agent's delegation decision for running ``proposal`` for ``owner_id``, not stored
     yet: the gateway decides it (``governance.services.execution``), and the worker again
-    right before it sends the write."""
-    return delegation_pending(
+    right before it sends the write. Stored in the proposal's studio chain."""
+    pending = delegation_pending(
         actor=identity,
         capability_id=proposal.capability_id,
         resource_owner_id=owner_id,
@@ -67,6 +68,7 @@ def execution_delegation(
         proposal_id=proposal.pk,
         metadata=GATEWAY_METADATA,
     )
+    return dataclasses.replace(pending, studio_id=proposal.studio_id)
 
 
 @dataclass
