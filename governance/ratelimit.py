@@ -44,6 +44,8 @@ from redis.retry import Retry
 from governance.capabilities import capability_spec
 from governance.enums import ActorType
 
+# -- which limit applies, its key and the window maths (no I/O) ------------------------------------
+
 KEY_PREFIX = "brain:rl"
 ENDPOINT_WINDOW_SECONDS = 60
 
@@ -165,7 +167,7 @@ def window_words(seconds: int) -> str:
     return f"{seconds} s"
 
 
-# -- the counters on Redis --------------------------------------------------------------------------
+# -- the counters on Redis -------------------------------------------------------------------------
 
 CONNECT_TIMEOUT = 0.25
 SOCKET_TIMEOUT = 0.5
