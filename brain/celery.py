@@ -17,13 +17,14 @@ app = Celery("brain")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # reads: cloud and device reads; execute: governed writes (never starved by reads);
-# default: the rest.
+# default: the rest. Declared here only: call sites and beat entries name no queue.
 app.conf.task_queues = (Queue("reads"), Queue("execute"), Queue("default"))
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
     "brain.tasks.capture_studio_state": {"queue": "reads"},
     "brain.tasks.capture_all_studios": {"queue": "reads"},
     "brain.tasks.daily_snapshots": {"queue": "reads"},
+    "brain.tasks_connectors.poll_all_connectors": {"queue": "reads"},
     "brain.tasks_connectors.poll_studio_connectors": {"queue": "reads"},
     "brain.tasks_connectors.check_connector": {"queue": "reads"},
     "governance.tasks.run_execution": {"queue": "execute"},
@@ -35,32 +36,26 @@ app.conf.beat_schedule = {
     "poll-connectors": {
         "task": "brain.tasks_connectors.poll_all_connectors",
         "schedule": 60.0,  # replaced by BRAIN_CONNECTOR_POLL_INTERVAL once settings load
-        "options": {"queue": "reads"},
     },
     "prune-connector-health": {
         "task": "brain.tasks_connectors.prune_connector_health",
         "schedule": crontab(hour="3", minute="29"),
-        "options": {"queue": "default"},
     },
     "prune-job-runs": {
         "task": "brain.tasks.prune_job_runs",
         "schedule": crontab(hour="3", minute="17"),
-        "options": {"queue": "default"},
     },
     "audit-digest": {
         "task": "governance.tasks.audit_digest",
         "schedule": crontab(hour="0", minute="7"),
-        "options": {"queue": "default"},
     },
     "reconcile-executions": {
         "task": "governance.tasks.reconcile_executions",
         "schedule": 60.0,
-        "options": {"queue": "execute"},
     },
     "expire-proposals": {
         "task": "governance.tasks.expire_proposals",
         "schedule": crontab(minute="*/5"),
-        "options": {"queue": "default"},
     },
 }
 app.autodiscover_tasks()
@@ -74,7 +69,6 @@ def _schedule_from_settings(sender: Celery, **_: Any) -> None:
     sender.conf.beat_schedule["capture-all-studios"] = {
         "task": "brain.tasks.capture_all_studios",
         "schedule": settings.BRAIN.job_interval.total_seconds(),
-        "options": {"queue": "reads"},
     }
     sender.conf.beat_schedule["poll-connectors"]["schedule"] = (
         settings.BRAIN.connector_poll_interval.total_seconds()
@@ -83,7 +77,6 @@ def _schedule_from_settings(sender: Celery, **_: Any) -> None:
     sender.conf.beat_schedule["daily-snapshots"] = {
         "task": "brain.tasks.daily_snapshots",
         "schedule": crontab(minute="5"),
-        "options": {"queue": "reads"},
     }
 
 

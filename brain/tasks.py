@@ -44,7 +44,7 @@ def log_probe(self: Any, message: str) -> None:
 def capture_all_studios() -> None:
     """Beat: queue a read + capture for every studio this runtime serves (single flight per studio)."""
     for studio_id in served_studios().values_list("pk", flat=True):
-        capture_studio_state.apply_async(args=(studio_id,), queue="reads")
+        capture_studio_state.apply_async(args=(studio_id,))
 
 
 @shared_task(name="brain.tasks.daily_snapshots")
@@ -54,7 +54,7 @@ def daily_snapshots() -> None:
         if not Snapshot.objects.filter(
             studio=studio, kind=Snapshot.Kind.DAILY, snapshot_date=studio_today(studio)
         ).exists():
-            capture_studio_state.apply_async(args=(studio.pk, Snapshot.Kind.DAILY), queue="reads")
+            capture_studio_state.apply_async(args=(studio.pk, Snapshot.Kind.DAILY))
 
 
 @shared_task(name="brain.tasks.capture_studio_state", bind=True)

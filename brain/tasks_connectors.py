@@ -35,9 +35,9 @@ CHECK_JOB = "connectors.check"
 
 @shared_task(name="brain.tasks_connectors.poll_all_connectors")
 def poll_all_connectors() -> None:
-    """Beat entry: one poll task per studio that has enabled connectors, on the reads queue."""
+    """Beat entry: one poll task per studio that has enabled connectors (routed to reads)."""
     for studio_id in studios_with_enabled_connectors():
-        poll_studio_connectors.apply_async(args=(studio_id,), queue="reads")
+        poll_studio_connectors.apply_async(args=(studio_id,))
 
 
 @shared_task(name="brain.tasks_connectors.poll_studio_connectors", bind=True)

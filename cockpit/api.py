@@ -35,10 +35,10 @@ from governance.capabilities import REGISTRY
 from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import Execution, IntakeReview, PolicyDecision, Proposal
-from governance.policies.limits import Endpoint
-from governance.policy_selectors import decision_get, intake_get, proposal_decisions
+from governance.ratelimit import Endpoint
 from governance.reasons import ReasonCode
-from governance.selectors import proposal_get
+from governance.selectors.policy import decision_get, intake_get, proposal_decisions
+from governance.selectors.proposals import proposal_get
 from governance.services.agent_submissions import (
     IdempotencyConflict,
     SubmissionDenied,

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from brain.selectors import membership_list
-from governance.selectors import kill_switches_covering, pending_proposal_count
+from governance.selectors.execution import kill_switches_covering
+from governance.selectors.proposals import pending_proposal_count
 
 PRINCIPLES = ("Cloud authoritative", "Local proposes", "Writes require approval")
 

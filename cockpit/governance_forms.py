@@ -13,7 +13,8 @@ from django.http import HttpRequest
 
 from governance.capabilities import REGISTRY
 from governance.enums import Mode, ProposalStatus, Risk
-from governance.selectors import AGES, PROPOSAL_SORTS, AuditFilters, ProposalFilters
+from governance.selectors.audit import AuditFilters
+from governance.selectors.proposals import AGES, PROPOSAL_SORTS, ProposalFilters
 from governance.services.common import MIN_RATIONALE
 
 AGE_LABELS = {

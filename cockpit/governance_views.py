@@ -34,14 +34,12 @@ from governance.capabilities import CAPABILITIES
 from governance.enums import Decision, ProposalStatus, Risk
 from governance.errors import Denied
 from governance.models import Execution, Proposal
-from governance.selectors import (
+from governance.selectors.audit import audit_event_list, label_actors, proposal_audit_events
+from governance.selectors.execution import proposal_execution
+from governance.selectors.proposals import (
     approval_is_fresh,
     approval_list,
-    audit_event_list,
     canonical_input_text,
-    label_actors,
-    proposal_audit_events,
-    proposal_execution,
     proposal_get,
     proposal_list,
     proposal_requesters,

@@ -47,8 +47,10 @@ from governance.capabilities import CAPABILITIES
 from governance.errors import Denied
 from governance.models import AgentSource, AgentToken, ExemptionState, KillSwitch
 from governance.policies.intake import load_policy
-from governance.policies.limits import ENDPOINT_SETTINGS, Endpoint
-from governance.policy_selectors import (
+from governance.ratelimit import ENDPOINT_SETTINGS, Endpoint, RateLimitUnavailable, limiter_counters
+from governance.reasons import ReasonCode, explain
+from governance.selectors.execution import kill_switch_list
+from governance.selectors.policy import (
     agent_get,
     agent_list,
     decision_get,
@@ -60,9 +62,6 @@ from governance.policy_selectors import (
     intake_get,
     intake_queue,
 )
-from governance.ratelimit import RateLimitUnavailable, limiter_counters
-from governance.reasons import ReasonCode, explain
-from governance.selectors import kill_switch_list
 from governance.services.agents import agent_create_local, token_issue, token_revoke, token_rotate
 from governance.services.delegations import delegation_create_local, delegation_revoke_local
 from governance.services.exemptions import exemption_approve, exemption_revoke
@@ -159,12 +158,12 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
         switch.release_form = bound.get(key) or KillSwitchReleaseForm(  # type: ignore[attr-defined]
             needs_reauth=not fresh, auto_id=f"ks{switch.pk}_%s"
         )
-        asked = switch.pending_request  # type: ignore[attr-defined]
+        asked = switch.pending_request
         switch.mine = asked is not None and asked.user_id == request.user.pk  # type: ignore[attr-defined]
 
     exemptions = sorted(
         exemption_list(studio.pk),
-        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),  # type: ignore[attr-defined]
+        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),
     )
     for exemption in exemptions:
         exemption.approve_form = bound.get(("exemption-approve", exemption.pk)) or ReauthForm(  # type: ignore[attr-defined]

@@ -164,7 +164,7 @@ def connector_check(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404("No such connector.")
     try:
         connector_check_mark_pending(config=config)
-        check_connector.apply_async(args=(config.pk,), queue="reads")
+        check_connector.apply_async(args=(config.pk,))
     except Exception as error:  # broker or Redis down: say so, never a 500
         log.error(
             "connector.check.not_queued",

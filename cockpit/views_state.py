@@ -168,7 +168,7 @@ def state(request: HttpRequest) -> HttpResponse:
 def state_capture(request: HttpRequest) -> HttpResponse:
     studio = request.studio  # type: ignore[attr-defined]
     try:
-        task = capture_studio_state.apply_async(args=(studio.id,), queue="reads")
+        task = capture_studio_state.apply_async(args=(studio.id,))
     except Exception as error:  # broker down: say so, change nothing
         log.error("state.capture_not_queued", error=str(error))
         message = "Could not queue the capture: the job queue (Redis) is unreachable. Nothing was changed."

@@ -39,7 +39,7 @@ from governance.models import (
     PolicyDecision,
     Proposal,
 )
-from governance.policy_selectors import capability_is_exemptable, exemption_state
+from governance.selectors.policy import capability_is_exemptable, exemption_state
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
 
 # Approving an exemption asks for the password when the last sign-in is older than this.

@@ -356,7 +356,6 @@ def _check_rows(
 def _stream(studio_id: int | None, first: int, last: int) -> Generator[Sequence[Any]]:
     """Rows of a chain through a server-side cursor, so memory stays flat for any length."""
     with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.itersize = VERIFY_BATCH  # type: ignore[attr-defined]
         chain = "studio_id IS NULL" if studio_id is None else "studio_id = %(studio)s"
         cursor.execute(
             _ROW_SQL.format(chain=chain), {"studio": studio_id, "first": first, "last": last}

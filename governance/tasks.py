@@ -1,17 +1,27 @@
-"""Governance's scheduled jobs: each runs through the job runner and calls one service."""
+"""Governance's tasks: scheduled jobs (each runs through the job runner and calls one
+service) and the execution worker's run, with the one function that queues it.
+
+Queues come from ``task_routes`` in ``brain/celery.py``, never from the call sites. The
+services never import this module; the gateway (``governance.services.execution``)
+queues a run through ``execution_enqueue`` after its decision commits.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from brain.jobs import run_job
 from brain.models import JobRun
 from governance.actors import Actor
 from governance.audit import audit_digest_create
-from governance.services.execution import execution_reconcile_due, execution_run
+from governance.selectors.execution import executions_lost
+from governance.services.execution_reconcile import execution_reconcile_due
+from governance.services.execution_run import execution_run
 from governance.services.proposals import proposal_expire_due
 
 
@@ -62,6 +72,23 @@ def reconcile_executions(self: Any) -> None:
     """Settle executions left running past their deadline; requeue ones whose task was lost."""
 
     def body(run: JobRun) -> dict[str, Any]:
-        return execution_reconcile_due()
+        return executions_reconcile()
 
     run_job("reconcile_executions", body, job_id=self.request.id)
+
+
+def execution_enqueue(execution_id: int) -> None:
+    """Queue the worker's run of an allowed execution (on ``execute``, by ``task_routes``)."""
+    run_execution.delay(execution_id)
+
+
+def executions_reconcile(*, now: datetime | None = None) -> dict[str, list[int]]:
+    """Settle executions left running past their deadline (by reading the outside back) and
+    queue again the ones still waiting for a task that was lost (the claim makes a second
+    delivery harmless). The report says which went where."""
+    now = now or timezone.now()
+    report = execution_reconcile_due(now=now)
+    report["requeued"] = executions_lost(now=now)
+    for execution_id in report["requeued"]:
+        execution_enqueue(execution_id)
+    return report

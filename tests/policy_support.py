@@ -14,7 +14,7 @@ from django.utils import timezone
 from brain.models import CloudRecord, Studio
 from governance.actors import Actor
 from governance.models import AgentClient, AgentSource, Delegation
-from governance.policies.limits import KEY_PREFIX
+from governance.ratelimit import KEY_PREFIX
 from governance.services.agents import token_issue
 
 DOWN_REDIS = "redis://127.0.0.1:1/0"

@@ -111,7 +111,7 @@ def test_the_guardrail_scanner_sees_imports_and_write_calls(source, imports, wri
 
 # Invariant 3: the execution gateway is the only caller of a connector write.
 CONNECTOR_WRITE_CALLERS = {
-    "governance/services/execution.py",  # the gateway's worker step, after every check
+    "governance/services/execution_run.py",  # the gateway's worker step, after every check
     "connectors/sdk/contract.py",  # the harness: a read-only connector must refuse before I/O
 }
 
@@ -136,5 +136,5 @@ def test_only_the_execution_gateway_calls_a_connector_write():
         for line in connector_execute_calls(ast.parse(path.read_text(encoding="utf-8")))
     ]
     assert not offenders, "connector writes outside the execution gateway:\n" + "\n".join(offenders)
-    gateway = ast.parse((ROOT / "governance/services/execution.py").read_text(encoding="utf-8"))
+    gateway = ast.parse((ROOT / "governance/services/execution_run.py").read_text(encoding="utf-8"))
     assert connector_execute_calls(gateway), "the scan no longer sees the gateway's own call"

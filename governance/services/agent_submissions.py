@@ -24,10 +24,10 @@ from governance.identity import ResolvedActor
 from governance.models import AgentRequestKey, DecisionKind, PolicyDecision, Proposal
 from governance.policies.decision import ALLOWED, Decision, TraceStep
 from governance.policies.intake import intake_evaluate, load_policy, submission_texts
-from governance.policies.limits import Endpoint
+from governance.ratelimit import Endpoint
 from governance.reasons import ReasonCode
 from governance.services.decisions import decision_record
-from governance.services.delegations import delegation_decision
+from governance.services.delegations import delegation_pending
 from governance.services.intake import intake_review_open
 from governance.services.proposals import proposal_submit
 from governance.services.ratelimits import endpoint_limit_hit
@@ -162,13 +162,12 @@ def agent_proposal_submit(
     )
     if known:
         decision = decision.then(
-            delegation_decision(
+            delegation_pending(
                 actor=actor,
                 capability_id=capability_id,
                 resource_owner_id=owner,
                 delegation_id=delegation_id,
-                record=False,
-            )
+            ).decision
         )
     verdict = None
     if decision.allowed:

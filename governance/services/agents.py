@@ -27,10 +27,9 @@ from governance.identity import ResolvedActor
 from governance.models import AgentClient, AgentSource, AgentToken, Delegation
 from governance.policies.delegation import effective_scopes, scope_is_valid
 from governance.policies.tokens import token_generate, token_matches, token_prefix
-from governance.policy_selectors import delegation_facts
 from governance.reasons import ReasonCode
-from governance.services.common import require_rationale, require_role
-from governance.services.policy_common import policy_governed
+from governance.selectors.policy import delegation_facts
+from governance.services.common import Target, governed, require_rationale, require_role
 
 log = structlog.stdlib.get_logger("governance.agents")
 
@@ -86,7 +85,7 @@ def agent_create_local(*, studio: Studio, name: str, owner_id: str, actor: Actor
         _audit_agent(agent, actor, "agent.created", name=agent.name, owner=agent.owner_id)
         return agent
 
-    return policy_governed("agent.create_denied", actor, body, target_type="agent")
+    return governed("agent.create_denied", actor, body, target=Target("agent"))
 
 
 def _lock_agent(studio: Studio, agent_pk: int) -> AgentClient:
@@ -156,7 +155,7 @@ def token_issue(
         )
         return token, text
 
-    return policy_governed("agent.token_issue_denied", actor, body, target_type="agent")
+    return governed("agent.token_issue_denied", actor, body, target=Target("agent"))
 
 
 def _lock_token(studio: Studio, token_pk: int) -> AgentToken:
@@ -210,7 +209,7 @@ def token_rotate(*, studio: Studio, token_pk: int, actor: Actor) -> tuple[AgentT
         )
         return new, text
 
-    return policy_governed("agent.token_rotate_denied", actor, body, target_type="agent")
+    return governed("agent.token_rotate_denied", actor, body, target=Target("agent"))
 
 
 def token_revoke(*, studio: Studio, token_pk: int, actor: Actor, reason: str) -> AgentToken:
@@ -235,7 +234,7 @@ def token_revoke(*, studio: Studio, token_pk: int, actor: Actor, reason: str) ->
         )
         return token
 
-    return policy_governed("agent.token_revoke_denied", actor, body, target_type="agent")
+    return governed("agent.token_revoke_denied", actor, body, target=Target("agent"))
 
 
 def resolve_actor(token: str, *, at: datetime | None = None) -> ResolvedActor | None:
@@ -272,6 +271,20 @@ def resolve_actor(token: str, *, at: datetime | None = None) -> ResolvedActor | 
         effective_scopes=effective_scopes(facts, agent_id=agent.agent_id, at=at),
         token_prefix=prefix,
     )
+
+
+def agent_named(*, studio_id: int, agent_id: str) -> ResolvedActor:
+    """An agent named without its token (a job, the CLI, the execution worker): its row in
+    the studio gives the owner it acts for. A missing or disabled agent has no owner, and
+    therefore no delegation that can match. One query."""
+    agent = (
+        AgentClient.objects.filter(studio_id=studio_id, agent_id=agent_id)
+        .select_related("studio")
+        .first()
+    )
+    owner = agent.owner_id if agent is not None and not agent.disabled else ""
+    studio = agent.studio if agent is not None else Studio(pk=studio_id)
+    return ResolvedActor(actor_type=ActorType.AGENT, actor_id=agent_id, owner=owner, studio=studio)
 
 
 # Mirror → agents and delegations ------------------------------------------------------------

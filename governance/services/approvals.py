@@ -16,6 +16,7 @@ from governance.errors import Denied
 from governance.models import Approval, Proposal
 from governance.reasons import ReasonCode
 from governance.services.common import (
+    PROPOSAL,
     governed,
     lock_proposal,
     require_rationale,
@@ -105,7 +106,7 @@ def approval_grant(*, proposal_id: int, actor: Actor, rationale: str) -> Approva
         )
         return approval
 
-    return governed("approval.grant_denied", actor, body)
+    return governed("approval.grant_denied", actor, body, target=PROPOSAL)
 
 
 def approval_reject(*, proposal_id: int, actor: Actor, rationale: str) -> Approval:
@@ -146,4 +147,4 @@ def approval_reject(*, proposal_id: int, actor: Actor, rationale: str) -> Approv
         )
         return approval
 
-    return governed("approval.reject_denied", actor, body)
+    return governed("approval.reject_denied", actor, body, target=PROPOSAL)

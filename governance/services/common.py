@@ -1,9 +1,9 @@
-"""What every governance service shares: locking a proposal, checking a role, auditing a denial."""
+"""What every governance service shares: locking a proposal, checking a role, ``governed``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +15,7 @@ from governance.enums import ActorType
 from governance.errors import Denied, ProposalNotFound
 from governance.models import Proposal
 from governance.reasons import ReasonCode
+from governance.services.decisions import decision_store
 from governance.transitions import Event, IllegalTransition, next_status
 
 MIN_RATIONALE = 10
@@ -87,43 +88,68 @@ def step(proposal: Proposal, event: Event) -> str:
         ) from None
 
 
-def audit_denial(
-    denial: Denied, *, actor: Actor, action: str, metadata: dict[str, Any] | None = None
-) -> None:
-    """Record a denial in its own transaction: the attempted change has already rolled back."""
-    with transaction.atomic():
-        audit_append(
-            studio=denial.studio_id,
-            actor=actor,
-            action=action,
-            target_type="proposal",
-            target_id=denial.proposal_id or "",
-            reason_code=denial.code,
-            metadata={"message": denial.message, **denial.detail, **(metadata or {})},
-        )
+@dataclass(frozen=True)
+class Target:
+    """What a denial's audit event names: ``type`` and ``id``, and the chain to write it in
+    (``studio_id``) when the denial itself names no studio."""
+
+    type: str
+    id: str | int = ""
+    studio_id: int | None = None
 
 
-@contextmanager
-def denials_audited(
-    *, actor: Actor, action: str, metadata: dict[str, Any] | None = None
-) -> Iterator[None]:
-    """Run a service body; on ``Denied``, audit it as ``action`` (after the rollback) and re-raise.
-
-    Illegal transitions are always audited as ``proposal.transition_denied`` whatever the service.
-    """
-    try:
-        yield
-    except Denied as denial:
-        audit_action = (
-            "proposal.transition_denied" if denial.code == ReasonCode.ILLEGAL_TRANSITION else action
-        )
-        audit_denial(denial, actor=actor, action=audit_action, metadata=metadata)
-        raise
+# A proposal's services: the denial's ``proposal_id`` names the proposal (none yet: "").
+PROPOSAL = Target("proposal")
 
 
 def governed[T](
-    action: str, actor: Actor, body: Callable[[], T], metadata: dict[str, Any] | None = None
+    action: str,
+    actor: Actor,
+    body: Callable[[], T],
+    *,
+    target: Target,
+    metadata: dict[str, Any] | None = None,
 ) -> T:
-    """``body()`` in one transaction; a denial rolls it back and is then audited on its own."""
-    with denials_audited(actor=actor, action=action, metadata=metadata), transaction.atomic():
-        return body()
+    """``body()`` in one transaction; a ``Denied`` rolls it back and is then audited on its own.
+
+    After the rollback, in a transaction of its own: the policy decision the denial carries
+    (``Denied.decision``) is stored with its trace and its id put in ``detail["decision_id"]``,
+    then the denial is appended to its studio's chain (else ``target.studio_id``'s) as
+    ``action`` with its reason code, naming ``target`` (a denial may name its own target id
+    in ``detail["target_id"]``; a proposal's is the denial's ``proposal_id``). The metadata
+    is the message, the denial's detail and ``metadata`` — read at that moment, so a body
+    may fill it in as it learns. The denial is then raised again. An illegal proposal
+    transition is audited as ``proposal.transition_denied`` whatever the service.
+    """
+    try:
+        with transaction.atomic():
+            return body()
+    except Denied as denial:
+        with transaction.atomic():
+            _audit_denial(denial, action=action, actor=actor, target=target, metadata=metadata)
+        raise
+
+
+def _audit_denial(
+    denial: Denied,
+    *,
+    action: str,
+    actor: Actor,
+    target: Target,
+    metadata: dict[str, Any] | None,
+) -> None:
+    if denial.decision is not None:
+        denial.detail["decision_id"] = decision_store(denial.decision).pk
+    if denial.code == ReasonCode.ILLEGAL_TRANSITION and target.type == PROPOSAL.type:
+        action = "proposal.transition_denied"
+    detail = dict(denial.detail)
+    target_id = detail.pop("target_id", denial.proposal_id or target.id)
+    audit_append(
+        studio=denial.studio_id if denial.studio_id is not None else target.studio_id,
+        actor=actor,
+        action=action,
+        target_type=target.type,
+        target_id=target_id,
+        reason_code=denial.code,
+        metadata={"message": denial.message, **detail, **(metadata or {})},
+    )

@@ -10,7 +10,7 @@ from django.utils import timezone
 from brain.context import current_request_id
 from governance.actors import Actor
 from governance.audit import audit_append
-from governance.enums import ActorType
+from governance.errors import PendingDecision
 from governance.models import DecisionKind, DecisionTrace, PolicyDecision
 from governance.policies.decision import Decision
 
@@ -87,5 +87,17 @@ def decision_record(
     return row
 
 
-def actor_of(actor_type: str, actor_id: str) -> Actor:
-    return Actor(ActorType(actor_type), actor_id)
+def decision_store(pending: PendingDecision) -> PolicyDecision:
+    """Write a decision taken earlier (see ``decision_record``), in the caller's transaction."""
+    return decision_record(
+        studio_id=pending.studio_id,
+        kind=DecisionKind(pending.kind),
+        actor=pending.actor,
+        decision=pending.decision,
+        capability_id=pending.capability_id,
+        resource_owner_id=pending.resource_owner_id,
+        delegation_id=pending.delegation_id,
+        proposal_id=pending.proposal_id,
+        audit_action=pending.audit_action,
+        metadata=pending.metadata,
+    )

@@ -18,7 +18,7 @@ from django.utils import timezone
 from brain.models import Role, Studio
 from governance.actors import Actor
 from governance.audit import audit_append
-from governance.errors import Denied
+from governance.errors import Denied, PendingDecision
 from governance.identity import ResolvedActor
 from governance.models import (
     AgentClient,
@@ -29,11 +29,10 @@ from governance.models import (
 )
 from governance.policies.decision import Decision
 from governance.policies.delegation import evaluate_delegation, scope_is_valid
-from governance.policy_selectors import delegation_facts
 from governance.reasons import ReasonCode
-from governance.services.common import require_rationale, require_role
-from governance.services.decisions import decision_record
-from governance.services.policy_common import policy_governed
+from governance.selectors.policy import delegation_facts
+from governance.services.common import Target, governed, require_rationale, require_role
+from governance.services.decisions import decision_store
 
 
 def _audit(delegation: Delegation, actor: Actor, action: str, **metadata: Any) -> None:
@@ -111,7 +110,7 @@ def delegation_create_local(
         _audit(delegation, actor, "delegation.created", expires_at=expires_at)
         return delegation
 
-    return policy_governed("delegation.create_denied", actor, body, target_type="delegation")
+    return governed("delegation.create_denied", actor, body, target=Target("delegation"))
 
 
 def delegation_revoke_local(
@@ -149,12 +148,12 @@ def delegation_revoke_local(
         _audit(delegation, actor, "delegation.revoked_locally", reason=cleaned)
         return revocation
 
-    return policy_governed(
-        "delegation.revoke_denied", actor, body, target_type="delegation", target_id=delegation_id
+    return governed(
+        "delegation.revoke_denied", actor, body, target=Target("delegation", delegation_id)
     )
 
 
-def delegation_decision(
+def delegation_pending(
     *,
     actor: ResolvedActor,
     capability_id: str,
@@ -162,15 +161,13 @@ def delegation_decision(
     at: datetime | None = None,
     delegation_id: int | None = None,
     proposal_id: int | None = None,
-    record: bool = True,
-) -> Decision:
+    metadata: dict[str, Any] | None = None,
+) -> PendingDecision:
     """May ``actor`` use ``capability_id`` on ``resource_owner_id``'s resources at ``at``?
 
-    Returns the decision with its trace (see ``governance.policies.delegation`` for the
-    checks and the DELEGATION_* codes). With ``record`` (the default) the decision and its
-    trace are stored and audited (``delegation.allowed`` / ``delegation.denied``) in the
-    caller's transaction, and ``detail["decision_id"]`` names the stored row. One query
-    to decide, plus the writes when recording.
+    The decision with its trace (see ``governance.policies.delegation`` for the checks and
+    the DELEGATION_* codes), not stored yet: its audit action is ``delegation.allowed`` /
+    ``delegation.denied``. One query.
     """
     at = at or timezone.now()
     facts = (
@@ -187,20 +184,43 @@ def delegation_decision(
         delegations=facts,
         presented_delegation_id=delegation_id,
     )
-    if not record:
-        return decision
-    row = decision_record(
+    return PendingDecision(
+        decision=decision,
         studio_id=actor.studio.pk,
         kind=DecisionKind.DELEGATION,
         actor=actor.as_actor(),
-        decision=decision,
+        audit_action=f"delegation.{'allowed' if decision.allowed else 'denied'}",
         capability_id=capability_id,
         resource_owner_id=resource_owner_id,
         delegation_id=decision.detail.get("delegation_id"),
         proposal_id=proposal_id,
-        audit_action=f"delegation.{'allowed' if decision.allowed else 'denied'}",
+        metadata=metadata or {},
     )
-    return dataclasses.replace(decision, detail={**decision.detail, "decision_id": row.pk})
+
+
+def delegation_decision(
+    *,
+    actor: ResolvedActor,
+    capability_id: str,
+    resource_owner_id: str,
+    at: datetime | None = None,
+    delegation_id: int | None = None,
+    proposal_id: int | None = None,
+) -> Decision:
+    """``delegation_pending``, stored and audited in the caller's transaction;
+    ``detail["decision_id"]`` names the stored row."""
+    pending = delegation_pending(
+        actor=actor,
+        capability_id=capability_id,
+        resource_owner_id=resource_owner_id,
+        at=at,
+        delegation_id=delegation_id,
+        proposal_id=proposal_id,
+    )
+    row = decision_store(pending)
+    return dataclasses.replace(
+        pending.decision, detail={**pending.decision.detail, "decision_id": row.pk}
+    )
 
 
 DEFAULT_LOCAL_DELEGATION = timedelta(days=30)

@@ -25,10 +25,9 @@ from governance.models import (
     ExemptionEventKind,
     ExemptionState,
 )
-from governance.policy_selectors import capability_is_exemptable, exemption_state
 from governance.reasons import ReasonCode
-from governance.services.common import require_rationale, require_role
-from governance.services.policy_common import policy_governed
+from governance.selectors.policy import capability_is_exemptable, exemption_state
+from governance.services.common import Target, governed, require_rationale, require_role
 
 OWNER_MAX = 128
 
@@ -124,12 +123,12 @@ def exemption_request(
         )
         return exemption
 
-    return policy_governed(
+    return governed(
         "exemption.request_denied",
         actor,
         body,
-        target_type="exemption",
         metadata={"capability": capability_id, "owner": owner_id},
+        target=Target("exemption"),
     )
 
 
@@ -225,8 +224,8 @@ def exemption_approve(*, studio: Studio, exemption_id: int, actor: Actor) -> Exe
         )
         return event
 
-    return policy_governed(
-        "exemption.approve_denied", actor, body, target_type="exemption", target_id=exemption_id
+    return governed(
+        "exemption.approve_denied", actor, body, target=Target("exemption", exemption_id)
     )
 
 
@@ -268,6 +267,6 @@ def exemption_revoke(
         )
         return event
 
-    return policy_governed(
-        "exemption.revoke_denied", actor, body, target_type="exemption", target_id=exemption_id
+    return governed(
+        "exemption.revoke_denied", actor, body, target=Target("exemption", exemption_id)
     )

@@ -18,10 +18,9 @@ from governance.errors import Denied
 from governance.models import IntakeReview, IntakeStatus, Proposal
 from governance.policies.decision import Decision
 from governance.policies.intake import load_policy, reason_kind
-from governance.policies.limits import Endpoint
+from governance.ratelimit import Endpoint
 from governance.reasons import ReasonCode
-from governance.services.common import require_rationale, require_role
-from governance.services.policy_common import policy_governed
+from governance.services.common import Target, governed, require_rationale, require_role
 from governance.services.proposals import proposal_submit
 from governance.services.ratelimits import endpoint_limit_hit
 
@@ -167,11 +166,10 @@ def intake_override(
         )
         return review
 
-    return policy_governed(
+    return governed(
         "intake.override_refused",
         actor,
         body,
-        target_type="intake_review",
-        target_id=review_id,
         metadata={"reason_code": reason_code},
+        target=Target("intake_review", review_id),
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from brain.models import Membership, Role, Studio
@@ -29,8 +28,8 @@ from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import KillSwitch, KillSwitchEvent
 from governance.reasons import ReasonCode
-from governance.selectors import kill_switch_state
-from governance.services.common import require_rationale
+from governance.selectors.execution import kill_switch_state
+from governance.services.common import Target, governed, require_rationale
 
 
 @dataclass(frozen=True)
@@ -155,87 +154,77 @@ def _change(
     kind: KillSwitchEventKind,
 ) -> KillSwitchEvent:
     plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
-    try:
-        with transaction.atomic():
-            cleaned = require_rationale(reason, studio_id=target.studio_id)
-            engaging = kind == KillSwitchEventKind.ENGAGED
-            _require_role(actor, target, Role.OPERATOR if engaging else Role.ADMIN)
-            switch = _locked_switch(target)
-            engaged, pending = kill_switch_state(switch)
-            request: KillSwitchEvent | None = None
-            if engaging and engaged:
+
+    def body() -> KillSwitchEvent:
+        cleaned = require_rationale(reason, studio_id=target.studio_id)
+        engaging = kind == KillSwitchEventKind.ENGAGED
+        _require_role(actor, target, Role.OPERATOR if engaging else Role.ADMIN)
+        switch = _locked_switch(target)
+        engaged, pending = kill_switch_state(switch)
+        request: KillSwitchEvent | None = None
+        if engaging and engaged:
+            raise Denied(
+                ReasonCode.ILLEGAL_TRANSITION,
+                f"The {switch.label} kill switch is already engaged.",
+            )
+        if not engaging and not engaged:
+            raise Denied(
+                ReasonCode.ILLEGAL_TRANSITION, f"The {switch.label} kill switch is not engaged."
+            )
+        if kind == KillSwitchEventKind.RELEASE_REQUESTED and pending is not None:
+            raise Denied(
+                ReasonCode.ILLEGAL_TRANSITION,
+                f"{pending.actor_label} already asked to release the {switch.label} kill "
+                "switch; another admin confirms it.",
+            )
+        if kind == KillSwitchEventKind.RELEASE_CONFIRMED:
+            if pending is None:
                 raise Denied(
                     ReasonCode.ILLEGAL_TRANSITION,
-                    f"The {switch.label} kill switch is already engaged.",
+                    f"Nobody asked to release the {switch.label} kill switch yet; an admin "
+                    "requests it and a second admin confirms.",
                 )
-            if not engaging and not engaged:
+            if pending.actor_type == plain.type and pending.actor_id == plain.id:
                 raise Denied(
-                    ReasonCode.ILLEGAL_TRANSITION, f"The {switch.label} kill switch is not engaged."
+                    ReasonCode.SELF_APPROVAL,
+                    "The admin who asked for the release cannot also confirm it; a second "
+                    "admin must.",
                 )
-            if kind == KillSwitchEventKind.RELEASE_REQUESTED and pending is not None:
-                raise Denied(
-                    ReasonCode.ILLEGAL_TRANSITION,
-                    f"{pending.actor_label} already asked to release the {switch.label} kill "
-                    "switch; another admin confirms it.",
-                )
-            if kind == KillSwitchEventKind.RELEASE_CONFIRMED:
-                if pending is None:
-                    raise Denied(
-                        ReasonCode.ILLEGAL_TRANSITION,
-                        f"Nobody asked to release the {switch.label} kill switch yet; an admin "
-                        "requests it and a second admin confirms.",
-                    )
-                if pending.actor_type == plain.type and pending.actor_id == plain.id:
-                    raise Denied(
-                        ReasonCode.SELF_APPROVAL,
-                        "The admin who asked for the release cannot also confirm it; a second "
-                        "admin must.",
-                    )
-                request = pending
-            event = KillSwitchEvent.objects.create(
-                switch=switch,
-                kind=kind,
-                reason=cleaned,
-                request=request,
-                occurred_at=timezone.now(),
-                **_actor_fields(actor),
-            )
-            audit_append(
-                studio=switch.chain_studio_id,
-                actor=plain,
-                action=f"kill_switch.{kind}",
-                target_type="kill_switch",
-                target_id=switch.label,
-                reason_code=ReasonCode.BLOCKED_BY_POLICY if engaging else ReasonCode.ALLOWED,
-                metadata={
-                    "scope": switch.scope,
-                    "capability": switch.capability_id,
-                    "connector": switch.connector_id,
-                    "switch": switch.pk,
-                    "event": event.pk,
-                    "request": request.pk if request else None,
-                    "reason": cleaned,
-                },
-            )
-            return event
-    except Denied as denial:
-        _audit_denial(denial, plain, target.studio_id, target.label, kind)
-        raise
-
-
-def _audit_denial(
-    denial: Denied, actor: Actor, studio_id: int | None, label: str, kind: KillSwitchEventKind
-) -> None:
-    with transaction.atomic():
-        audit_append(
-            studio=studio_id,
-            actor=actor,
-            action="kill_switch.denied",
-            target_type="kill_switch",
-            target_id=label,
-            reason_code=denial.code,
-            metadata={"message": denial.message, "attempted": str(kind)},
+            request = pending
+        event = KillSwitchEvent.objects.create(
+            switch=switch,
+            kind=kind,
+            reason=cleaned,
+            request=request,
+            occurred_at=timezone.now(),
+            **_actor_fields(actor),
         )
+        audit_append(
+            studio=switch.chain_studio_id,
+            actor=plain,
+            action=f"kill_switch.{kind}",
+            target_type="kill_switch",
+            target_id=switch.label,
+            reason_code=ReasonCode.BLOCKED_BY_POLICY if engaging else ReasonCode.ALLOWED,
+            metadata={
+                "scope": switch.scope,
+                "capability": switch.capability_id,
+                "connector": switch.connector_id,
+                "switch": switch.pk,
+                "event": event.pk,
+                "request": request.pk if request else None,
+                "reason": cleaned,
+            },
+        )
+        return event
+
+    return governed(
+        "kill_switch.denied",
+        plain,
+        body,
+        target=Target("kill_switch", target.label, studio_id=target.studio_id),
+        metadata={"attempted": str(kind)},
+    )
 
 
 def _target(
@@ -246,12 +235,14 @@ def _target(
     connector: ConnectorConfig | None,
 ) -> SwitchTarget:
     """The named target; a target that does not exist is a denial, audited like the others."""
-    try:
-        return switch_target(capability_id=capability_id, studio=studio, connector=connector)
-    except Denied as denial:
-        plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
-        _audit_denial(denial, plain, None, capability_id or "?", kind)
-        raise
+    plain = actor.as_actor() if isinstance(actor, ResolvedActor) else actor
+    return governed(
+        "kill_switch.denied",
+        plain,
+        lambda: switch_target(capability_id=capability_id, studio=studio, connector=connector),
+        target=Target("kill_switch", capability_id or "?"),
+        metadata={"attempted": str(kind)},
+    )
 
 
 def kill_switch_engage(

@@ -29,6 +29,7 @@ from governance.errors import Denied
 from governance.models import Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.common import (
+    PROPOSAL,
     governed,
     lock_proposal,
     require_rationale,
@@ -133,7 +134,9 @@ def proposal_submit(
             return proposal
         return _submit(proposal, actor, now)
 
-    return governed("proposal.submit_denied", actor, body, denial_metadata)
+    return governed(
+        "proposal.submit_denied", actor, body, target=PROPOSAL, metadata=denial_metadata
+    )
 
 
 def proposal_dry_run(proposal: Proposal) -> dict[str, Any]:
@@ -194,7 +197,7 @@ def proposal_draft_submit(*, proposal_id: int, actor: Actor) -> Proposal:
         _submit_allowed(actor, proposal.studio_id)
         return _submit(proposal, actor, timezone.now())
 
-    return governed("proposal.submit_denied", actor, body)
+    return governed("proposal.submit_denied", actor, body, target=PROPOSAL)
 
 
 def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
@@ -231,7 +234,7 @@ def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
         )
         return proposal
 
-    return governed("proposal.reopen_denied", actor, body)
+    return governed("proposal.reopen_denied", actor, body, target=PROPOSAL)
 
 
 def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[int]:

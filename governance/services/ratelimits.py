@@ -8,6 +8,9 @@ case, and the call they allow is audited by its own service.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 
@@ -15,16 +18,23 @@ from brain.models import Role, Studio
 from governance.actors import Actor
 from governance.audit import audit_append
 from governance.capabilities import CapabilityUnknown, capability_spec
-from governance.enums import ActorType
-from governance.errors import Denied
+from governance.errors import Denied, PendingDecision
 from governance.models import DecisionKind
 from governance.policies.decision import ALLOWED, Decision, TraceStep
-from governance.policies.limits import Endpoint, Limit, endpoint_limit, parse_key, quota_limit
-from governance.ratelimit import RateLimitUnavailable, limiter_count, limiter_hit, limiter_reset
+from governance.ratelimit import (
+    Endpoint,
+    Limit,
+    RateLimitUnavailable,
+    endpoint_limit,
+    limiter_hit,
+    limiter_reset,
+    parse_key,
+    quota_limit,
+    window_words,
+)
 from governance.reasons import ReasonCode, explain
-from governance.services.common import require_role
-from governance.services.decisions import decision_record
-from governance.services.policy_common import policy_governed
+from governance.services.common import Target, governed, require_role
+from governance.services.decisions import decision_store
 
 
 def _check(
@@ -35,9 +45,22 @@ def _check(
     kind: DecisionKind,
     capability_id: str = "",
     owner_id: str = "",
-    record: bool = True,
-) -> Decision:
+) -> PendingDecision:
+    """Count one call against ``limit``: the decision, not stored yet."""
     step_input = {**limit.labels, "limit": limit.limit, "window_seconds": limit.window_seconds}
+
+    def pending(decision: Decision, audit_action: str, **metadata: Any) -> PendingDecision:
+        return PendingDecision(
+            decision=decision,
+            studio_id=studio_id,
+            kind=kind,
+            actor=actor,
+            audit_action=audit_action,
+            capability_id=capability_id,
+            resource_owner_id=owner_id,
+            metadata=metadata,
+        )
+
     try:
         hit = limiter_hit(limit)
     except RateLimitUnavailable as error:
@@ -55,21 +78,10 @@ def _check(
                 ),
             ),
         )
-        if not record:
-            return decision
-        row = decision_record(
-            studio_id=studio_id,
-            kind=kind,
-            actor=actor,
-            decision=decision,
-            capability_id=capability_id,
-            resource_owner_id=owner_id,
-            audit_action="rate_limit_unavailable",
-        )
-        return _with_id(decision, row.pk)
-    window = _window_words(limit.window_seconds)
+        return pending(decision, "rate_limit_unavailable")
+    window = window_words(limit.window_seconds)
     if hit.allowed:
-        return Decision(
+        decision = Decision(
             allowed=True,
             code=ALLOWED,
             message="Within the limit.",
@@ -82,6 +94,7 @@ def _check(
                 ),
             ),
         )
+        return pending(decision, "rate_limit_allowed")
     decision = Decision(
         allowed=False,
         code=ReasonCode.RATE_LIMITED,
@@ -97,75 +110,53 @@ def _check(
             ),
         ),
     )
-    if not record:
+    return pending(decision, "rate_limit_triggered", limit_key=limit.key, **limit.labels)
+
+
+def _denials_stored(pending: PendingDecision) -> Decision:
+    """The decision; a denial stored and audited first (in the caller's transaction), with
+    ``detail["decision_id"]`` naming its row. Allowed calls are not stored."""
+    decision = pending.decision
+    if decision.allowed:
         return decision
-    row = decision_record(
-        studio_id=studio_id,
-        kind=kind,
-        actor=actor,
-        decision=decision,
-        capability_id=capability_id,
-        resource_owner_id=owner_id,
-        audit_action="rate_limit_triggered",
-        metadata={"limit_key": limit.key, **limit.labels},
-    )
-    return _with_id(decision, row.pk)
+    row = decision_store(pending)
+    return dataclasses.replace(decision, detail={**decision.detail, "decision_id": row.pk})
 
 
-def _with_id(decision: Decision, decision_id: int) -> Decision:
-    return Decision(
-        allowed=decision.allowed,
-        code=decision.code,
-        message=decision.message,
-        trace=decision.trace,
-        retry_after=decision.retry_after,
-        detail={**decision.detail, "decision_id": decision_id},
-    )
-
-
-def _window_words(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return "hour" if hours == 1 else f"{hours} hours"
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return "minute" if minutes == 1 else f"{minutes} minutes"
-    return f"{seconds} s"
-
-
-def quota_consume(
-    *, studio_id: int, owner_id: str, actor: Actor, capability_id: str, record: bool = True
-) -> Decision:
-    """Take one call of ``capability_id``'s budget for (studio, owner, actor, capability).
+def quota_take(
+    *, studio_id: int, owner_id: str, actor: Actor, capability_id: str
+) -> PendingDecision:
+    """Take one call of ``capability_id``'s budget for (studio, owner, actor, capability),
+    storing nothing: the decision comes back pending, for a caller that stores it itself
+    (the execution gateway raises a denial with it, and ``governed`` stores it after the
+    rollback). Raises ``CapabilityUnknown``.
 
     The budget is the capability's ``max_calls_per_hour`` per BRAIN_QUOTA_WINDOW. Denies
     RATE_LIMITED (with ``retry_after``) over the budget and RATE_LIMIT_UNAVAILABLE when
     Redis cannot be reached; a capability without a declared budget is not counted.
-    Denials are stored and audited inside the caller's transaction, so a gateway that
-    denies must commit them; a gateway that rolls its denials back passes ``record=False``
-    and stores the returned decision itself after the rollback.
     """
-    try:
-        spec = capability_spec(capability_id)
-    except CapabilityUnknown:
-        return Decision(
-            allowed=False,
-            code=ReasonCode.CAPABILITY_UNKNOWN,
-            message=explain(ReasonCode.CAPABILITY_UNKNOWN),
-        )
+    spec = capability_spec(capability_id)
     if spec.max_calls_per_hour is None:
-        return Decision(
-            allowed=True,
-            code=ALLOWED,
-            message="No hourly budget is declared for this capability.",
-            trace=(
-                TraceStep(
-                    "quota_limit",
-                    {"capability": capability_id},
-                    None,
-                    f"{capability_id} declares no hourly budget, so calls are not counted.",
+        return PendingDecision(
+            decision=Decision(
+                allowed=True,
+                code=ALLOWED,
+                message="No hourly budget is declared for this capability.",
+                trace=(
+                    TraceStep(
+                        "quota_limit",
+                        {"capability": capability_id},
+                        None,
+                        f"{capability_id} declares no hourly budget, so calls are not counted.",
+                    ),
                 ),
             ),
+            studio_id=studio_id,
+            kind=DecisionKind.QUOTA,
+            actor=actor,
+            audit_action="rate_limit_allowed",
+            capability_id=capability_id,
+            resource_owner_id=owner_id,
         )
     limit = quota_limit(
         studio_id=studio_id,
@@ -183,8 +174,24 @@ def quota_consume(
         kind=DecisionKind.QUOTA,
         capability_id=capability_id,
         owner_id=owner_id,
-        record=record,
     )
+
+
+def quota_consume(*, studio_id: int, owner_id: str, actor: Actor, capability_id: str) -> Decision:
+    """``quota_take``, with a denial stored and audited inside the caller's transaction
+    (``rate_limit_triggered`` / ``rate_limit_unavailable``). An unknown capability is
+    denied CAPABILITY_UNKNOWN, with nothing counted or stored."""
+    try:
+        pending = quota_take(
+            studio_id=studio_id, owner_id=owner_id, actor=actor, capability_id=capability_id
+        )
+    except CapabilityUnknown:
+        return Decision(
+            allowed=False,
+            code=ReasonCode.CAPABILITY_UNKNOWN,
+            message=explain(ReasonCode.CAPABILITY_UNKNOWN),
+        )
+    return _denials_stored(pending)
 
 
 def endpoint_limit_hit(*, studio_id: int, endpoint: Endpoint, actor: Actor) -> Decision:
@@ -196,7 +203,9 @@ def endpoint_limit_hit(*, studio_id: int, endpoint: Endpoint, actor: Actor) -> D
         actor_id=actor.id,
         config=settings.BRAIN,
     )
-    return _check(limit, studio_id=studio_id, actor=actor, kind=DecisionKind.RATE_LIMIT)
+    return _denials_stored(
+        _check(limit, studio_id=studio_id, actor=actor, kind=DecisionKind.RATE_LIMIT)
+    )
 
 
 def rate_limit_reset(*, studio: Studio, key: str, actor: Actor) -> bool:
@@ -230,24 +239,4 @@ def rate_limit_reset(*, studio: Studio, key: str, actor: Actor) -> bool:
             except RateLimitUnavailable:
                 raise Denied(ReasonCode.RATE_LIMIT_UNAVAILABLE, studio_id=studio.pk) from None
 
-    return policy_governed("rate_limit.reset_denied", actor, body, target_type="rate_limit")
-
-
-def quota_remaining(
-    *, studio_id: int, owner_id: str, actor_type: ActorType, actor_id: str, capability_id: str
-) -> int | None:
-    """Calls left in the current window (None: no budget declared). Raises
-    ``RateLimitUnavailable`` when Redis cannot be reached."""
-    spec = capability_spec(capability_id)
-    if spec.max_calls_per_hour is None:
-        return None
-    limit = quota_limit(
-        studio_id=studio_id,
-        owner_id=owner_id,
-        actor_type=str(actor_type),
-        actor_id=actor_id,
-        capability_id=capability_id,
-        max_calls=spec.max_calls_per_hour,
-        window_seconds=int(settings.BRAIN.quota_window.total_seconds()),
-    )
-    return max(0, limit.limit - limiter_count(limit))
+    return governed("rate_limit.reset_denied", actor, body, target=Target("rate_limit"))

@@ -8,7 +8,7 @@ recreated) and the Redis at REDIS_URL (its counters are removed afterwards):
    microseconds, vs one bare Redis ``INCR`` on the same connection; also the check
    through the service (``quota_consume``, allowed path) and a denied check.
 2. delegation: the decision alone (pure, facts in memory), the decision with its one
-   query (``record=False``), and the recorded decision (decision + trace rows + audit
+   query (``delegation_pending``), and the recorded decision (decision + trace rows + audit
    event, one transaction), vs one bare Postgres round trip (``SELECT 1``); and
    ``resolve_actor`` (token → agent, scopes).
 
@@ -51,8 +51,7 @@ def _per_call(fn: Callable[[], Any], calls: int) -> dict[str, float]:
 def bench_rate_limit(calls: int) -> dict[str, Any]:
     from brain.models import Studio
     from governance.actors import Actor
-    from governance.policies.limits import quota_limit
-    from governance.ratelimit import _client, limiter_hit
+    from governance.ratelimit import _client, limiter_hit, quota_limit
     from governance.services.ratelimits import quota_consume
 
     client, _ = _client()
@@ -118,9 +117,9 @@ def bench_delegation(calls: int) -> dict[str, Any]:
     from brain.models import Membership, Role, Studio
     from governance.models import AgentClient, AgentSource, Delegation
     from governance.policies.delegation import DelegationFacts, evaluate_delegation
-    from governance.policy_selectors import delegation_facts
+    from governance.selectors.policy import delegation_facts
     from governance.services.agents import resolve_actor, token_issue
-    from governance.services.delegations import delegation_decision
+    from governance.services.delegations import delegation_decision, delegation_pending
 
     now = timezone.now()
     studio = Studio.objects.create(slug="bench-policy", name="Bench Policy")
@@ -169,11 +168,10 @@ def bench_delegation(calls: int) -> dict[str, Any]:
         )
 
     def with_query() -> None:
-        delegation_decision(
+        delegation_pending(
             actor=actor,
             capability_id="firestore.ops_note.append",
             resource_owner_id="owner-ada",
-            record=False,
         )
 
     def recorded() -> None:

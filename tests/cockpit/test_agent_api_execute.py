@@ -12,7 +12,7 @@ from django.utils import timezone
 from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.models import Execution, KillSwitchEvent
-from governance.selectors import engaged_kill_switch
+from governance.selectors.execution import engaged_kill_switch
 from governance.services.kill_switches import kill_switch_engage
 from tests.governance.pilots import NOTE, approved, firestore_pilot, submitted, writes
 from tests.policy_support import issue, make_agent, make_delegation

@@ -14,6 +14,7 @@ from brain.celery import app as celery_app
 from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
 from connectors.runtime import redis_client
 from connectors.services import PENDING_CHECK_PREFIX
+from tests.brain.test_task_routes import routed_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -155,7 +156,7 @@ def test_operator_check_now_queues_a_task_and_the_page_shows_progress(staff, log
     sent = []
     monkeypatch.setattr(
         "brain.tasks_connectors.check_connector.apply_async",
-        lambda args, queue: sent.append((args, queue)),
+        lambda args: sent.append((args, routed_queue("brain.tasks_connectors.check_connector"))),
     )
     check = reverse("cockpit:connector_check", args=["north-kiln", "hub1"])
     response = login(staff.operator).post(check, headers={"HX-Request": "true"})

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from governance.enums import ExecutionStatus
 from governance.models import AuditEvent, Execution, Proposal
-from governance.services.execution import execution_run
+from governance.services.execution_run import execution_run
 from tests.governance.pilots import SWITCH, approved, hub_pilot, submitted, writes
 
 pytestmark = pytest.mark.django_db

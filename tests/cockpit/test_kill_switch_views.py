@@ -12,7 +12,7 @@ from brain.models import Role
 from governance.actors import Actor
 from governance.auth_events import AUTHENTICATED_AT_SESSION_KEY
 from governance.models import KillSwitch
-from governance.selectors import engaged_kill_switch
+from governance.selectors.execution import engaged_kill_switch
 from governance.services.kill_switches import kill_switch_engage, kill_switch_release_request
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.governance.conftest import chain

@@ -13,7 +13,7 @@ from brain.models import Role
 from governance.actors import Actor
 from governance.auth_events import AUTHENTICATED_AT_SESSION_KEY
 from governance.models import AgentClient, AgentToken, Delegation, Exemption, PolicyDecision
-from governance.policies.limits import Endpoint
+from governance.ratelimit import Endpoint
 from governance.services.agent_submissions import SubmissionDenied, agent_proposal_submit
 from governance.services.agents import resolve_actor
 from governance.services.delegations import delegation_decision

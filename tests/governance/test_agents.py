@@ -10,8 +10,8 @@ from django.utils import timezone
 from governance.actors import Actor
 from governance.errors import Denied
 from governance.models import AgentClient, AgentToken, AuditEvent, Delegation, PolicyDecision
-from governance.policy_selectors import delegation_list
 from governance.reasons import ReasonCode
+from governance.selectors.policy import delegation_list
 from governance.services.agents import (
     agent_create_local,
     agents_sync_from_mirror,
@@ -23,6 +23,7 @@ from governance.services.agents import (
 from governance.services.delegations import (
     delegation_create_local,
     delegation_decision,
+    delegation_pending,
     delegation_revoke_local,
 )
 from tests.governance.conftest import chain
@@ -428,9 +429,7 @@ def test_a_decision_costs_one_query_without_recording(staff, django_assert_num_q
         make_delegation(staff.studio)
     actor = resolved(staff)
     with django_assert_num_queries(1):
-        delegation_decision(
-            actor=actor, capability_id=NOTE, resource_owner_id="owner-ada", record=False
-        )
+        delegation_pending(actor=actor, capability_id=NOTE, resource_owner_id="owner-ada")
 
 
 def test_a_local_delegation_is_from_the_admin_who_gives_it(staff):

@@ -6,7 +6,7 @@ from governance.enums import ProposalStatus
 from governance.errors import Denied, ProposalNotFound
 from governance.models import Approval, Proposal
 from governance.reasons import ReasonCode
-from governance.selectors import approval_matches
+from governance.selectors.proposals import approval_matches
 from governance.services.approvals import approval_grant, approval_reject
 from tests.governance.conftest import chain
 

@@ -135,7 +135,7 @@ def test_execute_prints_the_denial_as_json_and_exits_non_zero(staff, submit):
 
 
 def test_execute_from_the_command_line_runs_the_pilot(staff, settings, firestore_peer):
-    from governance.services.execution import execution_run
+    from governance.services.execution_run import execution_run
     from tests.governance.pilots import NOTE, approved, firestore_pilot, writes
 
     writes(settings)

@@ -19,7 +19,8 @@ from governance.errors import Denied
 from governance.models import AuditEvent, Capability, Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.approvals import approval_grant, approval_reject
-from governance.services.execution import execution_run, proposal_execute
+from governance.services.execution import proposal_execute
+from governance.services.execution_run import execution_run
 from governance.services.kill_switches import (
     kill_switch_engage,
     kill_switch_release_confirm,

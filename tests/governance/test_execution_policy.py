@@ -27,7 +27,8 @@ from governance.policies.decision import ALLOWED, Decision
 from governance.reasons import ReasonCode
 from governance.services.decisions import decision_record
 from governance.services.delegations import delegation_revoke_local
-from governance.services.execution import execution_run, proposal_execute
+from governance.services.execution import proposal_execute
+from governance.services.execution_run import execution_run
 from governance.services.exemptions import exemption_approve, exemption_request
 from tests.factories import MembershipFactory, UserFactory
 from tests.governance.pilots import (

@@ -15,11 +15,9 @@ from governance.enums import ExecutionStatus, ProposalStatus
 from governance.errors import Denied
 from governance.models import AuditEvent, Execution
 from governance.reasons import ReasonCode
-from governance.services.execution import (
-    execution_reconcile_due,
-    execution_run,
-    proposal_execute,
-)
+from governance.services.execution import proposal_execute
+from governance.services.execution_run import execution_run
+from governance.tasks import executions_reconcile
 from tests.governance.pilots import (
     NOTE,
     SWITCH,
@@ -171,7 +169,7 @@ def test_a_queued_execution_whose_task_was_lost_is_sent_again_by_reconcile(
     assert hubitat_peer.stats.writes == 0
 
     with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=WAIT_SECONDS):
-        report = execution_reconcile_due(now=timezone.now() + dt.timedelta(minutes=5))
+        report = executions_reconcile(now=timezone.now() + dt.timedelta(minutes=5))
         settled = wait_until_finished(execution.pk)
 
     assert report["requeued"] == [execution.pk]

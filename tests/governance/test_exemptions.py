@@ -9,8 +9,8 @@ from brain.models import Role
 from governance.actors import Actor
 from governance.errors import Denied
 from governance.models import Exemption, ExemptionEvent, ExemptionState
-from governance.policy_selectors import exemption_active, exemption_list, exemption_state
 from governance.reasons import ReasonCode
+from governance.selectors.policy import exemption_active, exemption_list, exemption_state
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
 from tests.factories import MembershipFactory, UserFactory
 from tests.governance.conftest import chain

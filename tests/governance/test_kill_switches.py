@@ -18,7 +18,11 @@ from governance.errors import Denied
 from governance.identity import ResolvedActor
 from governance.models import AuditEvent, KillSwitchEvent
 from governance.reasons import ReasonCode
-from governance.selectors import engaged_kill_switch, kill_switch_list, kill_switches_covering
+from governance.selectors.execution import (
+    engaged_kill_switch,
+    kill_switch_list,
+    kill_switches_covering,
+)
 from governance.services.kill_switches import (
     kill_switch_engage,
     kill_switch_release_confirm,

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from governance.policies import intake, limits, tokens
+from governance import ratelimit as limits
+from governance.policies import intake, tokens
 from governance.policies.delegation import (
     DelegationFacts,
     effective_scopes,

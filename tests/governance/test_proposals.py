@@ -224,7 +224,7 @@ def test_approvals_go_stale_after_the_approval_window(staff, submit):
             actor=Actor.staff(staff.approver),
             rationale="Fine by the kiln team",
         )
-    from governance.selectors import approval_is_fresh
+    from governance.selectors.proposals import approval_is_fresh
 
     proposal.refresh_from_db()
     assert proposal.approved_at == start

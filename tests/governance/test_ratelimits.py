@@ -9,15 +9,16 @@ import pytest
 from governance.actors import Actor
 from governance.errors import Denied
 from governance.models import PolicyDecision
-from governance.policies.limits import Endpoint, quota_limit
-from governance.ratelimit import RateLimitUnavailable, limiter_counters, limiter_hit
-from governance.reasons import ReasonCode
-from governance.services.ratelimits import (
-    endpoint_limit_hit,
-    quota_consume,
+from governance.ratelimit import (
+    Endpoint,
+    RateLimitUnavailable,
+    limiter_counters,
+    limiter_hit,
+    quota_limit,
     quota_remaining,
-    rate_limit_reset,
 )
+from governance.reasons import ReasonCode
+from governance.services.ratelimits import endpoint_limit_hit, quota_consume, rate_limit_reset
 from tests.governance.conftest import chain
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_limits")]

@@ -12,7 +12,8 @@ from connectors.runtime import build_connector
 from governance.actors import Actor
 from governance.enums import ExecutionStatus, ProposalStatus
 from governance.models import AuditEvent, Execution
-from governance.services.execution import execution_reconcile_due, proposal_execute
+from governance.services.execution import proposal_execute
+from governance.services.execution_reconcile import execution_reconcile_due
 from governance.write_paths import execution_intent
 from tests.governance.pilots import NOTE, SWITCH, approved, firestore_pilot, hub_pilot, writes
 

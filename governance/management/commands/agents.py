@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from brain.models import Studio
-from governance.policy_selectors import agent_list, delegation_list
+from governance.selectors.policy import agent_list, delegation_list
 from governance.services.agents import agents_sync_from_mirror
 
 

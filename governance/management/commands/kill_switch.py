@@ -18,7 +18,7 @@ from connectors.models import ConnectorConfig
 from governance.errors import Denied
 from governance.management.commands.proposal import actor_from
 from governance.models import KillSwitch
-from governance.selectors import kill_switch_list
+from governance.selectors.execution import kill_switch_list
 from governance.services.kill_switches import (
     kill_switch_engage,
     kill_switch_release_confirm,

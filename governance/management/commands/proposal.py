@@ -20,13 +20,9 @@ from governance.actors import Actor
 from governance.enums import ProposalStatus
 from governance.errors import Denied, ProposalNotFound
 from governance.models import Execution, Proposal
-from governance.selectors import (
-    ProposalFilters,
-    approval_list,
-    proposal_execution,
-    proposal_last_denial,
-    proposal_list,
-)
+from governance.selectors.audit import proposal_last_denial
+from governance.selectors.execution import proposal_execution
+from governance.selectors.proposals import ProposalFilters, approval_list, proposal_list
 from governance.services.approvals import approval_grant, approval_reject
 from governance.services.execution import proposal_execute
 from governance.services.proposals import proposal_reopen, proposal_submit

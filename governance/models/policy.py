@@ -1,7 +1,6 @@
 """Policy rows: exemptions, agent identities and tokens, delegations, decisions, intake review.
 
-Imported at the end of ``governance.models`` so Django finds them in the governance app.
-Foreign keys to other governance models are strings, so this module never imports them.
+Foreign keys to the proposal models are strings, so this module imports no other model module.
 
 History is never lost here: exemptions change state only by appending ``ExemptionEvent``
 rows, a delegation's local revocation is its own row that no cloud refresh touches, and a
@@ -36,7 +35,7 @@ class Exemption(models.Model):
 
     The scope is fixed when the exemption is requested; approval and revocation are
     ``ExemptionEvent`` rows, and the current state is derived from them (see
-    ``governance.policy_selectors.exemption_state``).
+    ``governance.selectors.policy.exemption_state``).
     """
 
     studio = models.ForeignKey("brain.Studio", on_delete=models.PROTECT, related_name="+")
@@ -52,6 +51,9 @@ class Exemption(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField()
+
+    # Not a column: set by ``governance.selectors.policy.exemption_list`` from the events.
+    state: ExemptionState
 
     class Meta:
         ordering = ["-created_at"]

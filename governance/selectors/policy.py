@@ -108,7 +108,7 @@ def exemption_list(studio_id: int) -> list[Exemption]:
     )
     now = timezone.now()
     for row in rows:
-        row.state = exemption_state(row, now)  # type: ignore[attr-defined]
+        row.state = exemption_state(row, now)
     return rows
 
 

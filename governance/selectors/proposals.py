@@ -1,0 +1,139 @@
+"""Proposal reads: the queue, one proposal, its approvals and whether they still hold.
+
+Every list is one query for its rows (``select_related``) plus one for its count, so a
+page costs the same number of queries whatever the queue holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from brain.canonical import canonical_hash, canonical_json
+from governance.enums import Decision, ProposalStatus
+from governance.models import Approval, Proposal
+
+PROPOSAL_SORTS: dict[str, tuple[str, ...]] = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "risk": ("-risk", "-created_at", "-id"),
+    "expiring": ("expires_at", "id"),
+}
+
+
+AGES: dict[str, tuple[timedelta | None, timedelta | None]] = {
+    # key: (younger than, older than)
+    "1h": (timedelta(hours=1), None),
+    "24h": (timedelta(hours=24), None),
+    "older-24h": (None, timedelta(hours=24)),
+    "older-72h": (None, timedelta(hours=72)),
+}
+
+
+def pending_proposal_count(studio_id: int) -> int:
+    """Proposals of a studio waiting for a decision (the navigation badge). One indexed COUNT."""
+    return Proposal.objects.filter(
+        studio_id=studio_id, status=ProposalStatus.PENDING_APPROVAL
+    ).count()
+
+
+@dataclass(frozen=True)
+class ProposalFilters:
+    status: str = ProposalStatus.PENDING_APPROVAL
+    risk: int | None = None
+    capability: str = ""
+    requester: str = ""
+    age: str = ""
+    sort: str = "newest"
+
+
+def proposal_list(
+    studio_id: int, filters: ProposalFilters, *, now: datetime | None = None
+) -> QuerySet[Proposal]:
+    """The studio's proposals matching ``filters``, sorted, with what the queue shows preloaded."""
+    now = now or timezone.now()
+    qs = Proposal.objects.filter(studio_id=studio_id).select_related(
+        "capability", "requested_by_user"
+    )
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.risk is not None:
+        qs = qs.filter(risk=filters.risk)
+    if filters.capability:
+        qs = qs.filter(capability_id=filters.capability)
+    if filters.requester:
+        kind, _, ident = filters.requester.partition(":")
+        qs = qs.filter(requested_by_type=kind, requested_by_id=ident)
+    if filters.age in AGES:
+        younger, older = AGES[filters.age]
+        if younger is not None:
+            qs = qs.filter(created_at__gte=now - younger)
+        if older is not None:
+            qs = qs.filter(created_at__lt=now - older)
+    return qs.order_by(*PROPOSAL_SORTS.get(filters.sort, PROPOSAL_SORTS["newest"]))
+
+
+def proposal_requesters(studio_id: int) -> list[tuple[str, str]]:
+    """(value, label) of everyone who has proposed in this studio, for the requester filter."""
+    rows = (
+        Proposal.objects.filter(studio_id=studio_id)
+        .values_list("requested_by_type", "requested_by_id", "requested_by_user__username")
+        .distinct()
+        .order_by("requested_by_type", "requested_by_id")
+    )
+    return [(f"{kind}:{ident}", f"{kind}: {username or ident}") for kind, ident, username in rows]
+
+
+def proposal_get(studio_id: int, proposal_id: int) -> Proposal | None:
+    """A proposal of this studio (another studio's proposal is None, exactly like a missing one)."""
+    return (
+        Proposal.objects.filter(studio_id=studio_id, pk=proposal_id)
+        .select_related("capability", "requested_by_user", "studio")
+        .first()
+    )
+
+
+def approval_list(proposal: Proposal) -> list[Approval]:
+    return list(proposal.approvals.select_related("approver").order_by("created_at", "id"))
+
+
+def approval_matches(proposal: Proposal) -> bool:
+    """True when the stored input still hashes to the proposal's hash and every counted approval's.
+
+    The execution gateway refuses (INPUT_CHANGED) when this is False.
+    """
+    recomputed = canonical_hash(proposal.input)
+    if recomputed != proposal.input_hash:
+        return False
+    hashes = Approval.objects.filter(
+        proposal=proposal, decision_round=proposal.decision_round, decision=Decision.GRANTED
+    ).values_list("input_hash", flat=True)
+    return all(value == recomputed for value in hashes)
+
+
+def approval_is_fresh(proposal: Proposal, *, now: datetime | None = None) -> bool:
+    """An approval counts for execution only within BRAIN_APPROVAL_WINDOW of ``approved_at``."""
+    if proposal.approved_at is None:
+        return False
+    now = now or timezone.now()
+    return now - proposal.approved_at < settings.BRAIN.approval_window
+
+
+def granted_count(proposal: Proposal) -> int:
+    """Distinct approvers who granted the current round: what the quorum counts."""
+    return (
+        Approval.objects.filter(
+            proposal=proposal, decision_round=proposal.decision_round, decision=Decision.GRANTED
+        )
+        .values("approver")
+        .distinct()
+        .count()
+    )
+
+
+def canonical_input_text(proposal: Proposal) -> str:
+    return canonical_json(proposal.input).decode("ascii")
