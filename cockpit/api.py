@@ -28,9 +28,9 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import ConfigDict, model_validator
 
-from brain.canonical import contains_nul
 from brain.context import current_request_id
 from connectors.models import ConnectorConfig
+from connectors.sdk.canonical import contains_nul
 from governance.capabilities import REGISTRY
 from governance.errors import Denied
 from governance.identity import ResolvedActor

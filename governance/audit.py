@@ -87,7 +87,7 @@ def link_hash(fields: dict[str, Any], prev_hash: str) -> str:
 
 # The canonical JSON of an event, cut where the two values known only under the chain lock
 # go: its time and its sequence. The pieces are built here, in key order, from the same
-# encoder rules as brain.canonical; tests check they join to canonical_json(event_fields).
+# encoder rules as connectors.sdk.canonical; tests check they join to canonical_json(event_fields).
 _esc = encode_basestring_ascii
 
 
@@ -131,7 +131,7 @@ def in_chain(studio_id: int | None) -> Q:
 # One statement locks the chain head, stamps the time under that lock, inserts the event
 # with its hash (Postgres joins the pieces and runs sha256) and moves the head. The lock is
 # then held only for this statement and the caller's commit, which is what keeps many
-# writers on one chain fast. The time format matches brain.canonical.format_time.
+# writers on one chain fast. The time format matches connectors.sdk.canonical.format_time.
 _APPEND_SQL = """
 WITH head AS MATERIALIZED (
     SELECT id, sequence + 1 AS next_sequence, hash AS prev_hash, clock_timestamp() AS at
@@ -246,7 +246,7 @@ def audit_append(
 
 # Verification ---------------------------------------------------------------------------
 
-# Postgres formats the time exactly as brain.canonical.format_time does, so verification
+# Postgres formats the time exactly as connectors.sdk.canonical.format_time does, so verification
 # does not parse and re-format a datetime per row.
 _ROW_SQL = """
 SELECT sequence, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),

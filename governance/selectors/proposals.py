@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from brain.canonical import canonical_hash, canonical_json
+from connectors.sdk.canonical import canonical_hash, canonical_json
 from governance.enums import Decision, ProposalStatus
 from governance.models import Approval, Proposal
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from brain.canonical import CanonicalError, canonical_hash
+from connectors.sdk.canonical import CanonicalError, canonical_hash
 from governance.capabilities import CAPABILITIES
 from governance.errors import Denied
 from governance.identity import ResolvedActor

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from brain.canonical import canonical_hash
 from connectors.runtime import build_connector
 from connectors.sdk.base import Connector
+from connectors.sdk.canonical import canonical_hash
 from connectors.sdk.errors import ConfigurationError, ConnectorError, ErrorCode
 from connectors.sdk.schemas import WriteCheck, WriteIntent, WriteOutcome
 from governance.actors import Actor

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from brain.canonical import canonical_hash, contains_nul
 from brain.models import Role, Studio
 from connectors.runtime import build_connector
+from connectors.sdk.canonical import canonical_hash, contains_nul
 from connectors.sdk.errors import ConfigurationError, ConnectorError
 from governance.actors import Actor
 from governance.audit import audit_append

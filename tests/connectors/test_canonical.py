@@ -89,13 +89,14 @@ NOTE_BYTES = b'{"note":"Glasur f\\u00fcr Schale"}'
 
 
 def test_the_former_call_sites_hash_the_glaze_note_identically():
-    # brain.canonical was the audit chain's, connectors.sdk.hashing the connector calls'.
-    from brain import canonical as brain_canonical
+    # The audit chain (governance.audit) and the connector calls (connectors.sdk.base) once
+    # had an encoder each; both now reach the one module.
     from connectors.sdk import base
+    from governance import audit
 
-    assert brain_canonical.canonical_json(NOTE) == canonical_json(NOTE) == NOTE_BYTES
+    assert audit.canonical_json(NOTE) == canonical_json(NOTE) == NOTE_BYTES
     digest = hashlib.sha256(NOTE_BYTES).hexdigest()
-    assert brain_canonical.canonical_hash(NOTE) == digest
+    assert hashlib.sha256(audit.canonical_json(NOTE)).hexdigest() == digest
     assert base.content_hash(NOTE) == content_hash(NOTE) == f"sha256:{digest}"
     # The old connector encoder (UTF-8, default=str) gave another digest for the same facts.
     assert digest != hashlib.sha256('{"note":"Glasur für Schale"}'.encode()).hexdigest()

@@ -7,13 +7,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from brain.canonical import canonical_json
 from brain.embedded import private_file_write
 from brain.models import Studio
 from brain.services.snapshots import demo_directory, snapshot_capture, snapshot_latest
 from brain.services.studios import StudioError, staff_add, studio_create
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
+from connectors.sdk.canonical import canonical_json
 
 DEMO_STUDIO_SLUG = "demo"
 DEMO_STUDIO_NAME = "Demo Studio"

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from brain.canonical import canonical_json
 from brain.services.snapshots import demo_directory
 from brain.state.demo import SIZES, generate
+from connectors.sdk.canonical import canonical_json
 
 
 class Command(BaseCommand):
