@@ -13,9 +13,9 @@ from ninja import Schema
 from governance.models import Proposal
 
 
+# A proposal as an agent sees it: the API's response schema. (A comment, not a docstring:
+# a docstring would become the schema's OpenAPI description.)
 class ProposalOut(Schema):
-    """A proposal as an agent sees it (the API's response schema)."""
-
     id: int
     status: str
     capability: str
