@@ -110,6 +110,9 @@ def test_cli_check_and_read_work_against_the_peer(studio, hubitat_peer, monkeypa
     devices = run_json("read", "--studio", "north-kiln", "hub1", "--query", "devices")[0]["devices"]
     assert len(devices) == 6 and devices[0]["last_seen"]
     assert DeviceReading.objects.count() == 6
+    readable = run("read", "--studio", "north-kiln", "hub1").splitlines()
+    assert [line.split("\t")[0] for line in readable] == [device["id"] for device in devices]
+    assert all("last seen " in line for line in readable)
 
 
 def test_cli_check_of_an_unreachable_host_reports_unavailable_in_the_health_row(

@@ -287,8 +287,8 @@ class Command(GovernanceCommand):
         self.emit(
             payload,
             [
-                f"{device['id']}\t{device.get('name', '')}\t"
-                f"{'reachable' if device.get('reachable', True) else 'unreachable'}\t"
+                f"{device['id']}\t{device['label']}\t{device['type']}\t"
+                f"{'online' if device['online'] else 'offline'}\t"
                 f"last seen {device['last_seen'] or 'never'}"
                 for device in payload["devices"]
             ],
