@@ -179,7 +179,7 @@ class BrainConfig:
         "BRAIN_LOG_LEVEL",
         "choice",
         "INFO",
-        "Lowest level written to stdout.",
+        "Lowest level written to stderr.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     )
     admin_path: str = setting(

@@ -1,4 +1,7 @@
-"""Structured logging: JSON lines on stdout, with request/job context and redaction.
+"""Structured logging: JSON lines on stderr, with request/job context and redaction.
+
+Logs go to stderr so that stdout carries only a command's result (``manage.py snapshot
+--json | jq .counts``); see docs/cli.md.
 
 Every line carries ``timestamp``, ``level``, ``event``, ``component`` and, when known,
 ``request_id`` or ``job_id`` and ``studio`` (bound with structlog's contextvars by the
@@ -146,13 +149,13 @@ def logging_config(level: str) -> dict[str, Any]:
             }
         },
         "handlers": {
-            "stdout": {
+            "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
-                "stream": "ext://sys.stdout",
+                "stream": "ext://sys.stderr",
             }
         },
-        "root": {"handlers": ["stdout"], "level": level},
+        "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             "django.server": {"level": "WARNING"},
             "django.db.backends": {"level": "WARNING"},

@@ -37,6 +37,7 @@ from governance.identity import ResolvedActor
 from governance.models import Execution, IntakeReview, PolicyDecision, Proposal
 from governance.ratelimit import Endpoint
 from governance.reasons import ReasonCode
+from governance.schemas import ProposalOut
 from governance.selectors.policy import decision_get, intake_get, proposal_decisions
 from governance.selectors.proposals import proposal_get
 from governance.services.agent_submissions import (
@@ -263,39 +264,6 @@ class ProposalIn(Schema):
         return self
 
 
-class ProposalOut(Schema):
-    id: int
-    status: str
-    capability: str
-    risk: str
-    summary: str
-    input: dict[str, Any]
-    input_hash: str
-    approvals_required: int
-    requested_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    decision_id: int | None = None
-    replayed: bool = False
-
-
-def _proposal_out(proposal: Proposal, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": proposal.pk,
-        "status": proposal.status,
-        "capability": proposal.capability_id,
-        "risk": proposal.get_risk_display(),
-        "summary": proposal.summary,
-        "input": proposal.input,
-        "input_hash": proposal.input_hash,
-        "approvals_required": proposal.approvals_required,
-        "requested_by": proposal.requester_label,
-        "created_at": proposal.created_at,
-        "expires_at": proposal.expires_at,
-        **extra,
-    }
-
-
 @api.post(
     "/proposals",
     response={200: ProposalOut, 201: ProposalOut, **ERRORS},
@@ -336,7 +304,7 @@ def proposal_create(
         )
     return Status(
         200 if submission.replayed else 201,
-        _proposal_out(
+        ProposalOut.of(
             submission.proposal, decision_id=submission.decision_id, replayed=submission.replayed
         ),
     )
@@ -371,7 +339,7 @@ def _proposal_or_404(actor: ResolvedActor, proposal_id: int) -> Proposal:
     summary="Read a proposal's status",
 )
 def proposal_read(request: HttpRequest, proposal_id: int = Path(..., ge=1, le=MAX_ID)) -> Any:
-    return _proposal_out(_proposal_or_404(_actor(request), proposal_id))
+    return ProposalOut.of(_proposal_or_404(_actor(request), proposal_id))
 
 
 class CheckOut(Schema):

@@ -29,6 +29,20 @@ PENDING_CHECK_PREFIX = "brain:connector-check:"
 PENDING_CHECK_TTL = 300
 
 
+def connector_settings_validate(
+    *, kind: str, settings: Mapping[str, Any], secret_env: Mapping[str, str], mode: str
+) -> dict[str, Any]:
+    """The settings as stored (typed, then JSON), or ``ConfigurationError`` naming each bad
+    field: unknown kind, bad setting, missing or badly named secret, unknown mode."""
+    typed = validate_settings(kind, settings)
+    validate_secret_names(kind, typed, secret_env)
+    if mode not in ConnectorConfig.Mode.values:
+        raise ConfigurationError(
+            [("mode", f"must be one of {', '.join(ConnectorConfig.Mode.values)}")]
+        )
+    return typed.model_dump(mode="json", exclude_unset=True)
+
+
 def connector_config_create(
     *,
     studio_id: int,
@@ -39,20 +53,19 @@ def connector_config_create(
     enabled: bool = True,
     mode: str = ConnectorConfig.Mode.READ_ONLY,
 ) -> ConnectorConfig:
-    """Create a connector for a studio. Raises ``ConfigurationError`` naming each bad field."""
-    typed = validate_settings(kind, settings)
-    validate_secret_names(kind, typed, secret_env)
-    if mode not in ConnectorConfig.Mode.values:
-        raise ConfigurationError(
-            [("mode", f"must be one of {', '.join(ConnectorConfig.Mode.values)}")]
-        )
+    """Create a connector for a studio. Raises ``ConfigurationError`` naming each bad field.
+
+    Staff and the CLI go through ``governance.services.connector_configs``, which audits it."""
+    stored = connector_settings_validate(
+        kind=kind, settings=settings, secret_env=secret_env, mode=mode
+    )
     try:
         with transaction.atomic():
             return ConnectorConfig.objects.create(
                 studio_id=studio_id,
                 kind=kind,
                 name=name,
-                settings=typed.model_dump(mode="json", exclude_unset=True),
+                settings=stored,
                 secret_env=dict(secret_env),
                 enabled=enabled,
                 mode=mode,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -353,25 +353,39 @@ def _check_rows(
     return count, prev_hash, None, ""
 
 
-def _stream(studio_id: int | None, first: int, last: int) -> Generator[Sequence[Any]]:
-    """Rows of a chain through a server-side cursor, so memory stays flat for any length."""
+def _stream(
+    studio_id: int | None, first: int, last: int, progress: Callable[[int], object] | None = None
+) -> Generator[Sequence[Any]]:
+    """Rows of a chain through a server-side cursor, so memory stays flat for any length.
+
+    ``progress(n)`` is told each batch of ``n`` rows as it is fetched (``verify_audit``'s bar)."""
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         chain = "studio_id IS NULL" if studio_id is None else "studio_id = %(studio)s"
         cursor.execute(
             _ROW_SQL.format(chain=chain), {"studio": studio_id, "first": first, "last": last}
         )
         while batch := cursor.fetchmany(VERIFY_BATCH):
+            if progress is not None:
+                progress(len(batch))
             yield from batch
 
 
-def verify_chain(studio_id: int | None) -> ChainReport:
+def chain_length(studio_id: int | None) -> int:
+    """The chain head's sequence: how many events verifying the chain walks."""
+    head = AuditChainHead.objects.filter(in_chain(studio_id)).values_list("sequence", flat=True)
+    return head.first() or 0
+
+
+def verify_chain(
+    studio_id: int | None, progress: Callable[[int], object] | None = None
+) -> ChainReport:
     """Walk a whole chain from sequence 1 to its head and name the first bad link."""
     head = AuditChainHead.objects.filter(in_chain(studio_id)).first()
     if head is None:
         exists = AuditEvent.objects.filter(in_chain(studio_id)).exists()
         problem = "events exist but the chain has no head row" if exists else ""
         return ChainReport(studio_id, 0, 0, GENESIS_HASH, None, problem)
-    with closing(_stream(studio_id, 1, head.sequence)) as rows:
+    with closing(_stream(studio_id, 1, head.sequence, progress)) as rows:
         count, last_hash, bad, problem = _check_rows(rows, studio_id, 1, GENESIS_HASH)
     if bad is None and count != head.sequence:
         bad, problem = (

@@ -49,6 +49,9 @@ class ReasonCode(StrEnum):
     RATE_LIMIT_UNAVAILABLE = "RATE_LIMIT_UNAVAILABLE"
     EXEMPTION_NOT_ALLOWED = "EXEMPTION_NOT_ALLOWED"
     INTAKE_REASON_INVALID = "INTAKE_REASON_INVALID"
+    # Staff memberships and connector configuration
+    LAST_ADMIN = "LAST_ADMIN"
+    CONNECTOR_IN_USE = "CONNECTOR_IN_USE"
 
 
 EXPLANATIONS: dict[ReasonCode, str] = {
@@ -105,6 +108,13 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.INTAKE_REASON_INVALID: (
         "An intake override needs a reason code from the intake policy: staff_override_* to "
         "let the request through, policy_* to keep it blocked."
+    ),
+    ReasonCode.LAST_ADMIN: (
+        "A studio keeps at least one admin: add another admin before removing or demoting this one."
+    ),
+    ReasonCode.CONNECTOR_IN_USE: (
+        "The connector has executions or a kill switch on record, which the audit trail "
+        "keeps; disable it instead of removing it."
     ),
 }
 

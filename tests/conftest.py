@@ -185,16 +185,16 @@ class LogCapture:
 
 @pytest.fixture
 def json_logs() -> Iterator[LogCapture]:
-    """Capture log output through the formatter of the real `stdout` handler (JSON + redaction).
+    """Capture log output through the formatter of the real `stderr` handler (JSON + redaction).
 
     Request this fixture after `celery_worker` when both are used: starting a worker
     re-applies the logging configuration, which replaces the root logger's handlers.
     """
     root = logging.getLogger()
-    stdout = next(handler for handler in root.handlers if handler.name == "stdout")
+    stderr = next(handler for handler in root.handlers if handler.name == "stderr")
     capture = LogCapture()
     handler = logging.StreamHandler(capture.stream)
-    handler.setFormatter(stdout.formatter)
+    handler.setFormatter(stderr.formatter)
     root.addHandler(handler)
     try:
         yield capture

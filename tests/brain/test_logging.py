@@ -252,3 +252,18 @@ def test_ordinary_fields_pass_through_untouched(json_logs):
     assert line["studio"] == "north-kiln"
     assert line["batches_active"] == 31
     assert line["session_idle_timeout"] == 1800
+
+
+def test_logs_go_to_stderr_so_stdout_carries_only_results():
+    import sys
+
+    assert settings.LOGGING["handlers"] == {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    }
+    assert settings.LOGGING["root"]["handlers"] == ["stderr"]
+    streams = [getattr(h, "stream", None) for h in logging.getLogger().handlers]
+    assert sys.stdout not in streams and sys.__stdout__ not in streams

@@ -430,3 +430,21 @@ def test_tokens_never_reach_the_logs(agent_caller, json_logs):
     assert agent_caller.token.split("_", 2)[2][:20] not in text
     prefix = agent_caller.token.split("_")[1]
     assert f"sbk_{prefix}_[redacted]" in text
+
+
+def test_the_api_and_the_cli_render_a_proposal_in_one_shape(staff, agent_caller):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from governance.schemas import ProposalOut
+
+    submitted = agent_caller.submit().json()
+    read = agent_caller.get(f"/proposals/{submitted['id']}").json()
+    out = StringIO()
+    call_command("proposal", "show", str(submitted["id"]), "--json", stdout=out)
+    shown = json.loads(out.getvalue())
+    # Every field of the API's ProposalOut, with the same value and format, in the CLI's view.
+    assert set(read) == set(ProposalOut.model_fields)
+    assert {name: shown[name] for name in read} == read
+    assert read["created_at"].endswith("Z")

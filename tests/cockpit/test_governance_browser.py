@@ -35,6 +35,7 @@ def cli_submit(capability, payload, rationale, as_user):
         rationale,
         "--as",
         as_user,
+        "--json",
         stdout=out,
     )
     return json.loads(out.getvalue())

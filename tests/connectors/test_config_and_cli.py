@@ -16,8 +16,19 @@ pytestmark = pytest.mark.django_db
 
 def run(*args: str) -> str:
     out = StringIO()
-    call_command("connector", *args, stdout=out)
+    call_command("connector", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
+
+
+def run_json(*args: str) -> tuple[dict, int]:
+    """Run `connector ... --json`: (the one JSON document on stdout, the exit code)."""
+    out = StringIO()
+    try:
+        call_command("connector", *args, "--json", stdout=out, stderr=StringIO())
+        code = 0
+    except CommandError as error:
+        code = error.returncode
+    return json.loads(out.getvalue()), code
 
 
 def add_hub(peer, name="hub1", studio="north-kiln"):
@@ -88,18 +99,20 @@ def test_cli_add_stores_the_variable_name_never_the_secret(studio, hubitat_peer,
 def test_cli_check_and_read_work_against_the_peer(studio, hubitat_peer, monkeypatch):
     monkeypatch.setenv("TEST_HUBITAT_TOKEN", hubitat_peer.token)
     add_hub(hubitat_peer)
-    health = json.loads(run("check", "--studio", "north-kiln", "hub1"))
+    health, code = run_json("check", "--studio", "north-kiln", "hub1")
+    assert code == 0
     assert (health["availability"], health["devices_total"], health["error"]) == (
         "healthy",
         6,
         None,
     )
     assert health["request_id"].startswith("cli-")
-    devices = json.loads(run("read", "--studio", "north-kiln", "hub1", "--query", "devices"))[
-        "devices"
-    ]
+    devices = run_json("read", "--studio", "north-kiln", "hub1", "--query", "devices")[0]["devices"]
     assert len(devices) == 6 and devices[0]["last_seen"]
     assert DeviceReading.objects.count() == 6
+    readable = run("read", "--studio", "north-kiln", "hub1").splitlines()
+    assert [line.split("\t")[0] for line in readable] == [device["id"] for device in devices]
+    assert all("last seen " in line for line in readable)
 
 
 def test_cli_check_of_an_unreachable_host_reports_unavailable_in_the_health_row(
@@ -125,7 +138,8 @@ def test_cli_check_of_an_unreachable_host_reports_unavailable_in_the_health_row(
         "--secret",
         "token=TEST_HUBITAT_TOKEN",
     )
-    health = json.loads(run("check", "--studio", studio.slug, "hub1"))
+    health, code = run_json("check", "--studio", studio.slug, "hub1")
+    assert code == 1  # a failed check
     assert (health["availability"], health["error"]["code"]) == ("down", "UNAVAILABLE")
     assert ConnectorHealth.objects.get().error_code == "UNAVAILABLE"
 
@@ -135,7 +149,8 @@ def test_a_missing_secret_variable_is_a_down_sample_naming_the_variable(
 ):
     monkeypatch.delenv("TEST_HUBITAT_TOKEN", raising=False)
     add_hub(hubitat_peer)
-    health = json.loads(run("check", "--studio", "north-kiln", "hub1"))
+    health, code = run_json("check", "--studio", "north-kiln", "hub1")
+    assert code == 1
     assert health["availability"] == "down"
     assert "TEST_HUBITAT_TOKEN" in health["error"]["message"]
 
@@ -146,7 +161,8 @@ def test_secrets_may_come_from_a_file(studio, hubitat_peer, monkeypatch, tmp_pat
     monkeypatch.setenv("TEST_HUBITAT_TOKEN_FILE", str(secret))
     monkeypatch.delenv("TEST_HUBITAT_TOKEN", raising=False)
     add_hub(hubitat_peer)
-    assert json.loads(run("check", "--studio", "north-kiln", "hub1"))["availability"] == "healthy"
+    health, code = run_json("check", "--studio", "north-kiln", "hub1")
+    assert (health["availability"], code) == ("healthy", 0)
 
 
 def test_cli_refuses_an_unknown_studio_or_connector(studio):

@@ -12,13 +12,14 @@ pytestmark = pytest.mark.django_db
 
 
 def run(*args):
+    """Run `proposal ... --json`: stdout is exactly one JSON document."""
     out = StringIO()
-    call_command("proposal", *args, stdout=out)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    call_command("proposal", *args, "--json", stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue())
 
 
 def test_submit_approve_show_and_list_from_the_command_line(staff):
-    [submitted] = run(
+    submitted = run(
         "submit",
         "--studio",
         "north-kiln",
@@ -32,15 +33,14 @@ def test_submit_approve_show_and_list_from_the_command_line(staff):
         "otto",
     )
     assert submitted["status"] == "pending_approval"
-    [approved] = run(
+    approved = run(
         "approve", str(submitted["id"]), "--as", "anna", "--rationale", "Checked the tiles"
     )
     assert approved["status"] == "approved"
     assert approved["approvals"][0]["input_hash"] == submitted["input_hash"]
-    assert [p["id"] for p in run("list", "--studio", "north-kiln", "--status", "approved")] == [
-        submitted["id"]
-    ]
-    assert run("list", "--studio", "north-kiln", "--status", "pending_approval") == []
+    listed = run("list", "--studio", "north-kiln", "--status", "approved")["proposals"]
+    assert [p["id"] for p in listed] == [submitted["id"]]
+    assert run("list", "--studio", "north-kiln", "--status", "pending_approval")["proposals"] == []
 
 
 def test_a_denial_exits_non_zero_with_the_reason_code_and_show_reports_it(staff, submit):
@@ -50,7 +50,7 @@ def test_a_denial_exits_non_zero_with_the_reason_code_and_show_reports_it(staff,
     assert "\n" not in str(denied.value)
     with pytest.raises(CommandError, match="denied ROLE_REQUIRED"):
         run("approve", str(proposal.pk), "--as", "vera", "--rationale", "Viewer trying anyway")
-    [shown] = run("show", str(proposal.pk))
+    shown = run("show", str(proposal.pk))
     assert shown["last_denial"]["reason_code"] == "ROLE_REQUIRED"
     assert chain(staff.studio.pk)[-1][1:] == ("approval.grant_denied", "ROLE_REQUIRED")
 
@@ -87,7 +87,7 @@ def test_show_of_a_missing_proposal_fails(staff):
 
 
 def test_agents_submit_with_agent_prefix(staff):
-    [submitted] = run(
+    submitted = run(
         "submit",
         "--studio",
         "north-kiln",
@@ -105,31 +105,31 @@ def test_agents_submit_with_agent_prefix(staff):
 
 
 def run_capturing(*args):
-    """Run `proposal`, returning (JSON lines printed, the CommandError raised or None)."""
+    """Run `proposal ... --json`, returning (the JSON document printed, the CommandError raised
+    or None)."""
     out = StringIO()
     try:
-        call_command("proposal", *args, stdout=out)
+        call_command("proposal", *args, "--json", stdout=out, stderr=StringIO())
         error = None
     except CommandError as raised:
         error = raised
-    return [json.loads(line) for line in out.getvalue().splitlines()], error
+    return json.loads(out.getvalue()), error
 
 
 def test_execute_prints_the_denial_as_json_and_exits_non_zero(staff, submit):
     proposal = submit()
-    lines, error = run_capturing("execute", str(proposal.pk), "--as", "otto")
+    printed, error = run_capturing("execute", str(proposal.pk), "--as", "otto")
     assert str(error).startswith("denied APPROVAL_REQUIRED: ")
-    assert lines == [
-        {
-            "denied": True,
-            "reason_code": "APPROVAL_REQUIRED",
-            "message": lines[0]["message"],
-            "explanation": "The proposal has not been approved by enough approvers yet.",
-            "field_errors": {},
-            "proposal": proposal.pk,
-        }
-    ]
-    [shown] = run("show", str(proposal.pk))
+    assert error.returncode == 1
+    assert printed == {
+        "denied": True,
+        "reason_code": "APPROVAL_REQUIRED",
+        "message": printed["message"],
+        "explanation": "The proposal has not been approved by enough approvers yet.",
+        "field_errors": {},
+        "proposal": proposal.pk,
+    }
+    shown = run("show", str(proposal.pk))
     assert shown["last_denial"]["action"] == "execution.denied"
     assert shown["execution"] is None
 
@@ -141,10 +141,10 @@ def test_execute_from_the_command_line_runs_the_pilot(staff, settings, firestore
     writes(settings)
     firestore_pilot(staff.studio)
     proposal = approved(staff, "firestore.ops_note.append", NOTE)
-    [queued] = run("execute", str(proposal.pk), "--as", "otto", "--studio", "north-kiln")
+    queued = run("execute", str(proposal.pk), "--as", "otto", "--studio", "north-kiln")
     assert queued["allowed"] and queued["status"] == "queued"
     execution_run(execution_id=queued["id"])  # what the worker does (worker tests run it for real)
-    [shown] = run("show", str(proposal.pk))
+    shown = run("show", str(proposal.pk))
     assert shown["status"] == "executed"
     assert shown["execution"]["status"] == "succeeded"
     assert shown["execution"]["result"]["note_id"] == f"{proposal.pk}__{queued['idempotency_key']}"
@@ -152,7 +152,7 @@ def test_execute_from_the_command_line_runs_the_pilot(staff, settings, firestore
 
 def test_execute_from_another_studio_is_a_tenant_mismatch(staff, submit):
     proposal = submit()
-    lines, error = run_capturing(
+    printed, error = run_capturing(
         "execute", str(proposal.pk), "--as", "otto", "--studio", "south-clay"
     )
-    assert lines[0]["reason_code"] == "TENANT_MISMATCH" and error is not None
+    assert printed["reason_code"] == "TENANT_MISMATCH" and error is not None

@@ -238,22 +238,23 @@ def test_the_list_shows_state_and_the_open_request(staff):
     assert row.engaged and row.pending_request.actor_label == "staff:ada"
 
 
-def run(*args) -> list[dict]:
+def run(*args) -> dict:
+    """Run `kill_switch ... --json`: stdout is exactly one JSON document."""
     out = StringIO()
-    call_command("kill_switch", *args, stdout=out)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    call_command("kill_switch", *args, "--json", stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue())
 
 
 def test_the_command_line_engages_lists_and_two_admins_release(staff, second_admin):
-    [on] = run("on", "--capability", HUB, "--as", "otto", "--reason", "Hub reboot now")
+    on = run("on", "--capability", HUB, "--as", "otto", "--reason", "Hub reboot now")
     assert on["engaged"] and on["engaged_by"] == "staff:otto"
-    [listed] = run("list")
+    [listed] = run("list")["kill_switches"]
     assert listed["capability"] == HUB and listed["engaged"]
     with pytest.raises(CommandError, match=r"^denied ROLE_REQUIRED"):
         run("off", "--capability", HUB, "--as", "otto", "--reason", "Hub is fine now")
-    [asked] = run("off", "--capability", HUB, "--as", "ada", "--reason", "Hub is back up")
+    asked = run("off", "--capability", HUB, "--as", "ada", "--reason", "Hub is back up")
     assert asked["engaged"] and asked["release_requested_by"] == "staff:ada"
-    [off] = run("confirm", "--capability", HUB, "--as", "abe", "--reason", "Checked the hub")
+    off = run("confirm", "--capability", HUB, "--as", "abe", "--reason", "Checked the hub")
     assert not off["engaged"]
     assert [row[1] for row in global_chain()] == [
         "kill_switch.engaged",
@@ -265,11 +266,9 @@ def test_the_command_line_engages_lists_and_two_admins_release(staff, second_adm
 
 def test_the_command_line_stops_a_studio_and_a_connector(staff):
     connector(staff.studio)
-    [studio] = run(
-        "on", "--studio", "north-kiln", "--as", "otto", "--reason", "Open studio day now"
-    )
+    studio = run("on", "--studio", "north-kiln", "--as", "otto", "--reason", "Open studio day now")
     assert studio["label"] == "studio north-kiln" and studio["engaged"]
-    [hub] = run(
+    hub = run(
         "on",
         "--connector",
         "hub1",

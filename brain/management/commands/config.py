@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from brain.cli import BrainCommand
 from brain.config import env_example_lines
 
 
-class Command(BaseCommand):
+class Command(BrainCommand):
     help = "Show the effective configuration (secrets as [set]/[unset]) or print .env.example."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -18,9 +19,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "example":
-            self.stdout.write("\n".join(env_example_lines()).rstrip() + "\n")
+            text = "\n".join(env_example_lines()).rstrip() + "\n"
+            if self.as_json:
+                self.emit({"env_example": text})
+            else:
+                self.stdout.write(text, ending="")
             return
         rows = settings.BRAIN.describe()
         width = max(len(name) for name, _, _ in rows)
-        for name, shown, source in rows:
-            self.stdout.write(f"{name.ljust(width)}  {shown}  ({source})")
+        self.emit(
+            {
+                "settings": [
+                    {"name": name, "value": shown, "source": source} for name, shown, source in rows
+                ]
+            },
+            [f"{name.ljust(width)}  {shown}  ({source})" for name, shown, source in rows],
+        )

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from brain.cli import BrainCommand, CollectionProgress, UsageError
 from brain.models import Snapshot, Studio
 from brain.services.snapshots import SnapshotError, snapshot_capture, source_for
 
 
-class Command(BaseCommand):
-    help = "Capture a StudioState snapshot now and print its summary as JSON."
+class Command(BrainCommand):
+    help = "Capture a StudioState snapshot now and print its summary (--json: as one JSON object)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--studio", required=True)
@@ -26,18 +26,19 @@ class Command(BaseCommand):
     ) -> None:
         row = Studio.objects.filter(slug=studio).first()
         if row is None:
-            raise CommandError(f"no studio {studio!r}")
+            raise UsageError(f"no studio {studio!r}")
         try:
-            result = snapshot_capture(
-                studio=row,
-                source=source_for(row, source),
-                kind=Snapshot.Kind.DAILY if daily else Snapshot.Kind.CAPTURE,
-            )
+            with CollectionProgress(self) as progress:
+                result = snapshot_capture(
+                    studio=row,
+                    source=source_for(row, source),
+                    kind=Snapshot.Kind.DAILY if daily else Snapshot.Kind.CAPTURE,
+                    progress=progress,
+                )
         except (SnapshotError, FileNotFoundError) as error:
-            raise CommandError(str(error)) from None
-        self.stdout.write(
-            json.dumps(summary(result.snapshot, created=result.created), sort_keys=True)
-        )
+            raise UsageError(str(error)) from None
+        report = summary(result.snapshot, created=result.created)
+        self.emit(report, summary_lines(report))
 
 
 def summary(snapshot: Snapshot, *, created: bool = True) -> dict[str, Any]:
@@ -55,3 +56,15 @@ def summary(snapshot: Snapshot, *, created: bool = True) -> dict[str, Any]:
         "durations_ms": snapshot.durations_ms,
         "data_source": snapshot.data_source,
     }
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    verb = "captured" if report["created"] else "already taken today:"
+    lines = [
+        f"{report['kind']} snapshot {verb} {report['content_hash'][:12]} for "
+        f"{report['snapshot_date']} ({report['completeness']}, from {report['data_source']})",
+        "counts: "
+        + ", ".join(f"{name} {value}" for name, value in sorted(report["counts"].items())),
+    ]
+    lines += [f"warning: {warning}" for warning in report["warnings"]]
+    return lines

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from brain.cli import BrainCommand, UsageError
 from brain.models import Studio
 from brain.services.studios import StudioError, studio_create
 
 
-class Command(BaseCommand):
+def studio_json(studio: Studio) -> dict[str, Any]:
+    return {"slug": studio.slug, "name": studio.name, "timezone": studio.timezone}
+
+
+class Command(BrainCommand):
     help = "Create or list studios."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,15 +26,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "list":
-            for studio in Studio.objects.order_by("slug"):
-                self.stdout.write(f"{studio.slug}\t{studio.name}\t{studio.timezone}")
+            studios = [studio_json(studio) for studio in Studio.objects.order_by("slug")]
+            self.emit(
+                {"studios": studios},
+                [f"{s['slug']}\t{s['name']}\t{s['timezone']}" for s in studios],
+            )
             return
         try:
             studio = studio_create(
                 slug=options["slug"], name=options["name"], timezone=options["timezone"]
             )
         except StudioError as error:
-            raise CommandError(str(error)) from None
-        self.stdout.write(
-            self.style.SUCCESS(f"created studio {studio.slug} ({studio.name}, {studio.timezone})")
+            raise UsageError(str(error)) from None
+        self.emit(
+            studio_json(studio),
+            self.style.SUCCESS(f"created studio {studio.slug} ({studio.name}, {studio.timezone})"),
         )

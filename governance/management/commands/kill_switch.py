@@ -3,20 +3,20 @@
 SCOPE is `--global`, `--studio SLUG`, `--capability ID` or `--connector NAME --studio SLUG`.
 `on` stops executions at once (the gateway denies BLOCKED_BY_POLICY; a worker about to write
 stops too). `off` asks for the release (an admin) and `confirm` releases it (a second
-admin). Output is JSON; a denial exits non-zero naming the code.
+admin). Readable lines, or one JSON document with `--json`; a denial exits 1 naming the
+code, a bad scope 2 (docs/cli.md).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from brain.cli import UsageError
 from brain.models import Studio
 from connectors.models import ConnectorConfig
-from governance.errors import Denied
-from governance.management.commands.proposal import actor_from
+from governance.cli import GovernanceCommand, actor_from
 from governance.models import KillSwitch
 from governance.selectors.execution import kill_switch_list
 from governance.services.kill_switches import (
@@ -42,7 +42,17 @@ def switch_json(switch: KillSwitch) -> dict[str, Any]:
     }
 
 
-class Command(BaseCommand):
+def switch_line(switch: dict[str, Any]) -> str:
+    state = f"ENGAGED by {switch['engaged_by']}: {switch['reason']}" if switch["engaged"] else "off"
+    pending = (
+        f" (release requested by {switch['release_requested_by']})"
+        if switch["release_requested_by"]
+        else ""
+    )
+    return f"{switch['label']}: {state}{pending}"
+
+
+class Command(GovernanceCommand):
     help = "Engage, release (two admins) or list the kill switches that stop executions."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -60,43 +70,40 @@ class Command(BaseCommand):
             command.add_argument("--studio", help="SLUG: the studio, or the connector's studio")
             command.add_argument("--as", dest="actor", required=True, help="USERNAME")
             command.add_argument("--reason", required=True)
-        sub.add_parser("list", help="every kill switch as JSON lines")
+        sub.add_parser("list", help="every kill switch and its state")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "list":
-            for switch in kill_switch_list():
-                self.stdout.write(json.dumps(switch_json(switch), sort_keys=True))
+            switches = [switch_json(switch) for switch in kill_switch_list()]
+            self.emit({"kill_switches": switches}, [switch_line(s) for s in switches])
             return
         target = self._target(options)
         actor = actor_from(options["actor"])
-        try:
-            if action == "on":
-                switch_id = kill_switch_engage(actor=actor, reason=options["reason"], **target).pk
-            elif action == "off":
-                event = kill_switch_release_request(actor=actor, reason=options["reason"], **target)
-                switch_id = event.switch_id
-            else:
-                event = kill_switch_release_confirm(actor=actor, reason=options["reason"], **target)
-                switch_id = event.switch_id
-        except Denied as denial:
-            raise CommandError(f"denied {denial.code}: {denial.message}") from None
-        [switch] = [row for row in kill_switch_list() if row.pk == switch_id]
-        self.stdout.write(json.dumps(switch_json(switch), sort_keys=True))
+        if action == "on":
+            switch_id = kill_switch_engage(actor=actor, reason=options["reason"], **target).pk
+        elif action == "off":
+            event = kill_switch_release_request(actor=actor, reason=options["reason"], **target)
+            switch_id = event.switch_id
+        else:
+            event = kill_switch_release_confirm(actor=actor, reason=options["reason"], **target)
+            switch_id = event.switch_id
+        [switch] = [switch_json(row) for row in kill_switch_list() if row.pk == switch_id]
+        self.emit(switch, switch_line(switch))
 
     def _target(self, options: dict[str, Any]) -> dict[str, Any]:
         studio = None
         if options["studio"]:
             studio = Studio.objects.filter(slug=options["studio"]).first()
             if studio is None:
-                raise CommandError(f"no studio {options['studio']!r}")
+                raise UsageError(f"no studio {options['studio']!r}")
         if options["connector"]:
             if studio is None:
-                raise CommandError("--connector needs --studio SLUG (connectors are per studio)")
+                raise UsageError("--connector needs --studio SLUG (connectors are per studio)")
             connector = ConnectorConfig.objects.filter(
                 studio=studio, name=options["connector"]
             ).first()
             if connector is None:
-                raise CommandError(f"no connector {options['connector']!r} in {studio.slug}")
+                raise UsageError(f"no connector {options['connector']!r} in {studio.slug}")
             return {"connector": connector}
         if options["capability"]:
             return {"capability_id": options["capability"]}
@@ -104,4 +111,4 @@ class Command(BaseCommand):
             return {"studio": studio}
         if options["all"]:
             return {}
-        raise CommandError("name a scope: --global, --studio, --capability or --connector")
+        raise UsageError("name a scope: --global, --studio, --capability or --connector")

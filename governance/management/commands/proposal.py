@@ -1,9 +1,9 @@
 """`manage.py proposal submit|approve|reject|reopen|execute|show|list`: the operator's and
 scripts' way in.
 
-Output is JSON on stdout. A denial or bad input exits non-zero with one line on stderr
-naming the reason code; `execute` also prints the denial as JSON on stdout
-(`{"denied": true, "reason_code": ..., "message": ...}`) so a script can read it.
+Readable lines by default; `--json` prints one JSON document (docs/cli.md). A denial exits
+1 with one line on stderr naming the reason code (with `--json`, the denial is the document:
+`{"denied": true, "reason_code": ..., "message": ...}`); bad input exits 2.
 """
 
 from __future__ import annotations
@@ -12,33 +12,21 @@ import json
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from brain.cli import UsageError
 from brain.models import Studio
-from governance.actors import Actor
+from governance.cli import GovernanceCommand, actor_from
 from governance.enums import ProposalStatus
 from governance.errors import Denied, ProposalNotFound
 from governance.models import Execution, Proposal
+from governance.schemas import ProposalDetailOut
 from governance.selectors.audit import proposal_last_denial
 from governance.selectors.execution import proposal_execution
 from governance.selectors.proposals import ProposalFilters, approval_list, proposal_list
 from governance.services.approvals import approval_grant, approval_reject
 from governance.services.execution import proposal_execute
 from governance.services.proposals import proposal_reopen, proposal_submit
-
-
-def actor_from(value: str) -> Actor:
-    """``USERNAME`` (staff), ``agent:ID`` or ``system:NAME``."""
-    kind, sep, ident = value.partition(":")
-    if sep and kind == "agent":
-        return Actor.agent(ident)
-    if sep and kind == "system":
-        return Actor.system(ident)
-    user = get_user_model().objects.filter(username=value, is_active=True).first()
-    if user is None:
-        raise CommandError(f"no active user {value!r} (use a username, agent:ID or system:NAME)")
-    return Actor.staff(user)
 
 
 def execution_json(execution: Execution | None) -> dict[str, Any] | None:
@@ -51,9 +39,9 @@ def execution_json(execution: Execution | None) -> dict[str, Any] | None:
         "connector": execution.connector.name,
         "operation": execution.operation,
         "target": execution.target,
-        "queued_at": execution.queued_at.isoformat(),
-        "started_at": execution.started_at.isoformat() if execution.started_at else None,
-        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "queued_at": execution.queued_at,
+        "started_at": execution.started_at,
+        "finished_at": execution.finished_at,
         "replayed": execution.replayed,
         "reconciled": execution.reconciled,
         "result": execution.result,
@@ -66,29 +54,19 @@ def execution_json(execution: Execution | None) -> dict[str, Any] | None:
 
 
 def proposal_json(proposal: Proposal) -> dict[str, Any]:
-    return {
-        "id": proposal.pk,
-        "studio": proposal.studio.slug,
-        "capability": proposal.capability_id,
-        "status": proposal.status,
-        "risk": proposal.get_risk_display(),
-        "approvals_required": proposal.approvals_required,
-        "input": proposal.input,
-        "input_hash": proposal.input_hash,
-        "rationale": proposal.rationale,
-        "summary": proposal.summary,
-        "expected_effects": proposal.expected_effects,
-        "dry_run": proposal.dry_run,
-        "based_on_snapshot": proposal.based_on_snapshot,
-        "requested_by": proposal.requester_label,
-        "round": proposal.decision_round,
-        "created_at": proposal.created_at.isoformat(),
-        "expires_at": proposal.expires_at.isoformat() if proposal.expires_at else None,
-        "approved_at": proposal.approved_at.isoformat() if proposal.approved_at else None,
-    }
+    """The proposal as ``ProposalDetailOut`` renders it (the API's ``ProposalOut`` and more)."""
+    return ProposalDetailOut.of(proposal).model_dump()
 
 
-class Command(BaseCommand):
+def proposal_line(proposal: dict[str, Any]) -> str:
+    return (
+        f"#{proposal['id']} {proposal['status']:<17} {proposal['capability']} "
+        f"({proposal['risk']} risk, {proposal['approvals_required']} approval(s)) "
+        f"by {proposal['requested_by']}: {proposal['summary']}"
+    )
+
+
+class Command(GovernanceCommand):
     help = "Submit, decide on and inspect proposals."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -139,31 +117,21 @@ class Command(BaseCommand):
         listing.add_argument("--status", default="", choices=["", *ProposalStatus.values])
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
-        try:
-            getattr(self, f"_{action}")(**options)
-        except Denied as denial:
-            raise CommandError(f"denied {denial.code}: {denial.message}") from None
-        except ProposalNotFound as missing:
-            raise CommandError(str(missing)) from None
-
-    def _emit(self, payload: Any) -> None:
-        self.stdout.write(json.dumps(payload, sort_keys=True))
+        getattr(self, f"_{action}")(**options)
 
     def _studio(self, slug: str) -> Studio:
         studio = Studio.objects.filter(slug=slug).first()
         if studio is None:
-            raise CommandError(f"no studio {slug!r}")
+            raise UsageError(f"no studio {slug!r}")
         return studio
 
     def _submit(self, **options: Any) -> None:
         try:
             raw = json.loads(options["input"])
         except json.JSONDecodeError as error:
-            raise CommandError(
-                f"--input is not JSON: {error.msg} at character {error.pos}"
-            ) from None
+            raise UsageError(f"--input is not JSON: {error.msg} at character {error.pos}") from None
         if not isinstance(raw, dict):
-            raise CommandError("--input must be a JSON object")
+            raise UsageError("--input must be a JSON object")
         proposal = proposal_submit(
             studio=self._studio(options["studio"]),
             capability_id=options["capability"],
@@ -172,7 +140,8 @@ class Command(BaseCommand):
             actor=actor_from(options["actor"]),
             based_on_snapshot=options["snapshot"],
         )
-        self._emit(proposal_json(proposal))
+        submitted = proposal_json(proposal)
+        self.emit(submitted, proposal_line(submitted))
 
     def _approve(self, **options: Any) -> None:
         approval = approval_grant(
@@ -203,14 +172,17 @@ class Command(BaseCommand):
                 proposal_id=options["id"], actor=actor_from(options["actor"]), studio=studio
             )
         except Denied as denial:
-            self._emit({**denial.as_json(), "proposal": options["id"]})
+            self.emit({**denial.as_json(), "proposal": options["id"]})
             raise
         deadline = time.monotonic() + max(0.0, options["wait"])
         while not execution.is_finished and time.monotonic() < deadline:
             time.sleep(0.1)
             execution.refresh_from_db()
-        self._emit(
-            {"allowed": True, "proposal": options["id"], **(execution_json(execution) or {})}
+        report = {"allowed": True, "proposal": options["id"], **(execution_json(execution) or {})}
+        self.emit(
+            report,
+            f"proposal #{options['id']}: execution #{execution.pk} {execution.status} "
+            f"(idempotency key {execution.idempotency_key})",
         )
 
     def _show(self, **options: Any) -> None:
@@ -225,16 +197,33 @@ class Command(BaseCommand):
                 "round": a.decision_round,
                 "input_hash": a.input_hash,
                 "rationale": a.rationale,
-                "at": a.created_at.isoformat(),
+                "at": a.created_at,
             }
             for a in approval_list(proposal)
         ]
         payload["last_denial"] = proposal_last_denial(proposal)
         payload["execution"] = execution_json(proposal_execution(proposal))
-        self._emit(payload)
+        lines = [proposal_line(payload), f"  studio {payload['studio']}, round {payload['round']}"]
+        lines += [
+            f"  {a['decision']} by {a['approver']} (round {a['round']}): {a['rationale']}"
+            for a in payload["approvals"]
+        ]
+        if payload["last_denial"]:
+            denial = payload["last_denial"]
+            lines.append(f"  last denial: {denial.get('reason_code')} ({denial.get('action')})")
+        if payload["execution"]:
+            lines.append(
+                f"  execution #{payload['execution']['id']} {payload['execution']['status']}"
+            )
+        self.emit(payload, lines)
 
     def _list(self, **options: Any) -> None:
         studio = self._studio(options["studio"])
         filters = ProposalFilters(status=options["status"])
-        for proposal in proposal_list(studio.pk, filters).select_related("studio"):
-            self._emit(proposal_json(proposal))
+        proposals = [
+            proposal_json(proposal)
+            for proposal in proposal_list(studio.pk, filters).select_related("studio")
+        ]
+        self.emit(
+            {"studio": studio.slug, "proposals": proposals}, [proposal_line(p) for p in proposals]
+        )

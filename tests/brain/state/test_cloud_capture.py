@@ -455,13 +455,14 @@ def run(*args):
 
 
 def test_snapshot_and_rebuild_commands_work_against_the_peers(studio, loaded):
-    out, _ = run("snapshot", "--studio", studio.slug, "--source", "cloud")
+    out, _ = run("snapshot", "--studio", studio.slug, "--source", "cloud", "--json")
     summary = json.loads(out)
     rebuilt, progress = run("rebuild", "--studio", studio.slug, "--source", "cloud", "--confirm")
+    report, _ = run("rebuild", "--studio", studio.slug, "--source", "cloud", "--confirm", "--json")
 
     assert summary["completeness"] == "full"
     assert summary["data_source"] == "cloud"
-    assert json.loads(rebuilt.splitlines()[1])["same"] is True
+    assert json.loads(report)["same"] is True
     assert "rebuilt snapshot hash EQUALS the one before" in rebuilt
     assert "firestore:batches/*/pieces" in progress
     assert "stripe:payouts" in progress

@@ -10,10 +10,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from brain.embedded import private_file_write
 from brain.models import Studio
 from brain.services.snapshots import demo_directory, snapshot_capture, snapshot_latest
-from brain.services.studios import StudioError, staff_add, studio_create
+from brain.services.studios import StudioError, studio_create
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
 from connectors.sdk.canonical import canonical_json
+from governance.actors import Actor
+from governance.errors import Denied
+from governance.services.memberships import membership_add
 
 DEMO_STUDIO_SLUG = "demo"
 DEMO_STUDIO_NAME = "Demo Studio"
@@ -42,11 +45,14 @@ class Command(BaseCommand):
                     slug=DEMO_STUDIO_SLUG, name=DEMO_STUDIO_NAME, timezone=DEMO_STUDIO_TIMEZONE
                 )
                 self.stdout.write(f"created studio {DEMO_STUDIO_SLUG} ({DEMO_STUDIO_NAME})")
-            # staff_add keeps an existing user's password and only (re)sets the role.
-            added = staff_add(
-                studio_slug=DEMO_STUDIO_SLUG, username=DEMO_ADMIN_USERNAME, role="admin"
+            # membership_add keeps an existing user's password and only (re)sets the role.
+            added = membership_add(
+                actor=Actor.system("bootstrap_demo"),
+                studio_slug=DEMO_STUDIO_SLUG,
+                username=DEMO_ADMIN_USERNAME,
+                role="admin",
             )
-        except StudioError as error:
+        except (StudioError, Denied) as error:
             raise CommandError(str(error)) from None
 
         self._demo_cloud()
