@@ -268,6 +268,25 @@ SETTINGS: tuple[Setting, ...] = (
         high=10.0,
         attr="drift_ratio",
     ),
+    # Finance reconciliation (DOMAIN.md)
+    Setting(
+        "BRAIN_RECONCILIATION_STALE_STRIPE_READ",
+        "duration",
+        24 * HOUR,
+        "A reconciliation on a Stripe read older than this carries a stale_stripe_read flag.",
+        low=1 * HOUR,
+        high=30 * DAY,
+        attr="reconciliation_stale_stripe_read",
+    ),
+    Setting(
+        "BRAIN_RECONCILIATION_PENDING_CHECKOUT_AGE",
+        "duration",
+        24 * HOUR,
+        "A checkout_pending order older than this (at the Stripe read) with no payment is stuck.",
+        low=10 * MINUTE,
+        high=30 * DAY,
+        attr="reconciliation_pending_checkout_age",
+    ),
     Setting(
         "BRAIN_DEMO_MODE",
         "bool",
@@ -469,6 +488,8 @@ class BrainConfig:
     retention_days: int
     drift_absolute: int
     drift_ratio: float
+    reconciliation_stale_stripe_read: timedelta
+    reconciliation_pending_checkout_age: timedelta
     demo_mode: bool
     demo_dir: str
     enable_write_execution: bool
