@@ -281,6 +281,10 @@ class ReconciliationFlag(models.Model):
     evidence = models.JSONField(default=list, help_text="Stripe ids the flag rests on.")
     details = models.JSONField(default=dict, help_text="{order: {...}, stripe: {...}}.")
     confidence = models.CharField(max_length=8)
+    values_hash = models.CharField(
+        max_length=64,
+        help_text="Canonical hash of the values above: a run rewrites a flag only when it changed.",
+    )
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)

@@ -60,7 +60,10 @@ StripeObject = Mapping[str, Any]
 
 
 def _lower(value: Any) -> str | None:
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+    if isinstance(value, str):
+        value = value.strip()
+        return value.lower() if value else None
+    return None
 
 
 def _int(value: Any) -> int | None:
@@ -75,6 +78,10 @@ def _int(value: Any) -> int | None:
 
 def _ref(value: Any) -> str | None:
     """An id, whether the field holds the id or the expanded object."""
+    if type(value) is str:
+        return value or None
+    if value is None:
+        return None
     if isinstance(value, str) and value:
         return value
     if isinstance(value, Mapping):
@@ -84,9 +91,9 @@ def _ref(value: Any) -> str | None:
 
 def _metadata_order(obj: StripeObject) -> str | None:
     metadata = obj.get("metadata")
-    if isinstance(metadata, Mapping):
+    if type(metadata) is dict or isinstance(metadata, Mapping):
         order_id = metadata.get("orderId")
-        if isinstance(order_id, str) and order_id:
+        if type(order_id) is str and order_id:
             return order_id
     return None
 
@@ -366,7 +373,13 @@ def _stripe_side(objects: OrderObjects) -> dict[str, Any]:
 
 
 def _ids(objects: Iterable[StripeObject | None]) -> list[str]:
-    return [i for i in (_ref(o.get("id")) for o in objects if o is not None) if i]
+    ids = []
+    for obj in objects:
+        if obj is not None:
+            object_id = obj.get("id")
+            if isinstance(object_id, str) and object_id:
+                ids.append(object_id)
+    return ids
 
 
 def _dedupe(ids: Iterable[str]) -> tuple[str, ...]:

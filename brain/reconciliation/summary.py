@@ -87,12 +87,23 @@ def weekly(result: Reconciliation, tz: tzinfo = UTC) -> list[dict[str, Any]]:
     label_of = result.flagged_class_of()
     known = result.order_ids
 
+    # Week of a Unix time, cached per quarter hour (every UTC offset is a multiple of 15 min).
+    week_cache: dict[int, dict[str, Any]] = {}
+
     def book(obj: Mapping[str, Any], order_id: str | None, amount: int, column: str) -> None:
-        created = as_datetime(_int(obj.get("created")))
+        created = _int(obj.get("created"))
         if created is None:
             return
+        entry = week_cache.get(created // 900)
+        if entry is None:
+            when = as_datetime(created)
+            if when is None:
+                return
+            entry = week_cache[created // 900] = week(when)
         currency = _lower(obj.get("currency")) or "unknown"
-        money = week(created)["money"].setdefault(currency, _empty_money())
+        money = entry["money"].get(currency)
+        if money is None:
+            money = entry["money"][currency] = _empty_money()
         sign = 1 if column == "payments_cents" else -1
         money[column] += amount
         money["net_cents"] += sign * amount

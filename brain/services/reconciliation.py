@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from brain.canonical import canonical_hash
 from brain.models import JobRun, ReconciliationFlag, ReconciliationRun, Snapshot, Studio
 from brain.reconciliation.matcher import CLASSES, Flag, reconcile
 from brain.reconciliation.summary import class_totals, weekly
@@ -211,8 +212,7 @@ _VALUE_FIELDS = (
 )
 
 
-def _values(flag: Flag) -> dict[str, Any]:
-    as_json = flag.as_json()
+def _values(flag: Flag, document: dict[str, Any]) -> dict[str, Any]:
     return {
         "amount_cents": flag.amount_cents,
         "currency": flag.currency or "",
@@ -220,8 +220,8 @@ def _values(flag: Flag) -> dict[str, Any]:
         "order_currency": flag.order.currency or "",
         "stripe_amount_cents": flag.stripe_amount_cents,
         "stripe_currency": flag.stripe_currency or "",
-        "evidence": list(flag.evidence),
-        "details": {"order": as_json["order"], "stripe": as_json["stripe"]},
+        "evidence": document["evidence"],
+        "details": {"order": document["order"], "stripe": document["stripe"]},
         "confidence": flag.confidence,
     }
 
@@ -229,60 +229,67 @@ def _values(flag: Flag) -> dict[str, Any]:
 def _upsert_flags(
     run: ReconciliationRun, found: list[Flag], *, resolve: bool
 ) -> list[dict[str, Any]]:
-    """Create new flags, refresh the ones seen again, resolve the vanished (a fixed number of
-    queries: one read, one insert, one update of changed values, one of the unchanged, one
-    of the resolved)."""
+    """Create new flags, refresh the ones seen again, resolve the vanished, in a fixed number
+    of queries: one read of the open flags (keys and value hashes only), one update of every
+    open flag seen again, one insert, one update of the changed values, one of the resolved."""
     now = run.finished_at
     open_rows = {
         (row.order_collection, row.order_id, row.flag_class): row
-        for row in ReconciliationFlag.objects.filter(studio=run.studio, resolved_at__isnull=True)
+        for row in ReconciliationFlag.objects.filter(
+            studio=run.studio, resolved_at__isnull=True
+        ).only("pk", "order_collection", "order_id", "flag_class", "values_hash", "first_seen_at")
     }
     created: list[ReconciliationFlag] = []
     changed: list[ReconciliationFlag] = []
-    unchanged: list[int] = []
     documents: list[dict[str, Any]] = []
     for flag in found:
-        values = _values(flag)
+        document = flag.as_json()
+        values = _values(flag, document)
+        digest = canonical_hash(values)
         row = open_rows.pop(flag.key, None)
         if row is None:
-            row = ReconciliationFlag(
-                studio=run.studio,
-                order_collection=flag.order.collection,
-                order_id=flag.order.id,
-                flag_class=flag.flag_class,
-                first_seen_at=now,
-                last_seen_at=now,
-                first_run=run,
-                last_run=run,
-                **values,
+            created.append(
+                ReconciliationFlag(
+                    studio=run.studio,
+                    order_collection=flag.order.collection,
+                    order_id=flag.order.id,
+                    flag_class=flag.flag_class,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    first_run=run,
+                    last_run=run,
+                    values_hash=digest,
+                    **values,
+                )
             )
-            created.append(row)
-        elif any(getattr(row, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.last_seen_at, row.last_run = now, run
-            changed.append(row)
+            first_seen = now
         else:
-            row.last_seen_at, row.last_run = now, run
-            unchanged.append(row.pk)
+            first_seen = row.first_seen_at
+            if row.values_hash != digest:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                row.values_hash = digest
+                row.last_seen_at, row.last_run = now, run
+                changed.append(row)
         documents.append(
             {
-                **flag.as_json(),
-                "first_seen": row.first_seen_at.isoformat(),
+                **document,
+                "first_seen": first_seen.isoformat(),
                 "last_seen": now.isoformat(),
-                "new": row.pk is None,
+                "new": row is None,
             }
         )
+    vanished = [row.pk for row in open_rows.values()]
+    # Every open flag found again, changed or not, was seen by this run.
+    ReconciliationFlag.objects.filter(studio=run.studio, resolved_at__isnull=True).exclude(
+        pk__in=vanished
+    ).update(last_seen_at=now, last_run=run)
     ReconciliationFlag.objects.bulk_create(created)
     if changed:
-        ReconciliationFlag.objects.bulk_update(
-            changed, [*_VALUE_FIELDS, "last_seen_at", "last_run"]
-        )
-    if unchanged:
-        ReconciliationFlag.objects.filter(pk__in=unchanged).update(last_seen_at=now, last_run=run)
+        ReconciliationFlag.objects.bulk_update(changed, [*_VALUE_FIELDS, "values_hash"])
     run.flags_new = len(created)
-    if resolve and open_rows:
-        run.flags_resolved = ReconciliationFlag.objects.filter(
-            pk__in=[row.pk for row in open_rows.values()]
-        ).update(resolved_at=now)
+    if resolve and vanished:
+        run.flags_resolved = ReconciliationFlag.objects.filter(pk__in=vanished).update(
+            resolved_at=now
+        )
     return documents

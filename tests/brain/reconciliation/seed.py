@@ -1,7 +1,7 @@
 """A synthetic mirror for reconciliation tests and the bench: n orders and their Stripe objects
 written straight into ``CloudRecord`` (derived rows), plus a snapshot that read Stripe.
 
-Per 20 orders: 1 stuck checkout, 1 amount mismatch, 1 duplicate payment, 1 whole refund, 1
+Per ``period`` orders (default 20): 1 stuck checkout, 1 amount mismatch, 1 duplicate payment, 1 whole refund, 1
 partial refund (clean), 1 open dispute, 1 cancelled with an expired session (clean), the
 rest clean and paid. About 3.5 Stripe objects per order.
 """
@@ -24,12 +24,14 @@ EXPECTED = {
 }
 
 
-def mirror_rows(n: int) -> tuple[list[tuple[str, str, str, dict[str, Any]]], dict[str, str]]:
+def mirror_rows(
+    n: int, period: int = 20
+) -> tuple[list[tuple[str, str, str, dict[str, Any]]], dict[str, str]]:
     """(source, collection, id, data) rows and {order id: expected class}."""
     rows: list[tuple[str, str, str, dict[str, Any]]] = []
     expected: dict[str, str] = {}
     for i in range(n):
-        kind = i % 20
+        kind = i % period
         order_id = f"ord{i:07d}"
         created = READ_AT - timedelta(days=2 + i % 60, minutes=i % 1440)
         ts = int(created.timestamp())
@@ -157,10 +159,12 @@ def mirror_rows(n: int) -> tuple[list[tuple[str, str, str, dict[str, Any]]], dic
     return rows, expected
 
 
-def seed_mirror(studio: Studio, n: int, *, read_at: datetime = READ_AT) -> dict[str, str]:
+def seed_mirror(
+    studio: Studio, n: int, *, read_at: datetime = READ_AT, period: int = 20
+) -> dict[str, str]:
     """Write n orders' mirror and a snapshot that read Stripe at ``read_at``; return the
     expected {order id: class}."""
-    rows, expected = mirror_rows(n)
+    rows, expected = mirror_rows(n, period)
     CloudRecord.objects.bulk_create(
         [
             CloudRecord(
