@@ -25,6 +25,7 @@ app.conf.task_routes = {
     "brain.tasks.capture_all_studios": {"queue": "reads"},
     "brain.tasks.daily_snapshots": {"queue": "reads"},
     "brain.tasks_connectors.poll_all_connectors": {"queue": "reads"},
+    "brain.tasks.reconcile_studio": {"queue": "reads"},
     "brain.tasks_connectors.poll_studio_connectors": {"queue": "reads"},
     "brain.tasks_connectors.check_connector": {"queue": "reads"},
     "governance.tasks.run_execution": {"queue": "execute"},

@@ -284,6 +284,23 @@ class BrainConfig:
         low=0.01,
         high=10.0,
     )
+    # Finance reconciliation (docs/finance-reconciliation.md)
+    reconciliation_stale_stripe_read: timedelta = setting(
+        "BRAIN_RECONCILIATION_STALE_STRIPE_READ",
+        "duration",
+        24 * HOUR,
+        "A reconciliation on a Stripe read older than this carries a stale_stripe_read flag.",
+        low=1 * HOUR,
+        high=30 * DAY,
+    )
+    reconciliation_pending_checkout_age: timedelta = setting(
+        "BRAIN_RECONCILIATION_PENDING_CHECKOUT_AGE",
+        "duration",
+        24 * HOUR,
+        "A checkout_pending order older than this (at the Stripe read) with no payment is stuck.",
+        low=10 * MINUTE,
+        high=30 * DAY,
+    )
     demo_mode: bool = setting(
         "BRAIN_DEMO_MODE",
         "bool",

@@ -223,3 +223,95 @@ class DriftFinding(models.Model):
 
     def __str__(self) -> str:
         return f"drift on snapshot {self.snapshot_id} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class ReconciliationRun(models.Model):
+    """One finance reconciliation of a studio's mirror (orders against Stripe). Derived."""
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"  # every order and Stripe collection read to the end
+        PARTIAL = "partial"  # matched, but some reads were incomplete: nothing is resolved
+        STRIPE_UNAVAILABLE = "stripe_unavailable"  # no Stripe data: no verdict at all
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="reconciliation_runs")
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    job_run = models.ForeignKey(
+        JobRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=24, choices=Status.choices)
+    reason = models.TextField(blank=True, help_text="Why Stripe was unavailable or partial.")
+    stripe_read_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    run_flags = models.JSONField(default=list, help_text='Run-level flags: ["stale_stripe_read"].')
+    counts = models.JSONField(default=dict, help_text="{class: open flags found by this run}.")
+    orders_checked = models.PositiveIntegerField(default=0)
+    stripe_objects = models.PositiveIntegerField(default=0)
+    flags_new = models.PositiveIntegerField(default=0)
+    flags_resolved = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, help_text="{by_class, weeks} as the CLI prints.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["studio", "-started_at"], name="reconrun_studio_started")]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.studio_id} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ReconciliationFlag(models.Model):
+    """A discrepancy on one order, kept across runs: seen again it is the same flag (its
+    ``last_seen_at`` moves); gone from a complete run it is resolved by the cloud."""
+
+    studio = models.ForeignKey(
+        Studio, on_delete=models.CASCADE, related_name="reconciliation_flags"
+    )
+    order_collection = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=200)
+    flag_class = models.CharField(max_length=40)
+    amount_cents = models.BigIntegerField(null=True, blank=True, help_text="Amount at stake.")
+    currency = models.CharField(max_length=8, blank=True)
+    order_amount_cents = models.BigIntegerField(null=True, blank=True)
+    order_currency = models.CharField(max_length=8, blank=True)
+    stripe_amount_cents = models.BigIntegerField(null=True, blank=True)
+    stripe_currency = models.CharField(max_length=8, blank=True)
+    evidence = models.JSONField(default=list, help_text="Stripe ids the flag rests on.")
+    details = models.JSONField(default=dict, help_text="{order: {...}, stripe: {...}}.")
+    confidence = models.CharField(max_length=8)
+    values_hash = models.CharField(
+        max_length=64,
+        help_text="Canonical hash of the values above: a run rewrites a flag only when it changed.",
+    )
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    first_run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    last_run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["studio", "order_collection", "order_id", "flag_class"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="reconflag_one_open",
+            )
+        ]
+        indexes = [
+            # The Finance page lists a studio's open flags by class.
+            models.Index(
+                fields=["studio", "flag_class"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="reconflag_open_by_class",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag_class} on {self.order_collection}/{self.order_id}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from brain.models import DriftFinding, JobRun, Membership, Snapshot, SnapshotDiff
+from brain.models import CloudRecord, DriftFinding, JobRun, Membership, Snapshot, SnapshotDiff
+from brain.reconciliation.matcher import ORDER_COLLECTIONS, Order
 
 
 def _served(qs: QuerySet[Membership]) -> QuerySet[Membership]:
@@ -70,3 +73,32 @@ def drift_finding_page(studio_id: int, *, limit: int = 50) -> list[DriftFinding]
 
 def job_run_get(studio_id: int, job_id: str) -> JobRun | None:
     return JobRun.objects.filter(studio_id=studio_id, job_id=job_id).order_by("-started_at").first()
+
+
+# The Stripe collections the reconciliation rules read (balance transactions and payouts
+# carry no order link and no rule uses them).
+RECONCILED_STRIPE = ("checkout_sessions", "payment_intents", "charges", "refunds", "disputes")
+
+
+def reconciliation_mirror(studio_id: int) -> tuple[list[Order], dict[str, list[dict[str, Any]]]]:
+    """The studio's live mirrored orders and the Stripe objects reconciliation reads.
+
+    One query, whatever the number of orders (and one consistent view of the mirror: a
+    capture committing meanwhile is either wholly in it or not at all).
+    """
+    rows = (
+        CloudRecord.objects.filter(studio_id=studio_id, deleted_at__isnull=True)
+        .filter(
+            Q(source=CloudRecord.Source.FIRESTORE, collection__in=ORDER_COLLECTIONS)
+            | Q(source=CloudRecord.Source.STRIPE, collection__in=RECONCILED_STRIPE)
+        )
+        .values_list("source", "collection", "doc_id", "data")
+    )
+    orders: list[Order] = []
+    stripe: dict[str, list[dict[str, Any]]] = {name: [] for name in RECONCILED_STRIPE}
+    for source, collection, doc_id, data in rows.iterator(chunk_size=10000):
+        if source == CloudRecord.Source.FIRESTORE:
+            orders.append(Order(collection, doc_id, data))
+        else:
+            stripe[collection].append(data)
+    return orders, stripe

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from brain.jobs import run_job
 from brain.models import JobRun, Snapshot, Studio
+from brain.services.reconciliation import reconciliation_run
 from brain.services.snapshots import drift_check, snapshot_capture, source_for, studio_today
 
 log = structlog.stdlib.get_logger("brain.tasks")
@@ -80,6 +81,34 @@ def capture_studio_state(self: Any, studio_id: int, kind: str = Snapshot.Kind.CA
         return summary
 
     run_job(f"studio_state.{kind}", body, studio_id=studio_id, job_id=self.request.id)
+
+
+@shared_task(name="brain.tasks.reconcile_studio", bind=True)
+def reconcile_studio(self: Any, studio_id: int) -> None:
+    """Finance reconciliation of a studio's mirror (queued after each capture that read Stripe)."""
+    studio = Studio.objects.filter(pk=studio_id).first()
+    if studio is None:  # removed since the task was queued
+        log.warning("reconciliation.for_missing_studio", studio=studio_id)
+        return
+
+    def body(run: JobRun) -> dict[str, Any]:
+        outcome = reconciliation_run(studio=studio, job_run=run)
+        return {
+            "reconciliation_run": outcome.run.pk,
+            "status": outcome.run.status,
+            "flags": len(outcome.flags),
+            "flags_new": outcome.run.flags_new,
+            "flags_resolved": outcome.run.flags_resolved,
+            "run_flags": outcome.run.run_flags,
+        }
+
+    run_job("reconciliation", body, studio_id=studio_id, job_id=self.request.id)
+
+
+def queue_reconciliation(sender: Any, studio: Studio, snapshot: Snapshot, **_: Any) -> None:
+    """``studio_state_captured`` receiver: a capture that read Stripe queues a reconciliation."""
+    if snapshot.stripe_read_at is not None:
+        reconcile_studio.apply_async(args=(studio.pk,), queue="reads")
 
 
 def served_studios() -> QuerySet[Studio]:

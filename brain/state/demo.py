@@ -54,6 +54,22 @@ PLANTS = {
     17: "refund_not_reflected",
     19: "duplicate_payment",
     23: "dispute_not_reflected",
+    29: "currency_mismatch",
+    31: "checkout_stuck_pending",
+}
+# The snapshot rule's names for the planted kinds whose reconciliation class differs.
+RECONCILIATION_CLASS = {
+    "paid_not_settled": "order_paid_without_payment",
+    "settled_not_paid": "paid_in_stripe_order_unpaid",
+}
+# Order positions (modulo 500) that look like a discrepancy and are not one.
+# Below 40, so the small demo (40 orders) has every one too.
+LOOKALIKES = {
+    3: "partial_refund",
+    5: "won_dispute",
+    9: "cancelled_with_expired_session",
+    15: "status_and_currency_in_capitals",
+    21: "warning_closed_dispute",
 }
 
 BATCH_STATES = [
@@ -190,6 +206,8 @@ class _Builder:
             "payouts": [],
         }
         self.planted: list[dict[str, str]] = []
+        self.expected_flags: list[dict[str, str]] = []
+        self.lookalikes: list[dict[str, str]] = []
 
     def when(self, max_days: int = 80) -> datetime:
         return EPOCH + timedelta(minutes=self.rng.randrange(max_days * 24 * 60))
@@ -332,6 +350,13 @@ class _Builder:
                 "documents": len(self.documents),
                 "stripe_objects": {k: len(v) for k, v in self.stripe.items()},
                 "planted": self.planted,
+                # What finance reconciliation must find (every planted kind, and every other
+                # checkout_pending order: all are months older than any read time) and the
+                # orders that look like a discrepancy and must stay clean.
+                "reconciliation": {
+                    "flags": sorted(self.expected_flags, key=lambda f: f["order_id"]),
+                    "clean": self.lookalikes,
+                },
             },
         )
 
@@ -350,10 +375,19 @@ class _Builder:
             )[0]
             pi_id, cs_id = f"pi_demo{i:06d}", f"cs_demo{i:06d}"
             plant = PLANTS.get(i % 500, "")
-            if plant == "settled_not_paid":
+            lookalike = LOOKALIKES.get(i % 500, "")
+            if plant in ("settled_not_paid", "checkout_stuck_pending"):
                 status = "checkout_pending"
             elif plant:
                 status = "paid"
+            elif lookalike == "cancelled_with_expired_session":
+                status = "cancelled"
+            elif lookalike == "status_and_currency_in_capitals":
+                status = "FULFILLED"
+            elif lookalike:
+                # Not drawn from rng, so the orders after a look-alike stay as they were.
+                status = "paid" if i % 2 else "completed"
+            pay_currency = "eur" if plant == "currency_mismatch" else "gbp"
             order = {
                 "uid": uid,
                 "displayName": name,
@@ -362,15 +396,42 @@ class _Builder:
                 "createdAt": created,
                 "updatedAt": created + timedelta(minutes=7),
                 "totalCents": total,
-                "currency": "gbp",
+                "currency": "GBP" if lookalike == "status_and_currency_in_capitals" else "gbp",
                 "stripeSessionId": cs_id,
             }
             if status != "checkout_pending":
                 order["stripePaymentIntentId"] = pi_id
             self.add(f"materialsOrders/{order_id}", order, created)
+            if lookalike:
+                self.lookalikes.append({"order_id": order_id, "case": lookalike})
+            if plant:
+                self.expected_flags.append(
+                    {"order_id": order_id, "class": RECONCILIATION_CLASS.get(plant, plant)}
+                )
+            elif status == "checkout_pending":
+                self.expected_flags.append(
+                    {"order_id": order_id, "class": "checkout_stuck_pending"}
+                )
+            if lookalike == "cancelled_with_expired_session":
+                self.stripe["checkout_sessions"].append(
+                    {
+                        "id": cs_id,
+                        "object": "checkout.session",
+                        "client_reference_id": order_id,
+                        "metadata": {"orderId": order_id, "uid": uid},
+                        "payment_intent": None,
+                        "payment_status": "unpaid",
+                        "status": "expired",
+                        "amount_total": total,
+                        "currency": "gbp",
+                        "created": int(created.timestamp()),
+                    }
+                )
             if status == "cancelled":
                 continue
-            paid = status in ("paid", "fulfilled", "completed") and plant != "paid_not_settled"
+            paid = (
+                status.lower() in ("paid", "fulfilled", "completed") and plant != "paid_not_settled"
+            )
             paid = paid or plant == "settled_not_paid"
             amount = total + (100 if plant == "amount_mismatch" else 0)
             ts = int(created.timestamp())
@@ -385,7 +446,7 @@ class _Builder:
                     "payment_status": "paid" if paid else "unpaid",
                     "status": "complete" if paid else "open",
                     "amount_total": amount,
-                    "currency": "gbp",
+                    "currency": pay_currency,
                     "created": ts,
                 }
             )
@@ -395,7 +456,7 @@ class _Builder:
                     "object": "payment_intent",
                     "amount": amount,
                     "amount_received": amount if paid else 0,
-                    "currency": "gbp",
+                    "currency": pay_currency,
                     "status": "succeeded" if paid else "requires_payment_method",
                     "metadata": metadata,
                     "created": ts,
@@ -408,7 +469,7 @@ class _Builder:
                         "id": f"ch_demo{i:06d}",
                         "object": "charge",
                         "amount": amount,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "payment_intent": pi_id,
                         "status": "succeeded",
                         "paid": True,
@@ -425,7 +486,7 @@ class _Builder:
                         "amount": amount,
                         "fee": round(amount * 0.015) + 20,
                         "net": amount - round(amount * 0.015) - 20,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "status": "available",
                         "type": "charge",
                         "source": f"ch_demo{i:06d}",
@@ -442,9 +503,36 @@ class _Builder:
                         "amount": amount,
                         "charge": f"ch_demo{i:06d}",
                         "payment_intent": pi_id,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "status": "succeeded",
                         "created": ts + 86400,
+                    }
+                )
+            if lookalike == "partial_refund":
+                self.stripe["refunds"].append(
+                    {
+                        "id": f"re_demo{i:06d}",
+                        "object": "refund",
+                        "amount": amount // 3,
+                        "charge": f"ch_demo{i:06d}",
+                        "payment_intent": pi_id,
+                        "currency": pay_currency,
+                        "status": "succeeded",
+                        "created": ts + 86400,
+                    }
+                )
+            if lookalike in ("won_dispute", "warning_closed_dispute"):
+                self.stripe["disputes"].append(
+                    {
+                        "id": f"dp_demo{i:06d}",
+                        "object": "dispute",
+                        "amount": amount,
+                        "charge": f"ch_demo{i:06d}",
+                        "payment_intent": pi_id,
+                        "currency": pay_currency,
+                        "status": "won" if lookalike == "won_dispute" else "warning_closed",
+                        "reason": "fraudulent",
+                        "created": ts + 3 * 86400,
                     }
                 )
             if plant == "dispute_not_reflected":
@@ -455,7 +543,7 @@ class _Builder:
                         "amount": amount,
                         "charge": f"ch_demo{i:06d}",
                         "payment_intent": pi_id,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "status": "needs_response",
                         "reason": "product_not_received",
                         "created": ts + 3 * 86400,
@@ -468,7 +556,7 @@ class _Builder:
                         "object": "payment_intent",
                         "amount": amount,
                         "amount_received": amount,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "status": "succeeded",
                         "metadata": metadata,
                         "created": ts + 40,
@@ -480,7 +568,7 @@ class _Builder:
                         "id": f"ch_demo{i:06d}_dup",
                         "object": "charge",
                         "amount": amount,
-                        "currency": "gbp",
+                        "currency": pay_currency,
                         "payment_intent": f"pi_demo{i:06d}_dup",
                         "status": "succeeded",
                         "paid": True,

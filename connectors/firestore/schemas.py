@@ -60,6 +60,7 @@ FIELD_MASKS: dict[str, FieldMask] = {
         "priceCents",
         "currency",
         "status",
+        "createdAt",  # reconciliation's checkout_stuck_pending needs the charge's age
         "stripeSessionId",
         "stripePaymentIntentId",
     ),

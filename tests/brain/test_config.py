@@ -64,6 +64,8 @@ def test_it_uses_the_documented_defaults_when_nothing_optional_is_set():
     assert config.snapshot_max_age == timedelta(minutes=240)
     assert config.retention_days == 180
     assert config.drift_absolute == 25
+    assert config.reconciliation_stale_stripe_read == timedelta(hours=24)
+    assert config.reconciliation_pending_checkout_age == timedelta(hours=24)
     assert config.drift_ratio == 0.5
     assert config.enable_write_execution is False
     assert config.require_approval_for_external_writes is True
@@ -203,6 +205,8 @@ RANGES = [
     ("BRAIN_RETENTION_DAYS", "6", "3651", "7 to 3650"),
     ("BRAIN_DRIFT_ABSOLUTE", "0", "100001", "1 to 100000"),
     ("BRAIN_DRIFT_RATIO", "0.001", "10.5", "0.01 to 10"),
+    ("BRAIN_RECONCILIATION_STALE_STRIPE_READ", "59m", "31d", "1 h to 30 d"),
+    ("BRAIN_RECONCILIATION_PENDING_CHECKOUT_AGE", "9m", "31d", "10 min to 30 d"),
     ("BRAIN_PROPOSAL_TTL", "59m", "31d", "1 h to 30 d"),
     ("BRAIN_APPROVAL_WINDOW", "4m", "8d", "5 min to 7 d"),
     ("BRAIN_EXEMPTION_MAX_DAYS", "0", "31", "1 to 30"),
