@@ -388,7 +388,7 @@ def runtime_commands(
             python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
         ]),
         ChildSpec("worker", [
-            python, "-m", "celery", "-A", "brain", "worker",
+            python, "-m", "celery", "-A", "studio_brain", "worker",
             "-Q", ",".join(WORKER_QUEUES),
             "--concurrency", str(WORKER_CONCURRENCY),
             "-n", "brain@%h",
@@ -398,7 +398,7 @@ def runtime_commands(
             "--pidfile=",
         ]),
         ChildSpec("beat", [
-            python, "-m", "celery", "-A", "brain", "beat",
+            python, "-m", "celery", "-A", "studio_brain", "beat",
             "--schedule", str(beat_schedule),
             "--pidfile=",
         ]),
@@ -421,7 +421,7 @@ def runtime_env(
     env["REDIS_URL"] = redis_url
     if secret_key_file is not None:
         env["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     # runserver serves static files only in debug; production never runs this script.
     if env.get("BRAIN_DEPLOYMENT", "development").lower() != "production":
         env.setdefault("DJANGO_DEBUG", "true")

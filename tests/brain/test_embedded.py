@@ -164,7 +164,7 @@ def _commands(tmp_path: Path) -> dict[str, list[str]]:
 def test_worker_serves_every_queue_without_a_pidfile(tmp_path):
     worker = _commands(tmp_path)["worker"]
 
-    assert worker[:6] == ["/venv/bin/python", "-m", "celery", "-A", "brain", "worker"]
+    assert worker[:6] == ["/venv/bin/python", "-m", "celery", "-A", "studio_brain", "worker"]
     assert worker[worker.index("-Q") + 1] == "reads,execute,default"
     assert worker[worker.index("--concurrency") + 1] == "2"
     assert worker[worker.index("-n") + 1] == "brain@%h"
@@ -175,7 +175,7 @@ def test_worker_serves_every_queue_without_a_pidfile(tmp_path):
 def test_beat_keeps_its_schedule_under_data_without_a_pidfile(tmp_path):
     beat = _commands(tmp_path)["beat"]
 
-    assert beat[:6] == ["/venv/bin/python", "-m", "celery", "-A", "brain", "beat"]
+    assert beat[:6] == ["/venv/bin/python", "-m", "celery", "-A", "studio_brain", "beat"]
     assert beat[beat.index("--schedule") + 1] == str(tmp_path / ".data" / "celerybeat-schedule")
     assert "--pidfile=" in beat
 

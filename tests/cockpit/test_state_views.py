@@ -104,7 +104,7 @@ def test_capture_progress_refreshes_the_page_when_the_job_finished(staff, login)
 
 
 def test_capture_reports_an_unreachable_queue_without_a_500(staff, login, settings):
-    from brain.celery import app
+    from studio_brain.celery import app
 
     def reset_pools():
         # Drop the app's cached pools (kombu keeps one per broker URL; closing would poison it).

@@ -47,8 +47,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "cockpit.root_urls"
-WSGI_APPLICATION = "brain.wsgi.application"
+ROOT_URLCONF = "studio_brain.urls"
+WSGI_APPLICATION = "studio_brain.wsgi.application"
 
 TEMPLATES = [
     {
