@@ -1,4 +1,4 @@
-"""Cockpit → Proposals and Cockpit → Audit.
+"""Cockpit → Proposals: the queue, a proposal's detail, decisions, execution, new proposals.
 
 Each view parses input, calls one selector or service, and renders; a request from htmx
 gets the page's fragment (``page.html#fragment``). Lookups are studio-scoped: another
@@ -21,14 +21,10 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
 from cockpit.access import studio_view
-from cockpit.governance_forms import (
-    AuditFilterForm,
-    DecisionForm,
-    ProposalFilterForm,
-    ProposalForm,
-)
+from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm
+from cockpit.views.paging import page_number, query_without_page
 from governance.actors import Actor
-from governance.audit import verify_chain, verify_events
+from governance.audit import verify_events
 from governance.auth_events import session_authenticated_within, session_reauthenticated
 from governance.capabilities import CAPABILITIES
 from governance.enums import Decision, ProposalStatus, Risk
@@ -37,7 +33,6 @@ from governance.models import Execution, Proposal
 from governance.selectors import (
     approval_is_fresh,
     approval_list,
-    audit_event_list,
     canonical_input_text,
     label_actors,
     proposal_audit_events,
@@ -52,22 +47,8 @@ from governance.services.proposals import proposal_submit
 from governance.write_paths import rollback_offer
 
 QUEUE_PAGE_SIZE = 25
-AUDIT_PAGE_SIZE = 50
 # "Sudo mode": approving high or critical risk needs a password proved this recently.
 REAUTH_WINDOW = timedelta(minutes=10)
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 @require_GET
@@ -80,12 +61,12 @@ def proposal_queue(request: HttpRequest) -> HttpResponse:
         "input", "expected_effects", "dry_run", "rationale"
     )
     paginator = Paginator(proposals, QUEUE_PAGE_SIZE)
-    page = paginator.get_page(_page_number(request))
+    page = paginator.get_page(page_number(request))
     context = {
         "active": "proposals",
         "form": form,
         "page": page,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "status")),
     }
     if request.htmx:  # type: ignore[attr-defined]
@@ -326,37 +307,3 @@ def proposal_new(request: HttpRequest) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cockpit/proposals_new.html#proposal-form", context, status=status)
     return render(request, "cockpit/proposals_new.html", context, status=status)
-
-
-@require_GET
-@studio_view()
-def audit_timeline(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
-    form = AuditFilterForm(request.GET)
-    paginator = Paginator(
-        audit_event_list(studio.pk, form.filters(studio.timezone)), AUDIT_PAGE_SIZE
-    )
-    page = paginator.get_page(_page_number(request))
-    label_actors(page.object_list)
-    context = {
-        "active": "audit",
-        "form": form,
-        "page": page,
-        "query": _query_without_page(request),
-        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "verify")),
-        # Without JavaScript the chain is verified inline when asked for (?verify=1).
-        "report": verify_chain(studio.pk) if request.GET.get("verify") == "1" else None,
-    }
-    if request.htmx:  # type: ignore[attr-defined]
-        return render(request, "cockpit/audit.html#timeline", context)
-    return render(request, "cockpit/audit.html", context)
-
-
-@require_GET
-@studio_view()
-def audit_chain_status(request: HttpRequest) -> HttpResponse:
-    """Walk the studio's whole chain now (the audit page loads this after it renders)."""
-    studio = request.studio  # type: ignore[attr-defined]
-    if not request.htmx:  # type: ignore[attr-defined]
-        return redirect(f"{reverse('cockpit:audit', args=[studio.slug])}?verify=1")
-    return render(request, "cockpit/audit.html#chain-status", {"report": verify_chain(studio.pk)})

@@ -28,8 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from brain.config import format_duration
 from brain.models import Role
 from cockpit.access import studio_view
-from cockpit.governance_views import REAUTH_WINDOW
-from cockpit.policy_forms import (
+from cockpit.forms.policy import (
     AgentCreateForm,
     CounterResetForm,
     DelegationCreateForm,
@@ -40,6 +39,7 @@ from cockpit.policy_forms import (
     ReauthForm,
     TokenIssueForm,
 )
+from cockpit.views.proposals import REAUTH_WINDOW
 from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.auth_events import session_authenticated_within, session_reauthenticated
