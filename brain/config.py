@@ -163,6 +163,15 @@ SETTINGS: tuple[Setting, ...] = (
         attr="session_idle_timeout",
     ),
     Setting(
+        "BRAIN_REAUTH_WINDOW",
+        "duration",
+        10 * MINUTE,
+        "Sudo mode: dangerous actions ask for the password again after this since the last sign-in.",
+        low=1 * MINUTE,
+        high=1 * HOUR,
+        attr="reauth_window",
+    ),
+    Setting(
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",
         5,
@@ -457,6 +466,7 @@ class BrainConfig:
     log_level: str
     admin_path: str
     session_idle_timeout: timedelta
+    reauth_window: timedelta
     login_failure_limit: int
     login_lockout: timedelta
     readyz_worker_timeout: timedelta

@@ -19,7 +19,7 @@ DEBUG = BRAIN.debug
 ALLOWED_HOSTS = list(BRAIN.allowed_hosts)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "studio_brain.apps.StudioAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib.auth import authenticate
-from django.http import HttpRequest
 
 from governance.capabilities import REGISTRY
 from governance.enums import Mode, ProposalStatus, Risk
+from governance.reauth import ReauthForm
 from governance.selectors import AGES, PROPOSAL_SORTS, ProposalFilters
 from governance.services.common import MIN_RATIONALE
 
@@ -68,8 +67,11 @@ class ProposalFilterForm(forms.Form):
         )
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(ReauthForm):
     """Approve or reject with a rationale; asks for the password when re-authentication is due."""
+
+    reauth_needed = "High-risk approvals need a recent sign-in"
+    field_order = ["rationale", "password"]
 
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -77,39 +79,6 @@ class DecisionForm(forms.Form):
         max_length=2000,
         help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
     )
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Your password",
-    )
-
-    def __init__(
-        self,
-        *args: Any,
-        needs_reauth: bool = False,
-        request: HttpRequest | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.needs_reauth = needs_reauth
-        self.request = request
-        if not needs_reauth:
-            del self.fields["password"]
-        else:
-            self.fields["password"].required = True
-            self.fields["password"].help_text = (
-                "High-risk approvals need a recent sign-in: "
-                "your last one is more than 10 minutes old."
-            )
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data.get("password", "")
-        assert self.request is not None
-        user = self.request.user
-        # authenticate() goes through django-axes: guessing here is throttled like the login page.
-        if authenticate(self.request, username=user.get_username(), password=password) is None:
-            raise forms.ValidationError("That password is not correct.")
-        return password
 
 
 class ProposalForm(forms.Form):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from cockpit.access import studio_view
+from cockpit.access import StudioRequest, studio_view
 from cockpit.forms.audit import AuditFilterForm
 from cockpit.views.paging import page_number, query_without_page
 from governance.audit import verify_chain
@@ -19,8 +19,8 @@ AUDIT_PAGE_SIZE = 50
 
 @require_GET
 @studio_view()
-def audit_timeline(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def audit_timeline(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     form = AuditFilterForm(request.GET)
     paginator = Paginator(
         audit_event_list(studio.pk, form.filters(studio.timezone)), AUDIT_PAGE_SIZE
@@ -36,16 +36,16 @@ def audit_timeline(request: HttpRequest) -> HttpResponse:
         # Without JavaScript the chain is verified inline when asked for (?verify=1).
         "report": verify_chain(studio.pk) if request.GET.get("verify") == "1" else None,
     }
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/audit.html#timeline", context)
     return render(request, "cockpit/audit.html", context)
 
 
 @require_GET
 @studio_view()
-def audit_chain_status(request: HttpRequest) -> HttpResponse:
+def audit_chain_status(request: StudioRequest) -> HttpResponse:
     """Walk the studio's whole chain now (the audit page loads this after it renders)."""
-    studio = request.studio  # type: ignore[attr-defined]
-    if not request.htmx:  # type: ignore[attr-defined]
+    studio = request.studio
+    if not request.htmx:
         return redirect(f"{reverse('cockpit:audit', args=[studio.slug])}?verify=1")
     return render(request, "cockpit/audit.html#chain-status", {"report": verify_chain(studio.pk)})

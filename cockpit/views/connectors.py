@@ -6,14 +6,13 @@ from typing import Any
 
 import structlog
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from brain.models import Role
-from cockpit.access import studio_view
-from cockpit.sparkline import sparkline_points
+from cockpit.access import StudioRequest, studio_view
 from connectors.models import ConnectorConfig
 from connectors.selectors import connector_rows
 from connectors.services import connector_check_mark_pending
@@ -21,39 +20,37 @@ from connectors.services import connector_check_mark_pending
 log = structlog.stdlib.get_logger("cockpit.views")
 
 
-def _connectors_context(request: HttpRequest) -> dict[str, Any]:
-    studio = request.studio  # type: ignore[attr-defined]
+def _connectors_context(request: StudioRequest) -> dict[str, Any]:
+    studio = request.studio
     rows = connector_rows(studio.id)
-    for row in rows:
-        row.spark = sparkline_points(row.latencies)  # type: ignore[attr-defined]
     enabled = [r for r in rows if r.config.enabled]
     return {
         "active": "connectors",
         "rows": rows,
         "down": [r for r in enabled if r.availability == "down"],
         "degraded": [r for r in enabled if r.availability == "degraded"],
-        "can_check": request.membership.has_role(Role.OPERATOR),  # type: ignore[attr-defined]
+        "can_check": request.membership.has_role(Role.OPERATOR),
         "now": timezone.now(),
     }
 
 
 @require_GET
 @studio_view()
-def connectors(request: HttpRequest) -> HttpResponse:
+def connectors(request: StudioRequest) -> HttpResponse:
     """Every connector of the studio: availability, breaker, last error, latency, devices."""
     context = _connectors_context(request)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/connectors.html#connector-list", context)
     return render(request, "cockpit/connectors.html", context)
 
 
 @require_POST
 @studio_view(minimum=Role.OPERATOR)
-def connector_check(request: HttpRequest, name: str) -> HttpResponse:
+def connector_check(request: StudioRequest, name: str) -> HttpResponse:
     """Queue a health check + read of one connector on the reads queue."""
     from brain.tasks_connectors import check_connector
 
-    studio = request.studio  # type: ignore[attr-defined]
+    studio = request.studio
     config = ConnectorConfig.objects.filter(studio=studio, name=name).first()
     if config is None:
         raise Http404("No such connector.")
@@ -73,7 +70,7 @@ def connector_check(request: HttpRequest, name: str) -> HttpResponse:
         messages.info(
             request, f"Check of {config.name} queued; this page updates when it finishes."
         )
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(
             request, "cockpit/connectors.html#connector-list", _connectors_context(request)
         )

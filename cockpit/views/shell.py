@@ -13,7 +13,7 @@ from django.template import loader
 from django.views.decorators.http import require_GET
 
 from brain.selectors import job_run_list, membership_list
-from cockpit.access import RoleRequired, studio_view
+from cockpit.access import RoleRequired, StudioRequest, studio_view
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @studio_view()
-def overview(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def overview(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     context = {
         "sections": SECTIONS,
         "job_runs": job_run_list(studio.id, limit=10),
         "active": "overview",
     }
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/overview.html#job-runs", context)
     return render(request, "cockpit/overview.html", context)
 
@@ -121,7 +121,7 @@ def section_view(key: str) -> Any:
 
     @require_GET
     @studio_view()
-    def view(request: HttpRequest) -> HttpResponse:
+    def view(request: StudioRequest) -> HttpResponse:
         return render(request, "cockpit/section.html", {"section": section, "active": key})
 
     view.__name__ = f"{key}_section"
