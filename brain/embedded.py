@@ -384,8 +384,11 @@ def runtime_commands(
     manage = str(root / "manage.py")
     return [
         # The supervisor's `migrate` has just run the system checks with the same settings.
+        # DEBUG stays off (staff see the cockpit's error pages, never Django's debug pages);
+        # --insecure makes runserver serve the static files anyway.
         ChildSpec("web", [
             python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
+            "--insecure",
         ]),
         ChildSpec("worker", [
             python, "-m", "celery", "-A", "studio_brain", "worker",
@@ -422,9 +425,6 @@ def runtime_env(
     if secret_key_file is not None:
         env["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file)
     env.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
-    # runserver serves static files only in debug; production never runs this script.
-    if env.get("BRAIN_DEPLOYMENT", "development").lower() != "production":
-        env.setdefault("DJANGO_DEBUG", "true")
     env.setdefault("BRAIN_DEMO_MODE", "true")
     env["PYTHONUNBUFFERED"] = "1"
     return env

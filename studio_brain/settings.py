@@ -111,6 +111,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "cockpit.views.shell.csrf_failure"
 
 # Content Security Policy: Django's built-in support; {% htmx_script %} carries the nonce.
 SECURE_CSP = {

@@ -7,13 +7,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.http import require_GET
 
+from brain.context import current_request_id
 from brain.selectors import job_run_list, membership_list
 from cockpit.access import RoleRequired, StudioRequest, studio_view
+from cockpit.context_processors import PRINCIPLES
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,8 @@ class Section:
     key: str
     title: str
     summary: str
-    coming: tuple[str, ...]
+    # What a section that is not built yet will show; a built one has its own page.
+    coming: tuple[str, ...] = ()
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -29,51 +32,26 @@ SECTIONS: tuple[Section, ...] = (
         "state",
         "State",
         "The studio's state as read from the cloud: daily snapshots, diffs and drift.",
-        (
-            "Latest snapshot: batches, reservations, firings, reports, tickets, orders, payments",
-            "Read time and age per source (Firestore, Stripe), completeness and warnings",
-            "Diffs between snapshots and drift against fresh cloud counts",
-        ),
     ),
     Section(
         "proposals",
         "Proposals",
         "What automations and agents propose, waiting for staff to decide.",
-        (
-            "A queue of pending proposals with risk, requester and age",
-            "Preview, expected effects, dry-run and the exact input hash being approved",
-            "Approve or reject with a rationale; high-risk approvals ask for your password again",
-        ),
     ),
     Section(
         "connectors",
         "Connectors",
         "The outside systems this studio reads: Firestore, Stripe, Hubitat, Roborock.",
-        (
-            "Availability, latency and circuit-breaker state per connector",
-            "Devices with battery, online state and last activity",
-            "A degraded banner whenever a connector is down",
-        ),
     ),
     Section(
         "audit",
         "Audit",
         "The hash-chained record of every decision, allowed or denied.",
-        (
-            "A timeline filtered by action, actor, target and date",
-            "Chain verification status at the top of the page",
-            "Each row linked to the proposal, connector or setting it concerns",
-        ),
     ),
     Section(
         "policy",
         "Policy",
         "The rules automations act under.",
-        (
-            "Kill switches by scope, with a two-admin release",
-            "Exemptions, delegations to agents, quotas and their counters",
-            "Intake review queue for blocked agent submissions",
-        ),
     ),
     Section(
         "scorecard",
@@ -87,7 +65,7 @@ SECTIONS: tuple[Section, ...] = (
 )
 SECTIONS_BY_KEY = {section.key: section for section in SECTIONS}
 # Sections with real pages (their URLs are in cockpit/urls.py); the rest show "coming" placeholders.
-BUILT_SECTIONS = frozenset({"state", "connectors", "proposals", "audit", "policy"})
+BUILT_SECTIONS = frozenset(section.key for section in SECTIONS if not section.coming)
 
 
 @require_GET
@@ -142,6 +120,21 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", status=404)
 
 
+def _bare_error(template: str, status: int) -> HttpResponse:
+    """An error page rendered without context processors: the database, the session or the
+    host name they read may be why we are here. It names the request id to quote."""
+    context = {"principles": PRINCIPLES, "request_id": current_request_id()}
+    return HttpResponse(loader.get_template(template).render(context), status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _bare_error("400.html", 400)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its CSRF token (CSRF_FAILURE_VIEW): usually a page left open."""
+    return _bare_error("403_csrf.html", 403)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Rendered without context processors: the database they read may be why we are here."""
-    return HttpResponseServerError(loader.get_template("500.html").render())
+    return _bare_error("500.html", 500)

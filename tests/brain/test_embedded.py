@@ -190,10 +190,11 @@ def test_web_runs_on_loopback_at_the_chosen_port_without_reloader_or_second_chec
         "127.0.0.1:8123",
         "--noreload",
         "--skip-checks",
+        "--insecure",
     ]
 
 
-def test_runtime_env_provides_urls_key_file_debug_and_demo_mode(tmp_path):
+def test_runtime_env_provides_urls_key_file_and_demo_mode_but_never_debug(tmp_path):
     env = runtime_env(
         {"PATH": "/bin"},
         database_url="postgresql://postgres:@/studio_brain?host=/x",
@@ -204,7 +205,8 @@ def test_runtime_env_provides_urls_key_file_debug_and_demo_mode(tmp_path):
     assert env["DATABASE_URL"] == "postgresql://postgres:@/studio_brain?host=/x"
     assert env["REDIS_URL"] == "redis://127.0.0.1:7000/0"
     assert env["DJANGO_SECRET_KEY_FILE"] == str(tmp_path / "secret_key")
-    assert env["DJANGO_DEBUG"] == "true"
+    # Staff get the cockpit's 404/500 pages, not Django's debug pages.
+    assert "DJANGO_DEBUG" not in env
     assert env["BRAIN_DEMO_MODE"] == "true"
     assert env["PATH"] == "/bin"
 
