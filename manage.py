@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     from django.core.management import execute_from_command_line
 
     from brain.config import ConfigError

@@ -1,5 +1,1 @@
-"""Studio Brain runtime: settings, config contract, logging, health, jobs, StudioState."""
-
-from brain.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""Studio Brain runtime and state: config contract, logging, health, jobs, StudioState."""

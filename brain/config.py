@@ -193,6 +193,14 @@ class BrainConfig:
         low=5 * MINUTE,
         high=12 * HOUR,
     )
+    reauth_window: timedelta = setting(
+        "BRAIN_REAUTH_WINDOW",
+        "duration",
+        10 * MINUTE,
+        "Sudo mode: dangerous actions ask for the password again after this since the last sign-in.",
+        low=1 * MINUTE,
+        high=1 * HOUR,
+    )
     login_failure_limit: int = setting(
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",

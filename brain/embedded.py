@@ -384,11 +384,14 @@ def runtime_commands(
     manage = str(root / "manage.py")
     return [
         # The supervisor's `migrate` has just run the system checks with the same settings.
+        # DEBUG stays off (staff see the cockpit's error pages, never Django's debug pages);
+        # --insecure makes runserver serve the static files anyway.
         ChildSpec("web", [
             python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
+            "--insecure",
         ]),
         ChildSpec("worker", [
-            python, "-m", "celery", "-A", "brain", "worker",
+            python, "-m", "celery", "-A", "studio_brain", "worker",
             "-Q", ",".join(WORKER_QUEUES),
             "--concurrency", str(WORKER_CONCURRENCY),
             "-n", "brain@%h",
@@ -398,7 +401,7 @@ def runtime_commands(
             "--pidfile=",
         ]),
         ChildSpec("beat", [
-            python, "-m", "celery", "-A", "brain", "beat",
+            python, "-m", "celery", "-A", "studio_brain", "beat",
             "--schedule", str(beat_schedule),
             "--pidfile=",
         ]),
@@ -421,10 +424,7 @@ def runtime_env(
     env["REDIS_URL"] = redis_url
     if secret_key_file is not None:
         env["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
-    # runserver serves static files only in debug; production never runs this script.
-    if env.get("BRAIN_DEPLOYMENT", "development").lower() != "production":
-        env.setdefault("DJANGO_DEBUG", "true")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     env.setdefault("BRAIN_DEMO_MODE", "true")
     env["PYTHONUNBUFFERED"] = "1"
     return env

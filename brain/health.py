@@ -82,7 +82,8 @@ def check_redis() -> CheckResult:
 
 def check_worker() -> CheckResult:
     def probe() -> tuple[str, str]:
-        from brain.celery import app
+        # The project's app (studio_brain.celery): brain never imports the project package.
+        from celery import current_app as app
 
         timeout = settings.BRAIN.readyz_worker_timeout.total_seconds()
         # A connection of its own, not one from Celery's broker pool: concurrent probes

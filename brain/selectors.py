@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
-from brain.models import CloudRecord, DriftFinding, JobRun, Membership, Snapshot, SnapshotDiff
+from brain.models import CloudRecord, DriftFinding, JobRun, Membership, Role, Snapshot, SnapshotDiff
 from brain.reconciliation.matcher import ORDER_COLLECTIONS, Order
 
 
@@ -39,20 +39,20 @@ def membership_get(user: AbstractBaseUser | AnonymousUser, studio_slug: str) -> 
     )
 
 
+def studio_ids_with_role(user: AbstractBaseUser | AnonymousUser, minimum: Role) -> set[int]:
+    """The studios served here in which the user holds at least ``minimum`` (one query)."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    memberships = _served(Membership.objects.filter(user_id=user.pk, role__gte=minimum))
+    return set(memberships.values_list("studio_id", flat=True))
+
+
 def job_run_list(studio_id: int, limit: int = 20) -> list[JobRun]:
     return list(JobRun.objects.filter(studio_id=studio_id).order_by("-started_at")[:limit])
 
 
 def snapshot_latest(studio_id: int) -> Snapshot | None:
     return Snapshot.objects.filter(studio_id=studio_id).order_by("-generated_at", "-pk").first()
-
-
-def snapshot_diff_page(studio_id: int, *, offset: int = 0, limit: int = 25) -> list[SnapshotDiff]:
-    return list(
-        SnapshotDiff.objects.filter(studio_id=studio_id)
-        .select_related("current", "previous")
-        .order_by("-current__generated_at", "-pk")[offset : offset + limit]
-    )
 
 
 def snapshot_diff_get(studio_id: int, diff_id: int) -> SnapshotDiff | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django_htmx.middleware import HtmxDetails
 
 from brain.models import Membership, Role, Studio
 from brain.selectors import membership_get
@@ -28,8 +29,12 @@ class RoleRequired(PermissionDenied):
 
 
 class StudioRequest(HttpRequest):
+    """What a cockpit view is given: the request with its studio and the member's role in it
+    (set by ``studio_view``) and django-htmx's details (set by ``HtmxMiddleware``)."""
+
     studio: Studio
     membership: Membership
+    htmx: HtmxDetails
 
 
 View = Callable[..., HttpResponse]
@@ -50,10 +55,11 @@ def studio_view(minimum: Role = Role.VIEWER) -> Callable[[View], View]:
                 raise Http404("No such studio.")
             if not membership.has_role(minimum):
                 raise RoleRequired(minimum, membership.studio)
-            request.studio = membership.studio  # type: ignore[attr-defined]
-            request.membership = membership  # type: ignore[attr-defined]
+            studio_request = cast(StudioRequest, request)
+            studio_request.studio = membership.studio
+            studio_request.membership = membership
             with timezone.override(membership.studio.timezone):
-                return view(request, *args, **kwargs)
+                return view(studio_request, *args, **kwargs)
 
         return login_required(wrapper)
 

@@ -192,7 +192,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 def _actor(request: HttpRequest) -> ResolvedActor:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = getattr(request, "auth", None)  # set by django-ninja's authentication
     assert isinstance(actor, ResolvedActor)
     return actor
 

@@ -23,7 +23,9 @@ class ConnectorConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [(k, k) for k in kinds()]  # type: ignore[attr-defined]
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [(k, k) for k in kinds()]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -4,22 +4,26 @@ Capabilities come from code, proposals change only through the services (which a
 and the audit chain is append-only: nobody, superuser included, adds, changes or
 deletes any of these rows here, and there are no bulk actions. Exemptions are requested,
 approved and revoked here, each through its service (so the same rules and audit apply).
+
+Studio admins (membership role admin, no ``is_staff`` needed: see ``studio_brain.admin``)
+see and act on the exemptions of their own studios only; superusers see every studio's.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import authenticate
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from brain.models import Role, Studio
+from brain.selectors import studio_ids_with_role
 from governance.actors import Actor
-from governance.auth_events import session_authenticated_within, session_reauthenticated
+from governance.auth_events import session_reauthenticated
 from governance.capabilities import REGISTRY
 from governance.errors import Denied
 from governance.models import (
@@ -39,11 +43,14 @@ from governance.models import (
     PolicyDecision,
     Proposal,
 )
+from governance.reauth import (
+    reauth_fresh,
+    reauth_password_field,
+    reauth_password_is_correct,
+    reauth_window_text,
+)
 from governance.selectors.policy import capability_is_exemptable, exemption_state
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
-
-# Approving an exemption asks for the password when the last sign-in is older than this.
-REAUTH_WINDOW = timedelta(minutes=10)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -177,11 +184,7 @@ class ExemptionAdminForm(forms.ModelForm):
         help_text="Approve (an admin other than the requester) or revoke (with a reason).",
     )
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Needed to approve when your last sign-in is more than 10 minutes old.",
-    )
+    password = reauth_password_field(label="Password")
 
     class Meta:
         model = Exemption
@@ -192,6 +195,12 @@ class ExemptionAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "password" in self.fields:
+            self.fields[
+                "password"
+            ].help_text = (
+                f"Needed to approve when your last sign-in is more than {reauth_window_text()} old."
+            )
         if "capability" in self.fields:
             field = self.fields["capability"]
             assert isinstance(field, forms.ModelChoiceField)
@@ -226,16 +235,8 @@ class ExemptionAdminForm(forms.ModelForm):
                     actor=actor,
                 )
             elif data.get("decision") == "approve":
-                if not session_authenticated_within(self.request, REAUTH_WINDOW):
-                    user = self.request.user
-                    if (
-                        authenticate(
-                            self.request,
-                            username=user.get_username(),
-                            password=data.get("password"),
-                        )
-                        is None
-                    ):
+                if not reauth_fresh(self.request):
+                    if not reauth_password_is_correct(self.request, data.get("password") or ""):
                         self.add_error("password", "That password is not correct.")
                         return data
                     session_reauthenticated(self.request)
@@ -262,7 +263,37 @@ class ExemptionAdmin(admin.ModelAdmin):
     actions = None
     list_display = ("id", "studio", "capability", "owner_id", "expires_at", "requested_by", "state")
     list_select_related = ("studio", "capability", "requested_by")
-    list_filter = ("studio", "capability")
+    list_filter = (("studio", admin.RelatedOnlyFieldListFilter), "capability")
+
+    def _studio_ids(self, request: HttpRequest) -> set[int] | None:
+        """The studios whose exemptions this user may see here; None: every studio."""
+        if request.user.is_superuser:
+            return None
+        return studio_ids_with_role(request.user, Role.ADMIN)
+
+    def _allowed(self, request: HttpRequest, obj: Exemption | None) -> bool:
+        ids = self._studio_ids(request)
+        if ids is None:
+            return True
+        return bool(ids) and (obj is None or obj.studio_id in ids)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        ids = self._studio_ids(request)
+        if db_field.name == "studio" and ids is not None:
+            kwargs["queryset"] = Studio.objects.filter(pk__in=ids).order_by("name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="state")
     def state(self, obj: Exemption) -> str:
@@ -284,8 +315,10 @@ class ExemptionAdmin(admin.ModelAdmin):
             ),
         )
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).prefetch_related("events")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Exemption]:
+        queryset = super().get_queryset(request).prefetch_related("events")
+        ids = self._studio_ids(request)
+        return queryset if ids is None else queryset.filter(studio_id__in=ids)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

@@ -1,7 +1,7 @@
 """Governance's tasks: scheduled jobs (each runs through the job runner and calls one
 service) and the execution worker's run, with the one function that queues it.
 
-Queues come from ``task_routes`` in ``brain/celery.py``, never from the call sites. The
+Queues come from ``task_routes`` in ``studio_brain/celery.py``, never from the call sites. The
 services never import this module; the gateway (``governance.services.execution``)
 queues a run through ``execution_enqueue`` after its decision commits.
 """

@@ -209,7 +209,7 @@ def _close_worker_connections(**_: Any) -> None:
 @contextmanager
 def running_worker() -> Iterator[Any]:
     """A real Celery worker (solo pool, in a thread) consuming the app's queues on Redis."""
-    from brain.celery import app
+    from studio_brain.celery import app
 
     # The worker thread opens its own database connection; close it after each task so
     # no connection outlives the test.

@@ -1,6 +1,6 @@
 """DESIGN.md's import direction, checked on the source.
 
-cockpit → governance → brain → connectors; never the other way.
+studio_brain (the project) → cockpit → governance → brain → connectors; never the other way.
 """
 
 import ast
@@ -12,9 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # package -> packages it must never import
 FORBIDDEN = {
-    "connectors": {"brain", "governance", "cockpit"},
-    "brain": {"governance", "cockpit"},
-    "governance": {"cockpit"},
+    "connectors": {"brain", "governance", "cockpit", "studio_brain"},
+    "brain": {"governance", "cockpit", "studio_brain"},
+    "governance": {"cockpit", "studio_brain"},
+    # The project package wires the apps together; no app depends on it.
+    "cockpit": {"studio_brain"},
 }
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import template
 
 from brain.config import format_duration
+from cockpit.sparkline import sparkline_points
 
 register = template.Library()
 
@@ -17,3 +18,9 @@ def duration(value: timedelta | None) -> str:
     if value is None:
         return ""
     return format_duration(value.total_seconds())
+
+
+@register.filter
+def sparkline(values: list[float]) -> str:
+    """Latencies as the points of an SVG polyline (see ``cockpit.sparkline``)."""
+    return sparkline_points(values)

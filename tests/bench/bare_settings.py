@@ -1,6 +1,6 @@
 """Bench-only settings: the project's /healthz view with no middleware, no apps, no database.
 
-The healthz bench serves this and ``brain.settings`` with the same server code, so the
+The healthz bench serves this and ``studio_brain.settings`` with the same server code, so the
 difference between the two is the project's middleware stack and settings.
 """
 

@@ -42,7 +42,7 @@ def _bench_database_url() -> str:
 def _setup_django() -> None:
     bench_url = _bench_database_url()
     os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     os.environ.setdefault(
         "DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789abcdef-0123456789abcdef"
     )
@@ -151,7 +151,7 @@ def _start_worker(log_path: str) -> subprocess.Popen[bytes]:
         "-m",
         "celery",
         "-A",
-        "brain",
+        "studio_brain",
         "worker",
         "--pool",
         "solo",
@@ -166,7 +166,7 @@ def _start_worker(log_path: str) -> subprocess.Popen[bytes]:
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    from brain.celery import app
+    from studio_brain.celery import app
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -223,8 +223,8 @@ def bench_decision(world: World, decisions: int) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from brain.celery import app
     from governance.services.execution import proposal_execute
+    from studio_brain.celery import app
 
     ready = []
     for _ in range(decisions + 1):
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--decisions", type=int, default=300)
     args = parser.parse_args(argv)
     _setup_django()
-    from brain.celery import app
+    from studio_brain.celery import app
 
     app.control.purge()
     world = World()

@@ -2,7 +2,7 @@
 
 Two server processes of the same kind (Django's threaded WSGIServer, as runserver uses,
 via ``tests.bench.serve``) serve the same view function, ``brain.health.healthz``: one
-with ``brain.settings`` (every middleware, DEBUG off), one with
+with ``studio_brain.settings`` (every middleware, DEBUG off), one with
 ``tests.bench.bare_settings`` (no middleware, no apps). A load generator in a third
 process sends a warm-up, then a fixed number of keep-alive GETs from a few threads. The
 two servers are measured alternately over several rounds; the median of each is kept.
@@ -92,7 +92,7 @@ def _load(port: int, pid: int) -> dict[str, object]:
 
 def main() -> list[Figure]:
     project_port, bare_port = free_port(), free_port()
-    project = _start("brain.settings", project_port)
+    project = _start("studio_brain.settings", project_port)
     bare = _start("tests.bench.bare_settings", bare_port)
     try:
         headers = _probe(project_port)

@@ -64,7 +64,7 @@ def start_peer_process() -> tuple[subprocess.Popen[str], str]:
 
 
 def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio_brain_bench")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")

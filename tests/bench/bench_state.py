@@ -30,7 +30,7 @@ def _env() -> dict[str, str]:
     env.setdefault("DATABASE_URL", BENCH_DB)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     env["BRAIN_LOG_LEVEL"] = "WARNING"
     # The largest scan limit the contract allows, so the capture reads as much as it may.
     env["BRAIN_SCAN_LIMIT"] = "20000"

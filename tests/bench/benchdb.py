@@ -17,7 +17,7 @@ def setup_django(suffix: str) -> None:
     """Point Django at ``<db>_<suffix>``, recreate it empty, migrate, and set Django up."""
     bench_url = bench_database_url(suffix)
     os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
     os.environ.setdefault(
         "DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789abcdef-0123456789abcdef"
     )

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 os.environ.update(
-    DJANGO_SETTINGS_MODULE="brain.settings",
+    DJANGO_SETTINGS_MODULE="studio_brain.settings",
     DJANGO_DEBUG="false",
     BRAIN_DEPLOYMENT="development",
     DJANGO_SECRET_KEY="bench-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz",

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-from brain.celery import REQUEST_ID_TASK_HEADER, app
 from brain.models import JobRun
 from brain.tasks import log_probe
+from studio_brain.celery import REQUEST_ID_TASK_HEADER, app
 from tests.conftest import WAIT_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def test_the_worker_consumes_every_queue_of_the_app(celery_worker):
 
 @pytest.fixture
 def worker_process(transactional_db) -> Iterator[WorkerOutput]:
-    """`celery -A brain worker` as production runs it, on the test database and Redis,
+    """`celery -A studio_brain worker` as production runs it, on the test database and Redis,
     with its stdout collected line by line."""
     from django.db import connection
 
@@ -111,7 +111,7 @@ def worker_process(transactional_db) -> Iterator[WorkerOutput]:
             "-m",
             "celery",
             "-A",
-            "brain",
+            "studio_brain",
             "--quiet",
             "worker",
             "--pool",

@@ -164,7 +164,7 @@ def _commands(tmp_path: Path) -> dict[str, list[str]]:
 def test_worker_serves_every_queue_without_a_pidfile(tmp_path):
     worker = _commands(tmp_path)["worker"]
 
-    assert worker[:6] == ["/venv/bin/python", "-m", "celery", "-A", "brain", "worker"]
+    assert worker[:6] == ["/venv/bin/python", "-m", "celery", "-A", "studio_brain", "worker"]
     assert worker[worker.index("-Q") + 1] == "reads,execute,default"
     assert worker[worker.index("--concurrency") + 1] == "2"
     assert worker[worker.index("-n") + 1] == "brain@%h"
@@ -175,7 +175,7 @@ def test_worker_serves_every_queue_without_a_pidfile(tmp_path):
 def test_beat_keeps_its_schedule_under_data_without_a_pidfile(tmp_path):
     beat = _commands(tmp_path)["beat"]
 
-    assert beat[:6] == ["/venv/bin/python", "-m", "celery", "-A", "brain", "beat"]
+    assert beat[:6] == ["/venv/bin/python", "-m", "celery", "-A", "studio_brain", "beat"]
     assert beat[beat.index("--schedule") + 1] == str(tmp_path / ".data" / "celerybeat-schedule")
     assert "--pidfile=" in beat
 
@@ -190,10 +190,11 @@ def test_web_runs_on_loopback_at_the_chosen_port_without_reloader_or_second_chec
         "127.0.0.1:8123",
         "--noreload",
         "--skip-checks",
+        "--insecure",
     ]
 
 
-def test_runtime_env_provides_urls_key_file_debug_and_demo_mode(tmp_path):
+def test_runtime_env_provides_urls_key_file_and_demo_mode_but_never_debug(tmp_path):
     env = runtime_env(
         {"PATH": "/bin"},
         database_url="postgresql://postgres:@/studio_brain?host=/x",
@@ -204,7 +205,8 @@ def test_runtime_env_provides_urls_key_file_debug_and_demo_mode(tmp_path):
     assert env["DATABASE_URL"] == "postgresql://postgres:@/studio_brain?host=/x"
     assert env["REDIS_URL"] == "redis://127.0.0.1:7000/0"
     assert env["DJANGO_SECRET_KEY_FILE"] == str(tmp_path / "secret_key")
-    assert env["DJANGO_DEBUG"] == "true"
+    # Staff get the cockpit's 404/500 pages, not Django's debug pages.
+    assert "DJANGO_DEBUG" not in env
     assert env["BRAIN_DEMO_MODE"] == "true"
     assert env["PATH"] == "/bin"
 

@@ -1,4 +1,4 @@
-"""Queues are declared once, in ``brain/celery.py``'s ``task_routes``: each task lands on its
+"""Queues are declared once, in ``studio_brain/celery.py``'s ``task_routes``: each task lands on its
 concern's queue (DESIGN.md's scale plan), and no call site or beat entry names a queue."""
 
 import ast
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brain.celery import app
+from studio_brain.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
 

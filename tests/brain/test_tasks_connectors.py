@@ -106,7 +106,7 @@ def test_readyz_shows_connectors(hub, monkeypatch):
 def test_a_real_worker_polls_connectors_through_the_reads_queue(hub):
     from celery.contrib.testing.worker import start_worker
 
-    from brain.celery import app
+    from studio_brain.celery import app
 
     # No queues=: start_worker would narrow the app's queue selection for every later test.
     with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from brain.models import Role
 from cockpit.access import RoleRequired, studio_view
-from cockpit.views import SECTIONS, permission_denied
+from cockpit.views.shell import SECTIONS, permission_denied
 from tests.factories import PASSWORD, MembershipFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from brain.celery import app as celery_app
 from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
 from connectors.runtime import redis_client
 from connectors.services import PENDING_CHECK_PREFIX
+from studio_brain.celery import app as celery_app
 from tests.brain.test_task_routes import routed_queue
 
 pytestmark = pytest.mark.django_db

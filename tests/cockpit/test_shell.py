@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from brain.models import JobRun, Role
-from cockpit.views import BUILT_SECTIONS, SECTIONS
+from cockpit.views.shell import BUILT_SECTIONS, SECTIONS
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -280,7 +280,7 @@ def test_the_404_page_is_a_calm_page_in_the_shell(login, staff):
 
 
 def test_the_500_page_renders_without_the_database_and_without_inline_styles(rf, staff):
-    from cockpit.views import server_error
+    from cockpit.views.shell import server_error
 
     request = rf.get("/s/north-kiln/")
     request.user = staff.viewer
@@ -303,7 +303,7 @@ def _explode(*args, **kwargs):
 
 def test_the_admin_role_label_is_used_in_the_403_page(login, staff):
     from cockpit.access import RoleRequired
-    from cockpit.views import permission_denied
+    from cockpit.views.shell import permission_denied
 
     request = login(staff.viewer).get(page_url("overview")).wsgi_request
     response = permission_denied(request, RoleRequired(Role.APPROVER, staff.studio))

@@ -120,7 +120,7 @@ def test_capture_progress_refreshes_the_page_when_the_job_finished(staff, login)
 
 
 def test_capture_reports_an_unreachable_queue_without_a_500(staff, login, settings):
-    from brain.celery import app
+    from studio_brain.celery import app
 
     def reset_pools():
         # Drop the app's cached pools (kombu keeps one per broker URL; closing would poison it).
@@ -142,7 +142,7 @@ def test_capture_reports_an_unreachable_queue_without_a_500(staff, login, settin
 
 
 def test_diff_metrics_are_shown_in_page_order_with_labels_and_signed_changes():
-    from cockpit.views_state import metric_changes
+    from cockpit.views.state import metric_changes
 
     rows = metric_changes(
         {
@@ -162,7 +162,7 @@ def test_diff_metrics_are_shown_in_page_order_with_labels_and_signed_changes():
 
 
 def test_documents_read_puts_subcollections_under_their_parent_and_marks_problems():
-    from cockpit.views_state import documents_read
+    from cockpit.views.state import documents_read
 
     content = {
         "diagnostics": {

@@ -67,7 +67,7 @@ def test_a_broken_chain_is_never_signed(studio, signing_key):
 
 
 def test_the_digest_job_is_in_the_beat_schedule():
-    from brain.celery import app
+    from studio_brain.celery import app
 
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert {"governance.tasks.audit_digest", "governance.tasks.expire_proposals"} <= tasks

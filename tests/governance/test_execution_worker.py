@@ -159,7 +159,7 @@ def test_a_queued_execution_whose_task_was_lost_is_sent_again_by_reconcile(
 ):
     from celery.contrib.testing.worker import start_worker
 
-    from brain.celery import app
+    from studio_brain.celery import app
 
     writes(settings)
     hub_pilot(staff.studio, hubitat_peer, monkeypatch)

@@ -8,13 +8,13 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
-from brain.celery import app
 from brain.models import JobRun
 from governance.actors import Actor
 from governance.enums import ProposalStatus
 from governance.models import AuditDigest, AuditEvent, Proposal
 from governance.services.proposals import proposal_submit
 from governance.tasks import audit_digest, expire_proposals
+from studio_brain.celery import app
 from tests.factories import StudioFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -9,10 +9,10 @@ import time
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from brain.celery import app
 from brain.models import JobRun, ReconciliationFlag, ReconciliationRun
 from brain.state.demo import generate
 from brain.tasks import capture_studio_state
+from studio_brain.celery import app
 from tests.conftest import WAIT_SECONDS
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]

@@ -6,10 +6,10 @@ import time
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from brain.celery import app
 from brain.models import JobRun, Snapshot
 from brain.state.demo import generate
 from brain.tasks import capture_studio_state
+from studio_brain.celery import app
 
 
 @pytest.mark.worker

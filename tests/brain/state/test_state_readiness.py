@@ -3,9 +3,9 @@ import time_machine
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
-from brain.celery import app
 from brain.health import check_snapshots
 from brain.models import Snapshot
+from studio_brain.celery import app
 
 
 def make_snapshot(studio, generated_at):

@@ -19,7 +19,7 @@ DEBUG = BRAIN.debug
 ALLOWED_HOSTS = list(BRAIN.allowed_hosts)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "studio_brain.apps.StudioAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,8 +47,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "cockpit.root_urls"
-WSGI_APPLICATION = "brain.wsgi.application"
+ROOT_URLCONF = "studio_brain.urls"
+WSGI_APPLICATION = "studio_brain.wsgi.application"
 
 TEMPLATES = [
     {
@@ -111,6 +111,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "cockpit.views.shell.csrf_failure"
 
 # Content Security Policy: Django's built-in support; {% htmx_script %} carries the nonce.
 SECURE_CSP = {

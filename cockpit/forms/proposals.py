@@ -1,19 +1,15 @@
-"""Governance page forms: queue and timeline filters, and the decision form (with re-auth)."""
+"""Proposal forms: the queue filters, the decision form (with re-auth) and a new proposal."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import zoneinfo
 from typing import Any
 
 from django import forms
-from django.contrib.auth import authenticate
-from django.http import HttpRequest
 
 from governance.capabilities import REGISTRY
 from governance.enums import Mode, ProposalStatus, Risk
-from governance.selectors.audit import AuditFilters
+from governance.reauth import ReauthForm
 from governance.selectors.proposals import AGES, PROPOSAL_SORTS, ProposalFilters
 from governance.services.common import MIN_RATIONALE
 
@@ -71,49 +67,11 @@ class ProposalFilterForm(forms.Form):
         )
 
 
-class AuditFilterForm(forms.Form):
-    action = forms.CharField(required=False, max_length=100, label="Action starts with")
-    actor = forms.CharField(
-        required=False, max_length=110, help_text="e.g. staff:3, agent:ops-bot or an id"
-    )
-    target = forms.CharField(
-        required=False, max_length=160, help_text="e.g. proposal:12 or proposal"
-    )
-    since = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
-    )
-    until = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
-    )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", "The end date is before the start date.")
-        return data
-
-    def filters(self, timezone_name: str) -> AuditFilters:
-        if not self.is_valid():
-            return AuditFilters()
-        zone = zoneinfo.ZoneInfo(timezone_name)
-        data = self.cleaned_data
-
-        def start_of(day: dt.date | None) -> dt.datetime | None:
-            return dt.datetime.combine(day, dt.time(), tzinfo=zone) if day else None
-
-        until = data.get("until")
-        return AuditFilters(
-            action=data["action"].strip(),
-            actor=data["actor"].strip(),
-            target=data["target"].strip(),
-            since=start_of(data.get("since")),
-            # "To" includes the whole day, in the studio's time zone.
-            until=start_of(until + dt.timedelta(days=1)) if until else None,
-        )
-
-
-class DecisionForm(forms.Form):
+class DecisionForm(ReauthForm):
     """Approve or reject with a rationale; asks for the password when re-authentication is due."""
+
+    reauth_needed = "High-risk approvals need a recent sign-in"
+    field_order = ["rationale", "password"]
 
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -121,39 +79,6 @@ class DecisionForm(forms.Form):
         max_length=2000,
         help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
     )
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Your password",
-    )
-
-    def __init__(
-        self,
-        *args: Any,
-        needs_reauth: bool = False,
-        request: HttpRequest | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.needs_reauth = needs_reauth
-        self.request = request
-        if not needs_reauth:
-            del self.fields["password"]
-        else:
-            self.fields["password"].required = True
-            self.fields["password"].help_text = (
-                "High-risk approvals need a recent sign-in: "
-                "your last one is more than 10 minutes old."
-            )
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data.get("password", "")
-        assert self.request is not None
-        user = self.request.user
-        # authenticate() goes through django-axes: guessing here is throttled like the login page.
-        if authenticate(self.request, username=user.get_username(), password=password) is None:
-            raise forms.ValidationError("That password is not correct.")
-        return password
 
 
 class ProposalForm(forms.Form):

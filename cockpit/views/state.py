@@ -8,7 +8,7 @@ import structlog
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -19,7 +19,7 @@ from brain.services.snapshots import snapshot_is_stale
 from brain.state.snapshot import FIRESTORE_COLLECTIONS, FIRESTORE_GROUPS, STRIPE_COLLECTIONS
 from brain.state.warnings import WarningCode, incomplete_collections
 from brain.tasks import capture_studio_state
-from cockpit.access import studio_view
+from cockpit.access import StudioRequest, studio_view
 
 log = structlog.stdlib.get_logger("cockpit.state")
 
@@ -148,8 +148,8 @@ def _metric_groups(content: dict[str, Any]) -> list[dict[str, Any]]:
 
 @require_GET
 @studio_view()
-def state(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     snapshot = snapshot_latest(studio.id)
     context = {
         "active": "state",
@@ -158,26 +158,26 @@ def state(request: HttpRequest) -> HttpResponse:
         "stale": snapshot is not None and snapshot_is_stale(snapshot),
         "groups": _metric_groups(snapshot.content) if snapshot else [],
         "documents_read": documents_read(snapshot.content) if snapshot else [],
-        "can_capture": request.membership.has_role(Role.OPERATOR),  # type: ignore[attr-defined]
+        "can_capture": request.membership.has_role(Role.OPERATOR),
     }
     return render(request, "cockpit/state.html", context)
 
 
 @require_POST
 @studio_view(Role.OPERATOR)
-def state_capture(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state_capture(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     try:
         task = capture_studio_state.apply_async(args=(studio.id,))
     except Exception as error:  # broker down: say so, change nothing
         log.error("state.capture_not_queued", error=str(error))
         message = "Could not queue the capture: the job queue (Redis) is unreachable. Nothing was changed."
-        if request.htmx:  # type: ignore[attr-defined]
+        if request.htmx:
             return render(request, "cockpit/state.html#capture-error", {"message": message})
         messages.error(request, message)
         return redirect("cockpit:state", studio=studio.slug)
     log.info("state.capture_queued", studio=studio.slug, task_id=task.id)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(
             request, "cockpit/state.html#capture-progress", {"task_id": task.id, "run": None}
         )
@@ -190,8 +190,8 @@ def state_capture(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @studio_view(Role.OPERATOR)
-def state_capture_progress(request: HttpRequest, task_id: str) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state_capture_progress(request: StudioRequest, task_id: str) -> HttpResponse:
+    studio = request.studio
     run = job_run_get(studio.id, task_id)
     if run is not None and run.status in (JobRun.Status.SUCCEEDED, JobRun.Status.SKIPPED):
         return HttpResponseClientRefresh()
@@ -200,8 +200,8 @@ def state_capture_progress(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @require_GET
 @studio_view()
-def state_diffs(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state_diffs(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     diffs = (
         SnapshotDiff.objects.filter(studio=studio)
         .select_related("current", "previous")
@@ -218,8 +218,8 @@ def state_diffs(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @studio_view()
-def state_diff_detail(request: HttpRequest, diff_id: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state_diff_detail(request: StudioRequest, diff_id: int) -> HttpResponse:
+    studio = request.studio
     diff = snapshot_diff_get(studio.id, diff_id)
     if diff is None:
         raise Http404("No such diff.")
@@ -238,8 +238,8 @@ def state_diff_detail(request: HttpRequest, diff_id: int) -> HttpResponse:
 
 @require_GET
 @studio_view()
-def state_drift(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def state_drift(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     return render(
         request,
         "cockpit/state_drift.html",

@@ -10,7 +10,7 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
 
 app = Celery("brain")
 

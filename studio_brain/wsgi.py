@@ -7,7 +7,7 @@ from django.core.wsgi import get_wsgi_application
 
 from brain.config import ConfigError
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brain.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
 
 try:
     application = get_wsgi_application()

@@ -1,5 +1,6 @@
-"""Policy page forms. Dangerous ones (exemption approval, token issue and rotation) ask for
-the password again when the last sign-in is older than the re-authentication window."""
+"""Policy page forms. Dangerous ones (exemption approval, token issue and rotation, kill switch
+release) are ``ReauthForm``s: they ask for the password again when the last sign-in is older
+than the re-authentication window (``governance.reauth``)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,12 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.core.validators import MaxValueValidator
-from django.http import HttpRequest
 
 from governance.capabilities import REGISTRY
 from governance.policies.intake import load_policy
+from governance.reauth import ReauthForm
 from governance.services.common import MIN_RATIONALE
-
-
-class ReauthForm(forms.Form):
-    """A form that may need the staff member's password (sudo mode, like high-risk approvals)."""
-
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Your password",
-        help_text="This needs a recent sign-in: your last one is more than 10 minutes old.",
-    )
-
-    def __init__(
-        self,
-        *args: Any,
-        needs_reauth: bool = False,
-        request: HttpRequest | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.needs_reauth = needs_reauth
-        self.request = request
-        if not needs_reauth:
-            del self.fields["password"]
-        else:
-            self.fields["password"].required = True
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data.get("password", "")
-        assert self.request is not None
-        user = self.request.user
-        # authenticate() goes through django-axes: guessing here is throttled like the login page.
-        if authenticate(self.request, username=user.get_username(), password=password) is None:
-            raise forms.ValidationError("That password is not correct.")
-        return password
 
 
 class ReasonForm(forms.Form):

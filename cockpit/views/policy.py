@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ import structlog
 from django.conf import settings
 from django.contrib import messages
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,9 +28,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from brain.config import format_duration
 from brain.models import Role
-from cockpit.access import studio_view
-from cockpit.governance_views import REAUTH_WINDOW
-from cockpit.policy_forms import (
+from cockpit.access import StudioRequest, studio_view
+from cockpit.forms.policy import (
     AgentCreateForm,
     CounterResetForm,
     DelegationCreateForm,
@@ -37,20 +37,29 @@ from cockpit.policy_forms import (
     KillSwitchEngageForm,
     KillSwitchReleaseForm,
     ReasonForm,
-    ReauthForm,
     TokenIssueForm,
 )
 from connectors.models import ConnectorConfig
 from governance.actors import Actor
-from governance.auth_events import session_authenticated_within, session_reauthenticated
 from governance.capabilities import CAPABILITIES
 from governance.errors import Denied
-from governance.models import AgentSource, AgentToken, ExemptionState, KillSwitch
+from governance.models import (
+    AgentClient,
+    AgentSource,
+    AgentToken,
+    DecisionTrace,
+    Exemption,
+    ExemptionState,
+    IntakeReview,
+    KillSwitch,
+)
 from governance.policies.intake import load_policy
 from governance.ratelimit import ENDPOINT_SETTINGS, Endpoint, RateLimitUnavailable, limiter_counters
 from governance.reasons import ReasonCode, explain
-from governance.selectors.execution import kill_switch_list
+from governance.reauth import ReauthForm, reauth_fresh
+from governance.selectors.execution import kill_switch_list, kill_switch_state
 from governance.selectors.policy import (
+    DelegationRow,
     agent_get,
     agent_list,
     decision_get,
@@ -59,6 +68,7 @@ from governance.selectors.policy import (
     denial_list,
     exemption_get,
     exemption_list,
+    exemption_state,
     intake_get,
     intake_queue,
 )
@@ -92,10 +102,6 @@ ENDPOINT_LABELS = {
 }
 
 Bound = dict[tuple[str, int], Form]
-
-
-def _fresh(request: HttpRequest) -> bool:
-    return session_authenticated_within(request, REAUTH_WINDOW)
 
 
 def _counters(studio_id: int) -> tuple[list[dict[str, Any]], str]:
@@ -145,65 +151,135 @@ def _endpoint(name: str) -> Endpoint | None:
         return None
 
 
-def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]:
-    studio = request.studio  # type: ignore[attr-defined]
-    membership = request.membership  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class SwitchRow:
+    switch: KillSwitch
+    release_form: Form
+    mine: bool  # this staff member asked for the pending release
+
+
+@dataclass(frozen=True)
+class ExemptionRow:
+    exemption: Exemption
+    state: ExemptionState
+    approve_form: Form
+    revoke_form: Form
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    token: AgentToken
+    live: bool
+    rotate_form: Form
+    revoke_form: Form
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent: AgentClient
+    issue_form: Form
+    tokens: list[TokenRow]
+
+
+@dataclass(frozen=True)
+class DelegationEntry:
+    row: DelegationRow
+    revoke_form: Form
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    step: DecisionTrace
+    pretty_input: str
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    review: IntakeReview
+    decide_form: Form
+
+
+def _asked_by(switch: KillSwitch, user_pk: int | None) -> bool:
+    _engaged, asked = kill_switch_state(switch)
+    return asked is not None and asked.user_id == user_pk
+
+
+def _context(request: StudioRequest, bound: Bound | None = None) -> dict[str, Any]:
+    studio = request.studio
+    membership = request.membership
     bound = bound or {}
     is_admin = membership.has_role(Role.ADMIN)
-    fresh = _fresh(request)
+    fresh = reauth_fresh(request)
 
-    switches = kill_switch_list(studio.pk)
-    for switch in switches:
-        key = ("kill-switch-release", switch.pk)
-        switch.release_form = bound.get(key) or KillSwitchReleaseForm(  # type: ignore[attr-defined]
-            needs_reauth=not fresh, auto_id=f"ks{switch.pk}_%s"
+    switches = [
+        SwitchRow(
+            switch=switch,
+            release_form=bound.get(("kill-switch-release", switch.pk))
+            or KillSwitchReleaseForm(needs_reauth=not fresh, auto_id=f"ks{switch.pk}_%s"),
+            mine=_asked_by(switch, request.user.pk),
         )
-        asked = switch.pending_request
-        switch.mine = asked is not None and asked.user_id == request.user.pk  # type: ignore[attr-defined]
+        for switch in kill_switch_list(studio.pk)
+    ]
 
-    exemptions = sorted(
-        exemption_list(studio.pk),
-        key=lambda e: (STATE_ORDER[e.state], -e.created_at.timestamp()),
-    )
-    for exemption in exemptions:
-        exemption.approve_form = bound.get(("exemption-approve", exemption.pk)) or ReauthForm(  # type: ignore[attr-defined]
-            needs_reauth=not fresh, auto_id=f"exa{exemption.pk}_%s"
-        )
-        exemption.revoke_form = bound.get(("exemption-revoke", exemption.pk)) or ReasonForm(  # type: ignore[attr-defined]
-            auto_id=f"exr{exemption.pk}_%s"
-        )
-
-    agents = agent_list(studio.pk)
     now = timezone.now()
-    for agent in agents:
-        agent.issue_form = bound.get(("token-issue", agent.pk)) or TokenIssueForm(  # type: ignore[attr-defined]
-            needs_reauth=not fresh, auto_id=f"ti{agent.pk}_%s"
+    exemptions = [
+        ExemptionRow(
+            exemption=exemption,
+            state=state,
+            approve_form=bound.get(("exemption-approve", exemption.pk))
+            or ReauthForm(needs_reauth=not fresh, auto_id=f"exa{exemption.pk}_%s"),
+            revoke_form=bound.get(("exemption-revoke", exemption.pk))
+            or ReasonForm(auto_id=f"exr{exemption.pk}_%s"),
         )
-        for token in agent.tokens.all():
-            token.live = token.revoked_at is None and token.expires_at > now  # type: ignore[attr-defined]
-            token.rotate_form = bound.get(("token-rotate", token.pk)) or ReauthForm(  # type: ignore[attr-defined]
-                needs_reauth=not fresh, auto_id=f"tr{token.pk}_%s"
-            )
-            token.revoke_form = bound.get(("token-revoke", token.pk)) or ReasonForm(  # type: ignore[attr-defined]
-                auto_id=f"tx{token.pk}_%s"
-            )
+        for state, exemption in sorted(
+            ((exemption_state(e, now), e) for e in exemption_list(studio.pk)),
+            key=lambda pair: (STATE_ORDER[pair[0]], -pair[1].created_at.timestamp()),
+        )
+    ]
 
-    delegations = delegation_list(studio.pk)
-    for row in delegations:
-        key = ("delegation-revoke", row.delegation.pk)
-        form = bound.get(key) or ReasonForm(auto_id=f"dr{row.delegation.pk}_%s")
-        row.delegation.revoke_form = form  # type: ignore[attr-defined]
+    agent_rows = agent_list(studio.pk)
+    agents = [
+        AgentRow(
+            agent=agent,
+            issue_form=bound.get(("token-issue", agent.pk))
+            or TokenIssueForm(needs_reauth=not fresh, auto_id=f"ti{agent.pk}_%s"),
+            tokens=[
+                TokenRow(
+                    token=token,
+                    live=token.revoked_at is None and token.expires_at > now,
+                    rotate_form=bound.get(("token-rotate", token.pk))
+                    or ReauthForm(needs_reauth=not fresh, auto_id=f"tr{token.pk}_%s"),
+                    revoke_form=bound.get(("token-revoke", token.pk))
+                    or ReasonForm(auto_id=f"tx{token.pk}_%s"),
+                )
+                for token in agent.tokens.all()
+            ],
+        )
+        for agent in agent_rows
+    ]
+
+    delegations = [
+        DelegationEntry(
+            row=row,
+            revoke_form=bound.get(("delegation-revoke", row.delegation.pk))
+            or ReasonForm(auto_id=f"dr{row.delegation.pk}_%s"),
+        )
+        for row in delegation_list(studio.pk)
+    ]
     local_agents = [
         (a.pk, f"{a.name} ({a.agent_id})")
-        for a in agents
+        for a in agent_rows
         if a.source == AgentSource.LOCAL and a.is_active
     ]
 
-    pending = list(intake_queue(studio.pk))
-    for review in pending:
-        review.decide_form = bound.get(("intake-decide", review.pk)) or IntakeDecisionForm(  # type: ignore[attr-defined]
-            auto_id=f"ir{review.pk}_%s"
+    pending = [
+        ReviewRow(
+            review=review,
+            decide_form=bound.get(("intake-decide", review.pk))
+            or IntakeDecisionForm(auto_id=f"ir{review.pk}_%s"),
         )
+        for review in intake_queue(studio.pk)
+    ]
     decided = list(
         intake_queue(studio.pk, status="").exclude(status="pending")[:RECENT_DECIDED_REVIEWS]
     )
@@ -243,40 +319,40 @@ def _context(request: HttpRequest, bound: Bound | None = None) -> dict[str, Any]
 @require_GET
 @studio_view()
 @never_cache
-def policy(request: HttpRequest) -> HttpResponse:
+def policy(request: StudioRequest) -> HttpResponse:
     context = _context(request)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/policy.html#limits", context)
     return render(request, "cockpit/policy.html", context)
 
 
 @require_GET
 @studio_view()
-def policy_counters(request: HttpRequest) -> HttpResponse:
+def policy_counters(request: StudioRequest) -> HttpResponse:
     """The counters fragment (refreshed by htmx); without htmx, the page at that section."""
-    studio = request.studio  # type: ignore[attr-defined]
-    if not request.htmx:  # type: ignore[attr-defined]
+    studio = request.studio
+    if not request.htmx:
         return redirect(f"{reverse('cockpit:policy', args=[studio.slug])}#limits")
     counters, error = _counters(studio.pk)
     context = {
         "counters": counters,
         "counters_error": error,
-        "is_admin": request.membership.has_role(Role.ADMIN),  # type: ignore[attr-defined]
+        "is_admin": request.membership.has_role(Role.ADMIN),
     }
     return render(request, "cockpit/policy.html#counter-rows", context)
 
 
-def _back(request: HttpRequest, section: str) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def _back(request: StudioRequest, section: str) -> HttpResponse:
+    studio = request.studio
     return redirect(f"{reverse('cockpit:policy', args=[studio.slug])}#{section}")
 
 
-def _failed(request: HttpRequest, key: tuple[str, int], form: Form) -> HttpResponse:
+def _failed(request: StudioRequest, key: tuple[str, int], form: Form) -> HttpResponse:
     return render(request, "cockpit/policy.html", _context(request, {key: form}), status=422)
 
 
 def _act(
-    request: HttpRequest,
+    request: StudioRequest,
     key: tuple[str, int],
     form: Form,
     section: str,
@@ -285,8 +361,8 @@ def _act(
     """Validate ``form``, run ``action`` (a service call returning the success message),
     and redirect; a form error or a denial re-renders the page with the error in place."""
     if form.is_valid():
-        if isinstance(form, ReauthForm) and form.needs_reauth:
-            session_reauthenticated(request)
+        if isinstance(form, ReauthForm):
+            form.reauthenticated()
         try:
             message = action(form.cleaned_data)
         except Denied as denial:
@@ -298,17 +374,17 @@ def _act(
     return _failed(request, key, form)
 
 
-def _staff(request: HttpRequest) -> Actor:
+def _staff(request: StudioRequest) -> Actor:
     return Actor.staff(request.user)
 
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def exemption_approve_view(request: HttpRequest, exemption_id: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def exemption_approve_view(request: StudioRequest, exemption_id: int) -> HttpResponse:
+    studio = request.studio
     form = ReauthForm(
         request.POST,
-        needs_reauth=not _fresh(request),
+        needs_reauth=not reauth_fresh(request),
         request=request,
         auto_id=f"exa{exemption_id}_%s",
     )
@@ -323,8 +399,8 @@ def exemption_approve_view(request: HttpRequest, exemption_id: int) -> HttpRespo
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def exemption_revoke_view(request: HttpRequest, exemption_id: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def exemption_revoke_view(request: StudioRequest, exemption_id: int) -> HttpResponse:
+    studio = request.studio
     form = ReasonForm(request.POST, auto_id=f"exr{exemption_id}_%s")
     _exemption_or_404(request, exemption_id)
 
@@ -337,15 +413,15 @@ def exemption_revoke_view(request: HttpRequest, exemption_id: int) -> HttpRespon
     return _act(request, ("exemption-revoke", exemption_id), form, "exemptions", revoke)
 
 
-def _exemption_or_404(request: HttpRequest, exemption_id: int) -> None:
-    if exemption_get(request.studio.pk, exemption_id) is None:  # type: ignore[attr-defined]
+def _exemption_or_404(request: StudioRequest, exemption_id: int) -> None:
+    if exemption_get(request.studio.pk, exemption_id) is None:
         raise Http404("No such exemption.")
 
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def agent_create_view(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def agent_create_view(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     form = AgentCreateForm(request.POST, auto_id="ac_%s")
 
     def create(data: dict[str, Any]) -> str:
@@ -357,7 +433,7 @@ def agent_create_view(request: HttpRequest) -> HttpResponse:
     return _act(request, ("agent-create", 0), form, "agents", create)
 
 
-def _show_token(request: HttpRequest, token: AgentToken, text: str, verb: str) -> HttpResponse:
+def _show_token(request: StudioRequest, token: AgentToken, text: str, verb: str) -> HttpResponse:
     """The one and only time the clear token is shown. Never cached, never logged."""
     response = render(
         request,
@@ -371,16 +447,18 @@ def _show_token(request: HttpRequest, token: AgentToken, text: str, verb: str) -
 @require_POST
 @studio_view(minimum=Role.ADMIN)
 @never_cache
-def token_issue_view(request: HttpRequest, agent_pk: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def token_issue_view(request: StudioRequest, agent_pk: int) -> HttpResponse:
+    studio = request.studio
     if agent_get(studio.pk, agent_pk) is None:
         raise Http404("No such agent.")
     form = TokenIssueForm(
-        request.POST, needs_reauth=not _fresh(request), request=request, auto_id=f"ti{agent_pk}_%s"
+        request.POST,
+        needs_reauth=not reauth_fresh(request),
+        request=request,
+        auto_id=f"ti{agent_pk}_%s",
     )
     if form.is_valid():
-        if form.needs_reauth:
-            session_reauthenticated(request)
+        form.reauthenticated()
         try:
             token, text = token_issue(
                 studio=studio,
@@ -395,8 +473,8 @@ def token_issue_view(request: HttpRequest, agent_pk: int) -> HttpResponse:
     return _failed(request, ("token-issue", agent_pk), form)
 
 
-def _token_or_404(request: HttpRequest, token_pk: int) -> AgentToken:
-    studio = request.studio  # type: ignore[attr-defined]
+def _token_or_404(request: StudioRequest, token_pk: int) -> AgentToken:
+    studio = request.studio
     token = (
         AgentToken.objects.filter(pk=token_pk, agent__studio=studio).select_related("agent").first()
     )
@@ -408,15 +486,17 @@ def _token_or_404(request: HttpRequest, token_pk: int) -> AgentToken:
 @require_POST
 @studio_view(minimum=Role.ADMIN)
 @never_cache
-def token_rotate_view(request: HttpRequest, token_pk: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def token_rotate_view(request: StudioRequest, token_pk: int) -> HttpResponse:
+    studio = request.studio
     _token_or_404(request, token_pk)
     form = ReauthForm(
-        request.POST, needs_reauth=not _fresh(request), request=request, auto_id=f"tr{token_pk}_%s"
+        request.POST,
+        needs_reauth=not reauth_fresh(request),
+        request=request,
+        auto_id=f"tr{token_pk}_%s",
     )
     if form.is_valid():
-        if form.needs_reauth:
-            session_reauthenticated(request)
+        form.reauthenticated()
         try:
             token, text = token_rotate(studio=studio, token_pk=token_pk, actor=_staff(request))
         except Denied as denial:
@@ -428,8 +508,8 @@ def token_rotate_view(request: HttpRequest, token_pk: int) -> HttpResponse:
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def token_revoke_view(request: HttpRequest, token_pk: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def token_revoke_view(request: StudioRequest, token_pk: int) -> HttpResponse:
+    studio = request.studio
     token = _token_or_404(request, token_pk)
     form = ReasonForm(request.POST, auto_id=f"tx{token_pk}_%s")
 
@@ -442,8 +522,8 @@ def token_revoke_view(request: HttpRequest, token_pk: int) -> HttpResponse:
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def delegation_create_view(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def delegation_create_view(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     agents = [
         (a.pk, a.name)
         for a in agent_list(studio.pk)
@@ -466,8 +546,8 @@ def delegation_create_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def delegation_revoke_view(request: HttpRequest, delegation_id: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def delegation_revoke_view(request: StudioRequest, delegation_id: int) -> HttpResponse:
+    studio = request.studio
     if delegation_get(studio.pk, delegation_id) is None:
         raise Http404("No such delegation.")
     form = ReasonForm(request.POST, auto_id=f"dr{delegation_id}_%s")
@@ -483,8 +563,8 @@ def delegation_revoke_view(request: HttpRequest, delegation_id: int) -> HttpResp
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def counter_reset_view(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def counter_reset_view(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     form = CounterResetForm(request.POST)
     if form.is_valid():
         try:
@@ -499,7 +579,7 @@ def counter_reset_view(request: HttpRequest) -> HttpResponse:
             )
     else:
         messages.error(request, "Counter not reset: no counter was named.")
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         counters, error = _counters(studio.pk)
         return render(
             request,
@@ -511,8 +591,8 @@ def counter_reset_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @studio_view(minimum=Role.APPROVER)
-def intake_decide_view(request: HttpRequest, review_id: int) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def intake_decide_view(request: StudioRequest, review_id: int) -> HttpResponse:
+    studio = request.studio
     if intake_get(studio.pk, review_id) is None:
         raise Http404("No such intake review.")
     form = IntakeDecisionForm(request.POST, auto_id=f"ir{review_id}_%s")
@@ -534,14 +614,18 @@ def intake_decide_view(request: HttpRequest, review_id: int) -> HttpResponse:
 
 @require_GET
 @studio_view()
-def decision_trace(request: HttpRequest, decision_id: int) -> HttpResponse:
+def decision_trace(request: StudioRequest, decision_id: int) -> HttpResponse:
     """One decision, each of its checks in plain language, with the input each one saw."""
-    decision = decision_get(request.studio.pk, decision_id)  # type: ignore[attr-defined]
+    decision = decision_get(request.studio.pk, decision_id)
     if decision is None:
         raise Http404("No such decision.")
-    steps = list(decision.trace.all())
-    for step in steps:
-        step.pretty_input = json.dumps(step.input, indent=2, sort_keys=True, ensure_ascii=False)  # type: ignore[attr-defined]
+    steps = [
+        TraceStep(
+            step=step,
+            pretty_input=json.dumps(step.input, indent=2, sort_keys=True, ensure_ascii=False),
+        )
+        for step in decision.trace.all()
+    ]
     try:
         explanation = explain(ReasonCode(decision.code))
     except ValueError:
@@ -551,7 +635,7 @@ def decision_trace(request: HttpRequest, decision_id: int) -> HttpResponse:
         "decision": decision,
         "steps": steps,
         "explanation": explanation,
-        "failed": next((s for s in steps if s.passed is False), None),
+        "failed": next((s.step for s in steps if s.step.passed is False), None),
     }
     return render(request, "cockpit/policy_decision.html", context)
 
@@ -573,9 +657,9 @@ def _engage_form(studio: Any, data: Any = None) -> KillSwitchEngageForm:
 
 @require_POST
 @studio_view(minimum=Role.OPERATOR)
-def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
+def kill_switch_engage_view(request: StudioRequest) -> HttpResponse:
     """Stopping is immediate and needs no re-authentication: it is always the safe move."""
-    studio = request.studio  # type: ignore[attr-defined]
+    studio = request.studio
     form = _engage_form(studio, request.POST)
 
     def engage(data: dict[str, Any]) -> str:
@@ -596,9 +680,9 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
     return _act(request, ("kill-switch-engage", 0), form, "kill-switches", engage)
 
 
-def _switch_or_404(request: HttpRequest, switch_id: int) -> KillSwitch:
+def _switch_or_404(request: StudioRequest, switch_id: int) -> KillSwitch:
     """A runtime-wide switch or one of this studio's; another studio's is a 404."""
-    studio = request.studio  # type: ignore[attr-defined]
+    studio = request.studio
     switch = KillSwitch.objects.filter(pk=switch_id).first()
     if switch is None or switch.studio_id not in (None, studio.pk):
         raise Http404("No such kill switch.")
@@ -607,14 +691,14 @@ def _switch_or_404(request: HttpRequest, switch_id: int) -> KillSwitch:
 
 @require_POST
 @studio_view(minimum=Role.ADMIN)
-def kill_switch_release_view(request: HttpRequest, switch_id: int, step: str) -> HttpResponse:
+def kill_switch_release_view(request: StudioRequest, switch_id: int, step: str) -> HttpResponse:
     """``step`` "request" (a first admin) or "confirm" (a second one); both re-authenticate."""
     if step not in ("request", "confirm"):
         raise Http404("No such step.")
     switch = _switch_or_404(request, switch_id)
     form = KillSwitchReleaseForm(
         request.POST,
-        needs_reauth=not _fresh(request),
+        needs_reauth=not reauth_fresh(request),
         request=request,
         auto_id=f"ks{switch_id}_%s",
     )

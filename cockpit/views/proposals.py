@@ -1,4 +1,4 @@
-"""Cockpit → Proposals and Cockpit → Audit.
+"""Cockpit → Proposals: the queue, a proposal's detail, decisions, execution, new proposals.
 
 Each view parses input, calls one selector or service, and renders; a request from htmx
 gets the page's fragment (``page.html#fragment``). Lookups are studio-scoped: another
@@ -8,33 +8,28 @@ studio's proposal is a 404, exactly like a missing one.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
-from cockpit.access import studio_view
-from cockpit.governance_forms import (
-    AuditFilterForm,
-    DecisionForm,
-    ProposalFilterForm,
-    ProposalForm,
-)
+from cockpit.access import StudioRequest, studio_view
+from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm
+from cockpit.views.paging import page_number, query_without_page
 from governance.actors import Actor
-from governance.audit import verify_chain, verify_events
-from governance.auth_events import session_authenticated_within, session_reauthenticated
+from governance.audit import verify_events
 from governance.capabilities import CAPABILITIES
 from governance.enums import Decision, ProposalStatus, Risk
 from governance.errors import Denied
 from governance.models import Execution, Proposal
-from governance.selectors.audit import audit_event_list, label_actors, proposal_audit_events
+from governance.reauth import reauth_fresh
+from governance.selectors.audit import label_actors, proposal_audit_events
 from governance.selectors.execution import proposal_execution
 from governance.selectors.proposals import (
     approval_is_fresh,
@@ -50,55 +45,40 @@ from governance.services.proposals import proposal_submit
 from governance.write_paths import rollback_offer
 
 QUEUE_PAGE_SIZE = 25
-AUDIT_PAGE_SIZE = 50
-# "Sudo mode": approving high or critical risk needs a password proved this recently.
-REAUTH_WINDOW = timedelta(minutes=10)
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 @require_GET
 @studio_view()
-def proposal_queue(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
+def proposal_queue(request: StudioRequest) -> HttpResponse:
+    studio = request.studio
     form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
     # The queue shows summaries: the inputs and effects stay in the database until the detail page.
     proposals = proposal_list(studio.pk, form.filters()).defer(
         "input", "expected_effects", "dry_run", "rationale"
     )
     paginator = Paginator(proposals, QUEUE_PAGE_SIZE)
-    page = paginator.get_page(_page_number(request))
+    page = paginator.get_page(page_number(request))
     context = {
         "active": "proposals",
         "form": form,
         "page": page,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "status")),
     }
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/proposals.html#queue", context)
     return render(request, "cockpit/proposals.html", context)
 
 
-def _needs_reauth(request: HttpRequest, proposal: Proposal) -> bool:
-    return proposal.risk >= Risk.HIGH and not session_authenticated_within(request, REAUTH_WINDOW)
+def _needs_reauth(request: StudioRequest, proposal: Proposal) -> bool:
+    """Sudo mode: approving high or critical risk needs a recently proved password."""
+    return proposal.risk >= Risk.HIGH and not reauth_fresh(request)
 
 
-def _detail_context(request: HttpRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
+def _detail_context(request: StudioRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
     approvals = approval_list(proposal)
     current = [a for a in approvals if a.decision_round == proposal.decision_round]
-    can_decide = request.membership.has_role(Role.APPROVER)  # type: ignore[attr-defined]
+    can_decide = request.membership.has_role(Role.APPROVER)
     needs_reauth = _needs_reauth(request, proposal)
     return {
         "active": "proposals",
@@ -153,11 +133,11 @@ def _shown(value: Any) -> str:
 
 
 def _execution_context(
-    request: HttpRequest, proposal: Proposal, denial: Denied | None = None
+    request: StudioRequest, proposal: Proposal, denial: Denied | None = None
 ) -> dict[str, Any]:
     """What the execution panel shows: the button, the run in progress, or how it ended."""
     execution = proposal_execution(proposal)
-    can_execute = request.membership.has_role(Role.OPERATOR)  # type: ignore[attr-defined]
+    can_execute = request.membership.has_role(Role.OPERATOR)
     return {
         "execution": execution,
         "can_execute": can_execute,
@@ -169,8 +149,8 @@ def _execution_context(
     }
 
 
-def _proposal_or_404(request: HttpRequest, proposal_id: int) -> Proposal:
-    proposal = proposal_get(request.studio.pk, proposal_id)  # type: ignore[attr-defined]
+def _proposal_or_404(request: StudioRequest, proposal_id: int) -> Proposal:
+    proposal = proposal_get(request.studio.pk, proposal_id)
     if proposal is None:
         raise Http404("No such proposal.")
     return proposal
@@ -178,23 +158,22 @@ def _proposal_or_404(request: HttpRequest, proposal_id: int) -> Proposal:
 
 @require_GET
 @studio_view()
-def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_detail(request: StudioRequest, proposal_id: int) -> HttpResponse:
     proposal = _proposal_or_404(request, proposal_id)
     context = _detail_context(request, proposal)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/proposals_detail.html#decision", context)
     return render(request, "cockpit/proposals_detail.html", context)
 
 
-def _decide(request: HttpRequest, proposal_id: int, decision: str) -> HttpResponse:
+def _decide(request: StudioRequest, proposal_id: int, decision: str) -> HttpResponse:
     proposal = _proposal_or_404(request, proposal_id)
     approving = decision == "approve"
     needs_reauth = approving and _needs_reauth(request, proposal)
     prefix = "approve_%s" if approving else "reject_%s"
     form = DecisionForm(request.POST, needs_reauth=needs_reauth, request=request, auto_id=prefix)
     if form.is_valid():
-        if needs_reauth:
-            session_reauthenticated(request)
+        form.reauthenticated()
         service = approval_grant if approving else approval_reject
         try:
             service(
@@ -212,31 +191,31 @@ def _decide(request: HttpRequest, proposal_id: int, decision: str) -> HttpRespon
                 "your decision is recorded in the audit chain.",
             )
             url = reverse("cockpit:proposal_detail", args=[proposal.studio.slug, proposal.pk])
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 return HttpResponseClientRedirect(url)
             return redirect(url)
     proposal.refresh_from_db()
     context = _detail_context(request, proposal, **{f"{decision}_form": form})
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/proposals_detail.html#decision", context)
     return render(request, "cockpit/proposals_detail.html", context, status=422)
 
 
 @require_POST
 @studio_view(minimum=Role.APPROVER)
-def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_approve(request: StudioRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, "approve")
 
 
 @require_POST
 @studio_view(minimum=Role.APPROVER)
-def proposal_reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_reject(request: StudioRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, "reject")
 
 
 @require_POST
 @studio_view(minimum=Role.OPERATOR)
-def proposal_execute_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_execute_view(request: StudioRequest, proposal_id: int) -> HttpResponse:
     """The "Execute" button: the gateway decides; a denial is shown in the panel, in words."""
     proposal = _proposal_or_404(request, proposal_id)
     denial = None
@@ -244,12 +223,12 @@ def proposal_execute_view(request: HttpRequest, proposal_id: int) -> HttpRespons
         proposal_execute(
             proposal_id=proposal.pk,
             actor=Actor.staff(request.user),
-            studio=request.studio,  # type: ignore[attr-defined]
+            studio=request.studio,
         )
     except Denied as denied:
         denial = denied
     proposal.refresh_from_db()
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         context = {"proposal": proposal, **_execution_context(request, proposal, denial)}
         return render(request, "cockpit/proposals_detail.html#execution", context)
     if denial is None:
@@ -261,10 +240,10 @@ def proposal_execute_view(request: HttpRequest, proposal_id: int) -> HttpRespons
 
 @require_GET
 @studio_view()
-def proposal_execution_status(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_execution_status(request: StudioRequest, proposal_id: int) -> HttpResponse:
     """The execution panel, polled while the run is queued or running; polling stops at the end."""
     proposal = _proposal_or_404(request, proposal_id)
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         return redirect("cockpit:proposal_detail", proposal.studio.slug, proposal.pk)
     context = {"proposal": proposal, **_execution_context(request, proposal)}
     execution: Execution | None = context["execution"]
@@ -280,9 +259,9 @@ def proposal_execution_status(request: HttpRequest, proposal_id: int) -> HttpRes
 
 @require_http_methods(["GET", "POST"])
 @studio_view(minimum=Role.OPERATOR)
-def proposal_new(request: HttpRequest) -> HttpResponse:
+def proposal_new(request: StudioRequest) -> HttpResponse:
     """Propose a change; ``?rollback_of=ID`` pre-fills the reverse of an executed proposal."""
-    studio = request.studio  # type: ignore[attr-defined]
+    studio = request.studio
     rollback_of = None
     initial: dict[str, Any] = {}
     source_id = request.GET.get("rollback_of") or request.POST.get("rollback_of")
@@ -316,45 +295,11 @@ def proposal_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Proposal #{proposal.pk} submitted for approval.")
             url = reverse("cockpit:proposal_detail", args=[studio.slug, proposal.pk])
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 return HttpResponseClientRedirect(url)
             return redirect(url)
     context = {"active": "proposals", "form": form, "rollback_of": rollback_of}
     status = 422 if request.method == "POST" else 200
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "cockpit/proposals_new.html#proposal-form", context, status=status)
     return render(request, "cockpit/proposals_new.html", context, status=status)
-
-
-@require_GET
-@studio_view()
-def audit_timeline(request: HttpRequest) -> HttpResponse:
-    studio = request.studio  # type: ignore[attr-defined]
-    form = AuditFilterForm(request.GET)
-    paginator = Paginator(
-        audit_event_list(studio.pk, form.filters(studio.timezone)), AUDIT_PAGE_SIZE
-    )
-    page = paginator.get_page(_page_number(request))
-    label_actors(page.object_list)
-    context = {
-        "active": "audit",
-        "form": form,
-        "page": page,
-        "query": _query_without_page(request),
-        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "verify")),
-        # Without JavaScript the chain is verified inline when asked for (?verify=1).
-        "report": verify_chain(studio.pk) if request.GET.get("verify") == "1" else None,
-    }
-    if request.htmx:  # type: ignore[attr-defined]
-        return render(request, "cockpit/audit.html#timeline", context)
-    return render(request, "cockpit/audit.html", context)
-
-
-@require_GET
-@studio_view()
-def audit_chain_status(request: HttpRequest) -> HttpResponse:
-    """Walk the studio's whole chain now (the audit page loads this after it renders)."""
-    studio = request.studio  # type: ignore[attr-defined]
-    if not request.htmx:  # type: ignore[attr-defined]
-        return redirect(f"{reverse('cockpit:audit', args=[studio.slug])}?verify=1")
-    return render(request, "cockpit/audit.html#chain-status", {"report": verify_chain(studio.pk)})

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("cockpit.urls")),
 ]
 
-handler403 = "cockpit.views.permission_denied"
-handler404 = "cockpit.views.not_found"
-handler500 = "cockpit.views.server_error"
+handler400 = "cockpit.views.shell.bad_request"
+handler403 = "cockpit.views.shell.permission_denied"
+handler404 = "cockpit.views.shell.not_found"
+handler500 = "cockpit.views.shell.server_error"

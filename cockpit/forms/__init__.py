@@ -1,0 +1,1 @@
+"""Cockpit forms, one module per section."""

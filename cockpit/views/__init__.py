@@ -1,0 +1,1 @@
+"""Cockpit pages, one module per section: shell, state, proposals, audit, connectors, policy."""
