@@ -64,12 +64,6 @@ def _flush_past_audit_triggers():
     DatabaseOperations.execute_sql_flush = original
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Production hashing costs most of a second per user on this machine; tests need none of it."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
@@ -80,12 +74,23 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limit_counters():
-    """Every test starts with no quota or rate-limit counters in this run's Redis database:
-    the execution gateway takes a quota slot on each allowed run."""
-    from tests.policy_support import clear_limits
+def _clean_redis():
+    """Every test starts and ends with none of the runtime's short-lived keys in this run's
+    Redis database (ours alone: REDIS_URL's index): no quota or rate-limit counters (the
+    execution gateway takes a quota slot on each allowed run) and no pending "check now"
+    flags (the connectors page says "Check queued" while one exists)."""
+    from django.conf import settings
 
-    clear_limits()
+    from connectors.services import PENDING_CHECK_PREFIX
+    from governance.ratelimit import KEY_PREFIX
+    from tests.policy_support import clear_keys
+
+    # Read before the test runs: a test may point the limiter at a dead port.
+    url = settings.BRAIN.redis_url
+    patterns = (f"{KEY_PREFIX}:*", f"{PENDING_CHECK_PREFIX}*")
+    clear_keys(url, *patterns)
+    yield
+    clear_keys(url, *patterns)
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +111,7 @@ def demo_files_in_tmp(settings, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
-    # Django's default PBKDF2 work factor is for production; tests hash many passwords.
+    # Production hashing costs most of a second per user on this machine; tests hash many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

@@ -16,6 +16,7 @@ from governance.actors import Actor
 from governance.models import AgentClient, AgentSource, Delegation
 from governance.ratelimit import KEY_PREFIX
 from governance.services.agents import token_issue
+from tests.factories import AgentClientFactory, DelegationFactory
 
 DOWN_REDIS = "redis://127.0.0.1:1/0"
 
@@ -28,16 +29,8 @@ def make_agent(
     source: str = AgentSource.CLOUD,
     **fields: Any,
 ) -> AgentClient:
-    now = timezone.now()
-    return AgentClient.objects.create(
-        studio=studio,
-        agent_id=agent_id,
-        source=source,
-        name=fields.pop("name", agent_id.replace("-", " ").title()),
-        owner_id=owner_id,
-        created_at=now,
-        updated_at=now,
-        **fields,
+    return AgentClientFactory(
+        studio=studio, agent_id=agent_id, source=source, owner_id=owner_id, **fields
     )
 
 
@@ -51,18 +44,13 @@ def make_delegation(
     expires_at: dt.datetime | None = None,
     **fields: Any,
 ) -> Delegation:
-    now = timezone.now()
-    return Delegation.objects.create(
-        studio=studio,
-        source=fields.pop("source", AgentSource.CLOUD),
-        cloud_doc_id=fields.pop("cloud_doc_id", f"d-{agent_id}-{owner_id}-{now.timestamp()}"),
-        agent_id=agent_id,
-        owner_id=owner_id,
-        scopes=list(scopes),
-        issued_at=issued_at or now - dt.timedelta(days=1),
-        expires_at=expires_at or now + dt.timedelta(days=7),
-        created_at=now,
-        **fields,
+    # Unset times keep the factory's: issued a day ago, expiring in a week.
+    if issued_at is not None:
+        fields["issued_at"] = issued_at
+    if expires_at is not None:
+        fields["expires_at"] = expires_at
+    return DelegationFactory(
+        studio=studio, agent_id=agent_id, owner_id=owner_id, scopes=list(scopes), **fields
     )
 
 
@@ -94,13 +82,21 @@ def mirror(
     return record
 
 
+def clear_keys(url: str, *patterns: str) -> None:
+    """Delete the keys matching ``patterns`` in this test run's Redis database (ours alone)."""
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in patterns:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
+
+
 def clear_limits(url: str | None = None) -> None:
     """Forget every counter in this test run's Redis database (ours alone: REDIS_URL's index)."""
-    client = redis.Redis.from_url(url or settings.BRAIN.redis_url)
-    keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    clear_keys(url or settings.BRAIN.redis_url, f"{KEY_PREFIX}:*")
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from brain.config import replace
-from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.services.proposals import proposal_submit
+from tests.factories import ConnectorConfigFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE = '{"batch_id": "b-7", "note": "Glaze test tiles ready"}'
@@ -48,7 +48,7 @@ def world(staff, settings, tmp_path):
     )
     call_command("demo_cloud", "--studio", "north-kiln", stdout=StringIO())
     call_command("snapshot", "--studio", "north-kiln", "--source", "demo", stdout=StringIO())
-    ConnectorConfig.objects.create(
+    ConnectorConfigFactory(
         studio=staff.studio,
         kind="hubitat",
         name="hub1",

@@ -19,6 +19,9 @@ ONE_BENCH_ENV = "BRAIN_BENCH_ONE"
 
 
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print((__doc__ or "").strip())
+        return 0
     names = sorted(
         info.name
         for info in pkgutil.iter_modules(package.__path__)

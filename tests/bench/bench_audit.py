@@ -84,12 +84,12 @@ def _run_writers(work: Any, per_writer: int) -> float:
 def bench_append(per_writer: int) -> dict[str, Any]:
     from django.db import connection, transaction
 
-    from brain.models import Studio
     from connectors.sdk.canonical import canonical_json
     from governance.actors import Actor
     from governance.audit import audit_append, verify_chain
+    from tests.factories import StudioFactory
 
-    studios = [Studio.objects.create(slug=f"bench-{i}", name=f"Bench {i}") for i in range(WRITERS)]
+    studios = [StudioFactory(slug=f"bench-{i}", name=f"Bench {i}") for i in range(WRITERS)]
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE bench_plain_audit (LIKE governance_auditevent INCLUDING DEFAULTS)"
@@ -242,10 +242,10 @@ def bulk_load_chain(studio_id: int, count: int) -> str:
 def bench_verify(count: int) -> dict[str, Any]:
     from django.db import connection
 
-    from brain.models import Studio
     from governance.audit import verify_chain
+    from tests.factories import StudioFactory
 
-    studio = Studio.objects.create(slug="bench-verify", name="Bench verify")
+    studio = StudioFactory(slug="bench-verify", name="Bench verify")
     started = time.perf_counter()
     head = bulk_load_chain(studio.pk, count)
     load_s = time.perf_counter() - started
@@ -304,42 +304,33 @@ def _timed_get(client: Any, url: str, repeat: int = 5) -> tuple[float, int, int]
 
 
 def bench_queue(count: int) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils import timezone
 
-    from brain.models import Membership, Role, Studio
-    from connectors.sdk.canonical import canonical_hash
-    from governance.enums import ActorType, ProposalStatus, Risk
+    from brain.models import Role
     from governance.models import Proposal
+    from tests.factories import MembershipFactory, ProposalFactory, StudioFactory, UserFactory
 
-    studio = Studio.objects.create(slug="bench-queue", name="Bench queue")
-    user = get_user_model().objects.create_superuser(
-        "bench-admin", "bench@example.com", "bench-password-123"
+    studio = StudioFactory(slug="bench-queue", name="Bench queue")
+    user = UserFactory(
+        username="bench-admin",
+        email="bench@example.com",
+        password="bench-password-123",
+        superuser=True,
     )
-    Membership.objects.create(user=user, studio=studio, role=Role.ADMIN)
+    MembershipFactory(user=user, studio=studio, role=Role.ADMIN)
     now = timezone.now()
     note = {"batch_id": "b-1", "note": "Bisque moved to kiln 2"}
 
     def make(i: int) -> Proposal:
-        moment = now - dt.timedelta(minutes=i)
-        return Proposal(
+        # Pending agent proposals as the queue holds them; the factory's defaults are the
+        # rest (medium risk, one approval, a 72-hour deadline).
+        return ProposalFactory.build(
             studio=studio,
-            capability_id="firestore.ops_note.append",
-            status=ProposalStatus.PENDING_APPROVAL,
-            risk=Risk.MEDIUM,
-            approvals_required=1,
             input=note,
-            input_hash=canonical_hash(note),
-            rationale="Kiln one is down for repairs",
             summary=f"Add an ops note to batch b-{i}",
-            expected_effects=["One note"],
-            requested_by_type=ActorType.AGENT,
             requested_by_id=f"bot-{i % 5}",
-            created_at=moment,
-            submitted_at=moment,
-            expires_at=moment + dt.timedelta(hours=72),
-            updated_at=moment,
+            created_at=now - dt.timedelta(minutes=i),
         )
 
     def seed(total: int) -> None:

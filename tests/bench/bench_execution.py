@@ -75,26 +75,25 @@ class World:
     """A studio with an operator and two approvers, and a write-pilot hub aimed at the peer."""
 
     def __init__(self) -> None:
-        from django.contrib.auth import get_user_model
 
-        from brain.models import Membership, Role, Studio
+        from brain.models import Role
         from connectors.models import ConnectorConfig
         from connectors.services import connector_config_create
         from governance.actors import Actor
+        from tests.factories import MembershipFactory, StudioFactory, UserFactory
         from tests.peers.hubitat_peer import HubitatPeer
 
         self.peer = HubitatPeer(device_count=6).start()
         os.environ[HUB_TOKEN_ENV] = self.peer.token
-        self.studio = Studio.objects.create(slug="bench-kiln", name="Bench Kiln")
-        users = get_user_model().objects
+        self.studio = StudioFactory(slug="bench-kiln", name="Bench Kiln")
         people = {}
         for username, role in (
             ("otto", Role.OPERATOR),
             ("anna", Role.APPROVER),
             ("ada", Role.ADMIN),
         ):
-            user = users.create_user(username=username, password="bench-only-password")
-            Membership.objects.create(user=user, studio=self.studio, role=role)
+            user = UserFactory(username=username, password="bench-only-password")
+            MembershipFactory(user=user, studio=self.studio, role=role)
             people[username] = Actor.staff(user)
         self.operator, self.approver, self.admin = people["otto"], people["anna"], people["ada"]
         self.hub = connector_config_create(

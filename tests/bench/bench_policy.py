@@ -49,10 +49,10 @@ def _per_call(fn: Callable[[], Any], calls: int) -> dict[str, float]:
 
 
 def bench_rate_limit(calls: int) -> dict[str, Any]:
-    from brain.models import Studio
     from governance.actors import Actor
     from governance.ratelimit import _client, limiter_hit, quota_limit
     from governance.services.ratelimits import quota_consume
+    from tests.factories import StudioFactory
 
     client, _ = _client()
     roomy = quota_limit(
@@ -74,7 +74,7 @@ def bench_rate_limit(calls: int) -> dict[str, Any]:
         window_seconds=3600,
     )
     incr_key = "brain:rl:987654:bench-incr"
-    studio = Studio.objects.create(slug="bench-limits", name="Bench Limits")
+    studio = StudioFactory(slug="bench-limits", name="Bench Limits")
     try:
         incr = _per_call(lambda: client.incr(incr_key), calls)
         hit = _per_call(lambda: limiter_hit(roomy), calls)
@@ -114,20 +114,25 @@ def bench_delegation(calls: int) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
-    from brain.models import Membership, Role, Studio
-    from governance.models import AgentClient, AgentSource, Delegation
+    from brain.models import Role
+    from governance.models import AgentSource
     from governance.policies.delegation import DelegationFacts, evaluate_delegation
     from governance.selectors.policy import delegation_facts
     from governance.services.agents import resolve_actor, token_issue
     from governance.services.delegations import delegation_decision, delegation_pending
+    from tests.factories import (
+        AgentClientFactory,
+        DelegationFactory,
+        MembershipFactory,
+        StudioFactory,
+        UserFactory,
+    )
 
     now = timezone.now()
-    studio = Studio.objects.create(slug="bench-policy", name="Bench Policy")
-    from django.contrib.auth import get_user_model
-
-    admin = get_user_model().objects.create_user("bench-admin", password="x" * 20)
-    Membership.objects.create(user=admin, studio=studio, role=Role.ADMIN)
-    agent = AgentClient.objects.create(
+    studio = StudioFactory(slug="bench-policy", name="Bench Policy")
+    admin = UserFactory(username="bench-admin", password="x" * 20)
+    MembershipFactory(user=admin, studio=studio, role=Role.ADMIN)
+    agent = AgentClientFactory(
         studio=studio,
         agent_id="ops-bot",
         source=AgentSource.CLOUD,
@@ -138,7 +143,7 @@ def bench_delegation(calls: int) -> dict[str, Any]:
     )
     # A realistic handful: delegations from several owners, one of them the right one.
     for n, owner in enumerate(("owner-ada", "owner-ben", "owner-cy", "owner-di", "owner-ed")):
-        Delegation.objects.create(
+        DelegationFactory(
             studio=studio,
             source=AgentSource.CLOUD,
             cloud_doc_id=f"d{n}",

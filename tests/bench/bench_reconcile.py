@@ -91,15 +91,16 @@ def main() -> dict[str, Any]:
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from brain.models import CloudRecord, ReconciliationFlag, Studio
+    from brain.models import CloudRecord, ReconciliationFlag
     from brain.reconciliation.matcher import reconcile
     from brain.reconciliation.summary import weekly
     from brain.selectors import reconciliation_mirror
     from brain.services.reconciliation import reconciliation_run
     from tests.brain.reconciliation.seed import READ_AT, seed_mirror
+    from tests.factories import StudioFactory
 
     soon = READ_AT + timedelta(hours=1)
-    studio = Studio.objects.create(slug="bench-finance", name="Bench Finance")
+    studio = StudioFactory(slug="bench-finance", name="Bench Finance")
     seeded = time.perf_counter()
     seed_mirror(studio, options.orders, period=options.period)
     seed_s = time.perf_counter() - seeded
@@ -133,10 +134,10 @@ def main() -> dict[str, Any]:
     steady_s = _best(lambda: reconciliation_run(studio=studio, now=soon), options.repeat)
     flags = ReconciliationFlag.objects.filter(studio=studio, resolved_at__isnull=True).count()
 
-    small = Studio.objects.create(slug="bench-finance-small", name="Bench Finance Small")
+    small = StudioFactory(slug="bench-finance-small", name="Bench Finance Small")
     seed_mirror(small, options.orders // 10, period=options.period)
     queries_small = _queries(lambda: reconciliation_run(studio=small, now=soon))
-    other = Studio.objects.create(slug="bench-finance-large", name="Bench Finance Large")
+    other = StudioFactory(slug="bench-finance-large", name="Bench Finance Large")
     seed_mirror(other, options.orders, period=options.period)
     queries_large = _queries(lambda: reconciliation_run(studio=other, now=soon))
 

@@ -48,13 +48,12 @@ def _child(mode: str, directory: str) -> None:
         import django
 
         django.setup()
-        from brain.models import Studio
         from brain.services.snapshots import snapshot_capture
         from brain.state.sources import DemoSource
+        from tests.factories import StudioFactory
 
-        studio, _ = Studio.objects.get_or_create(
-            slug="bench-large", defaults={"name": "Bench", "timezone": "UTC"}
-        )
+        # The factory gets or creates by slug: a second run reuses the studio.
+        studio = StudioFactory(slug="bench-large", name="Bench", timezone="UTC")
         started = time.perf_counter()
         snapshot = snapshot_capture(studio=studio, source=DemoSource(Path(directory))).snapshot
         from brain.models import CloudRecord

@@ -17,7 +17,7 @@ from brain.jobs import run_job
 from brain.models import JobRun
 from brain.tasks import prune_job_runs
 from tests.conftest import WAIT_SECONDS
-from tests.factories import StudioFactory
+from tests.factories import JobRunFactory, StudioFactory
 
 
 class KilnOffline(Exception):
@@ -183,14 +183,14 @@ def test_a_runtime_wide_job_is_single_flight_too():
 def test_pruning_deletes_job_runs_older_than_the_retention_period(studio, settings):
     now = timezone.now()
     retention = timedelta(days=settings.BRAIN.retention_days)
-    old = JobRun.objects.create(
+    old = JobRunFactory(
         name="capture",
         studio=studio,
         job_id="old",
         status="succeeded",
         started_at=now - retention - timedelta(hours=1),
     )
-    kept = JobRun.objects.create(
+    kept = JobRunFactory(
         name="capture",
         studio=studio,
         job_id="kept",

@@ -16,6 +16,7 @@ EXPECTED_QUEUES = {
     "brain.tasks.daily_snapshots": "reads",
     "brain.tasks.log_probe": "default",
     "brain.tasks.prune_job_runs": "default",
+    "brain.tasks.reconcile_studio": "reads",
     "brain.tasks_connectors.check_connector": "reads",
     "brain.tasks_connectors.poll_all_connectors": "reads",
     "brain.tasks_connectors.poll_studio_connectors": "reads",

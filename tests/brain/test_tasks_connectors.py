@@ -7,9 +7,10 @@ from django.test import Client
 
 from brain.models import JobRun
 from brain.tasks_connectors import check_connector, connector_readiness, poll_studio_connectors
-from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
+from connectors.models import ConnectorHealth, DeviceReading
 from connectors.runtime import redis_client
 from connectors.services import PENDING_CHECK_PREFIX, connector_check_mark_pending
+from tests.factories import ConnectorConfigFactory
 from tests.peers.hubitat_peer import free_port
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def hub(studio, hubitat_peer, monkeypatch):
     monkeypatch.setenv("TEST_HUBITAT_TOKEN", hubitat_peer.token)
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio,
         kind="hubitat",
         name="hub1",
@@ -32,7 +33,7 @@ def hub(studio, hubitat_peer, monkeypatch):
 @pytest.fixture
 def dead_hub(studio, monkeypatch):
     monkeypatch.setenv("TEST_DEAD_HUB_TOKEN", "whatever")
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio,
         kind="hubitat",
         name="hub-dead",

@@ -12,13 +12,13 @@ from governance.actors import Actor
 from governance.models import (
     AgentClient,
     AuditEvent,
-    DelegationRevocation,
     IntakeReview,
     PolicyDecision,
     Proposal,
 )
 from governance.services.intake import intake_override
 from governance.services.proposals import proposal_submit
+from tests.factories import DelegationRevocationFactory
 from tests.governance.conftest import NOTE_INPUT, chain
 from tests.policy_support import issue, make_agent, make_delegation
 
@@ -235,7 +235,7 @@ def test_denied_when_the_delegation_expired(staff):
 
 def test_denied_when_the_delegation_was_revoked_locally(staff, agent_caller):
     delegation = make_delegation(staff.studio, "ops-bot", "owner-ben")
-    DelegationRevocation.objects.create(
+    DelegationRevocationFactory(
         delegation=delegation, revoked_by=staff.admin, reason="Ben left", revoked_at=timezone.now()
     )
     _deny(agent_caller, 403, "DELEGATION_REVOKED", on_behalf_of="owner-ben")

@@ -9,11 +9,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.models import Execution, KillSwitchEvent
 from governance.selectors.execution import engaged_kill_switch
 from governance.services.kill_switches import kill_switch_engage
+from tests.factories import ConnectorConfigFactory
 from tests.governance.pilots import NOTE, approved, firestore_pilot, submitted, writes
 from tests.policy_support import issue, make_agent, make_delegation
 
@@ -193,7 +193,7 @@ def test_an_agent_engages_its_studio_switch_and_a_second_time_is_a_409(staff, ca
 
 
 def test_an_agent_engages_a_capability_or_a_connector_of_its_studio(staff, caller):
-    ConnectorConfig.objects.create(studio=staff.studio, kind="hubitat", name="hub1", settings={})
+    ConnectorConfigFactory(studio=staff.studio, kind="hubitat", name="hub1", settings={})
     capability = caller.post(
         "/kill-switch",
         {"scope": "capability", "capability": CAPABILITY, "reason": "Notes look wrong today"},

@@ -14,8 +14,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from brain.models import JobRun, Role
-from tests.factories import PASSWORD, MembershipFactory
+from brain.models import Role
+from tests.factories import PASSWORD, JobRunFactory, MembershipFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -108,7 +108,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_a_clear_page(
 
 def add_job_runs(studio) -> None:
     now = timezone.now()
-    JobRun.objects.create(
+    JobRunFactory(
         name="prune_job_runs",
         studio=studio,
         job_id="j1",
@@ -117,7 +117,7 @@ def add_job_runs(studio) -> None:
         finished_at=now,
         summary={"deleted": 14},
     )
-    JobRun.objects.create(
+    JobRunFactory(
         name="firestore_read",
         studio=studio,
         job_id="j2",
@@ -126,7 +126,7 @@ def add_job_runs(studio) -> None:
         finished_at=now,
         error="ConnectorError: UNAVAILABLE firestore did not answer within 10 s",
     )
-    JobRun.objects.create(
+    JobRunFactory(
         name="firestore_read",
         studio=studio,
         job_id="j3",

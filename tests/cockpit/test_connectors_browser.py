@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.models import ConnectorConfig
 from connectors.runtime import redis_client
 from connectors.services import connector_poll
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, ConnectorConfigFactory
 from tests.peers.contract_peers import FAST
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -39,14 +38,14 @@ def shoot(page, live_server, name: str) -> str:
 def configured(staff, hubitat_peer, roborock_peer, monkeypatch):
     monkeypatch.setenv("SHOT_HUBITAT_TOKEN", hubitat_peer.token)
     monkeypatch.setenv("SHOT_VACUUM_TOKEN", "0" * 32)
-    hub = ConnectorConfig.objects.create(
+    hub = ConnectorConfigFactory(
         studio=staff.studio,
         kind="hubitat",
         name="hub1",
         settings={"host": hubitat_peer.url, "app_id": 12, **FAST},
         secret_env={"token": "SHOT_HUBITAT_TOKEN"},
     )
-    vacuums = ConnectorConfig.objects.create(
+    vacuums = ConnectorConfigFactory(
         studio=staff.studio,
         kind="roborock",
         name="vacuums",

@@ -10,11 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
+from connectors.models import ConnectorConfig, ConnectorHealth
 from connectors.runtime import redis_client
-from connectors.services import PENDING_CHECK_PREFIX
 from studio_brain.celery import app as celery_app
 from tests.brain.test_task_routes import routed_queue
+from tests.factories import ConnectorConfigFactory, ConnectorHealthFactory, DeviceReadingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def page(studio="north-kiln"):
 def make_connector(
     studio, name, *, availability="healthy", devices=2, samples=5, error_code="", message=""
 ):
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio,
         kind="hubitat",
         name=name,
@@ -35,7 +35,7 @@ def make_connector(
     )
     now = timezone.now()
     for index in range(samples):
-        ConnectorHealth.objects.create(
+        ConnectorHealthFactory(
             config=config,
             checked_at=now - timedelta(minutes=index),
             availability=availability,
@@ -46,7 +46,7 @@ def make_connector(
             devices_reachable=devices if availability != "down" else 0,
         )
     for index in range(devices):
-        DeviceReading.objects.create(
+        DeviceReadingFactory(
             config=config,
             device_id=f"{name}-{index}",
             label=f"{name} device {index}",
@@ -59,14 +59,6 @@ def make_connector(
             last_activity=now - timedelta(minutes=5),
         )
     return config
-
-
-@pytest.fixture(autouse=True)
-def clean_redis_flags():
-    yield
-    client = redis_client()
-    for key in client.scan_iter(f"{PENDING_CHECK_PREFIX}*"):
-        client.delete(key)
 
 
 def test_anonymous_visitors_are_sent_to_login(client, staff):
@@ -171,7 +163,7 @@ def test_check_now_runs_the_check_as_a_celery_task_against_the_peer(
     monkeypatch.setenv("PAGE_TEST_TOKEN", hubitat_peer.token)
     celery_app.conf.task_always_eager = True
     request_cleanup = lambda: setattr(celery_app.conf, "task_always_eager", False)  # noqa: E731
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=staff.studio,
         kind="hubitat",
         name="hub1",

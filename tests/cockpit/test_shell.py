@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from brain.models import JobRun, Role
+from brain.models import Role
 from cockpit.views.shell import BUILT_SECTIONS, SECTIONS
-from tests.factories import MembershipFactory, StudioFactory, UserFactory
+from tests.factories import JobRunFactory, MembershipFactory, StudioFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +135,8 @@ def test_home_sends_anonymous_visitors_to_login(client):
 
 def add_runs(studio, count: int) -> None:
     now = timezone.now()
-    JobRun.objects.bulk_create(
-        JobRun(
+    for n in range(count):
+        JobRunFactory(
             name=f"capture-{n}",
             studio=studio,
             job_id=f"j{n}",
@@ -144,8 +144,6 @@ def add_runs(studio, count: int) -> None:
             started_at=now,
             summary={"documents": n},
         )
-        for n in range(count)
-    )
 
 
 def test_the_overview_shows_an_empty_state_before_any_job_ran(login, staff):
@@ -156,7 +154,7 @@ def test_the_overview_shows_an_empty_state_before_any_job_ran(login, staff):
 
 def test_the_overview_lists_recent_job_runs_of_this_studio_only(login, staff):
     add_runs(staff.studio, 2)
-    JobRun.objects.create(
+    JobRunFactory(
         name="other-studio-job",
         studio=staff.other_studio,
         job_id="x",
@@ -175,7 +173,7 @@ def test_the_overview_lists_recent_job_runs_of_this_studio_only(login, staff):
 def test_job_times_are_shown_in_the_studios_time_zone(login, staff):
     staff.studio.timezone = "America/New_York"
     staff.studio.save()
-    JobRun.objects.create(
+    JobRunFactory(
         name="capture",
         studio=staff.studio,
         job_id="tz",

@@ -9,6 +9,7 @@ from brain.services.snapshots import snapshot_capture
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
 from brain.state.warnings import drift, read_failed, scan_limit
+from tests.factories import JobRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +108,7 @@ def test_capture_progress_refreshes_the_page_when_the_job_finished(staff, login)
     url = reverse("cockpit:state-capture-progress", args=[staff.studio.slug, "task-123"])
     client = login(staff.operator)
     assert "waiting for a worker" in client.get(url, HTTP_HX_REQUEST="true").content.decode()
-    JobRun.objects.create(
+    JobRunFactory(
         name="studio_state.capture",
         studio=staff.studio,
         job_id="task-123",

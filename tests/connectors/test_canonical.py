@@ -14,6 +14,7 @@ from connectors.sdk.canonical import (
     format_time,
     normalize,
 )
+from tests.factories import ConnectorCallFactory
 
 
 def test_it_sorts_keys_and_drops_whitespace():
@@ -172,12 +173,11 @@ def test_the_migration_relabels_hashes_of_the_old_encoder_and_back():
 
     from django.apps import apps
 
-    from connectors.models import ConnectorCall
     from tests.factories import StudioFactory
 
     migration = importlib.import_module("connectors.migrations.0002_connector_call_hash_scheme")
     studio = StudioFactory()
-    old = ConnectorCall.objects.create(
+    old = ConnectorCallFactory(
         studio=studio,
         kind="hubitat",
         operation="read",
@@ -185,7 +185,7 @@ def test_the_migration_relabels_hashes_of_the_old_encoder_and_back():
         input_hash="sha256:" + "a" * 64,
         output_hash="",
     )
-    already = ConnectorCall.objects.create(
+    already = ConnectorCallFactory(
         studio=studio,
         kind="hubitat",
         operation="read",

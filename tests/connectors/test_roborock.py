@@ -8,12 +8,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from connectors.models import ConnectorConfig, DeviceReading
+from connectors.models import DeviceReading
 from connectors.roborock.connector import RoborockConnector
 from connectors.roborock.schemas import RoborockSettings
 from connectors.sdk.errors import ConnectorError, ErrorCode
 from connectors.sdk.schemas import WriteIntent
 from connectors.services import device_readings_store
+from tests.factories import ConnectorConfigFactory
 from tests.peers.contract_peers import FAST
 from tests.peers.roborock_peer import TOKEN
 
@@ -77,7 +78,7 @@ def test_one_vacuum_down_leaves_the_others_read_and_marks_it_unreachable(roboroc
 def test_an_unseen_vacuum_stays_online_for_30_minutes_then_is_offline_with_its_last_seen(
     roborock_peer, studio
 ):
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio, kind="roborock", name="vacuums", settings=roborock_peer.settings()
     )
     connector = vacuums(roborock_peer, retry_attempts=1)

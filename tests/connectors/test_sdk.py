@@ -16,6 +16,7 @@ from connectors.sdk.breaker import BreakerPolicy
 from connectors.sdk.errors import CircuitOpenError, ConnectorError, ErrorCode
 from connectors.sdk.redaction import QueryTokenFilter, redact
 from connectors.sdk.schemas import WriteIntent, clamp_battery
+from tests.factories import ConnectorConfigFactory
 
 FAST = {
     "timeout": 0.5,
@@ -107,10 +108,9 @@ def test_garbage_is_bad_response_keeping_200_redacted_bytes(hubitat_peer):
 
 @pytest.mark.django_db
 def test_failed_calls_and_refused_writes_become_connector_call_rows(hubitat_peer, studio):
-    from connectors.models import ConnectorConfig
     from connectors.runtime import DatabaseCallRecorder
 
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio,
         kind="hubitat",
         name="hub1",

@@ -4,7 +4,6 @@ with no superuser or ``is_staff`` step; superusers keep the whole admin."""
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -147,7 +146,7 @@ def test_a_user_with_no_membership_cannot_reach_the_admin(db):
 
 
 def test_a_superuser_still_sees_every_studio_and_the_whole_admin(staff, login, exemptions):
-    root = get_user_model().objects.create_superuser("root", "root@studio.example", PASSWORD)
+    root = UserFactory(username="root", email="root@studio.example", superuser=True)
     client = login(root)
 
     response = client.get(reverse(CHANGELIST))

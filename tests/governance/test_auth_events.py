@@ -1,11 +1,10 @@
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
 from governance.models import AuditEvent, Capability, Execution, KillSwitch, Proposal
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +34,7 @@ def test_logins_logouts_and_failed_logins_are_audited_in_the_global_chain(staff)
 
 
 def test_admin_changes_are_audited(staff):
-    root = get_user_model().objects.create_superuser("root", "root@studio.example", PASSWORD)
+    root = UserFactory(username="root", email="root@studio.example", superuser=True)
     client = Client()
     client.force_login(root)
     url = reverse("admin:auth_user_change", args=[staff.viewer.pk])
@@ -64,7 +63,7 @@ def test_admin_changes_are_audited(staff):
 
 
 def test_nobody_can_change_or_delete_governance_rows_in_the_admin(rf):
-    root = get_user_model().objects.create_superuser("root", "root@studio.example", PASSWORD)
+    root = UserFactory(username="root", email="root@studio.example", superuser=True)
     request = rf.get("/")
     request.user = root
     for model in (AuditEvent, Proposal, Capability, Execution, KillSwitch):

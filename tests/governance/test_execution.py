@@ -16,7 +16,7 @@ from connectors.sdk.canonical import canonical_hash
 from governance.actors import Actor
 from governance.enums import ExecutionStatus, ProposalStatus
 from governance.errors import Denied
-from governance.models import AuditEvent, Capability, Execution, Proposal
+from governance.models import AuditEvent, Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.approvals import approval_grant, approval_reject
 from governance.services.execution import proposal_execute
@@ -26,6 +26,7 @@ from governance.services.kill_switches import (
     kill_switch_release_confirm,
     kill_switch_release_request,
 )
+from tests.factories import CapabilityFactory
 from tests.governance.conftest import chain
 from tests.governance.pilots import (
     NOTE,
@@ -217,7 +218,7 @@ def test_an_approval_window_does_not_expire_a_proposal_that_is_executing(staff, 
 
 def test_a_capability_gone_from_the_registry_is_denied(staff, hub):
     proposal = approved(staff, "hubitat.device.command", SWITCH)
-    Capability.objects.create(
+    CapabilityFactory(
         id="hubitat.device.retired",
         target="hubitat",
         description="gone",

@@ -18,8 +18,6 @@ from governance.models import (
     AuditEvent,
     DecisionKind,
     Execution,
-    Exemption,
-    ExemptionEvent,
     ExemptionEventKind,
     PolicyDecision,
 )
@@ -30,7 +28,7 @@ from governance.services.delegations import delegation_revoke_local
 from governance.services.execution import proposal_execute
 from governance.services.execution_run import execution_run
 from governance.services.exemptions import exemption_approve, exemption_request
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ExemptionEventFactory, ExemptionFactory, MembershipFactory, UserFactory
 from tests.governance.pilots import (
     NOTE,
     SWITCH,
@@ -254,7 +252,7 @@ def test_without_an_exemption_the_same_write_needs_its_approval(staff, settings,
 def test_a_high_risk_capability_is_never_exempt_whatever_rows_exist(staff, hub):
     # The services refuse to create it; a row slipped in by hand still counts for nothing.
     now = timezone.now()
-    row = Exemption.objects.create(
+    row = ExemptionFactory(
         studio=staff.studio,
         capability_id="hubitat.device.command",
         justification="Smuggled in past the services",
@@ -262,7 +260,7 @@ def test_a_high_risk_capability_is_never_exempt_whatever_rows_exist(staff, hub):
         requested_by=staff.admin,
         created_at=now,
     )
-    ExemptionEvent.objects.create(
+    ExemptionEventFactory(
         exemption=row, kind=ExemptionEventKind.APPROVED, actor=staff.admin, occurred_at=now
     )
     proposal = submitted(staff, "hubitat.device.command", SWITCH)

@@ -8,11 +8,11 @@ from django.utils import timezone
 from brain.models import Role
 from governance.actors import Actor
 from governance.errors import Denied
-from governance.models import Exemption, ExemptionEvent, ExemptionState
+from governance.models import Exemption, ExemptionState
 from governance.reasons import ReasonCode
 from governance.selectors.policy import exemption_active, exemption_list, exemption_state
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ExemptionEventFactory, ExemptionFactory, MembershipFactory, UserFactory
 from tests.governance.conftest import chain
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_high_risk_writes_can_never_be_exempted(staff, request_exemption, capabi
 
 
 def test_even_a_row_written_around_the_service_never_exempts_a_high_risk_write(staff, second_admin):
-    exemption = Exemption.objects.create(
+    exemption = ExemptionFactory(
         studio=staff.studio,
         capability_id="firestore.batch.close",
         justification="Written straight into the table",
@@ -145,7 +145,7 @@ def test_even_a_row_written_around_the_service_never_exempts_a_high_risk_write(s
         requested_by=staff.admin,
         created_at=timezone.now(),
     )
-    ExemptionEvent.objects.create(
+    ExemptionEventFactory(
         exemption=exemption, kind="approved", actor=second_admin, occurred_at=timezone.now()
     )
     assert (

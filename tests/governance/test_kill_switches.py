@@ -11,7 +11,6 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 
 from brain.models import Role
-from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.enums import KillSwitchScope
 from governance.errors import Denied
@@ -28,7 +27,7 @@ from governance.services.kill_switches import (
     kill_switch_release_confirm,
     kill_switch_release_request,
 )
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ConnectorConfigFactory, MembershipFactory, UserFactory
 from tests.governance.conftest import chain
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +56,7 @@ def release(staff, second_admin, **target):
 
 
 def connector(studio, name="hub1"):
-    return ConnectorConfig.objects.create(studio=studio, kind="hubitat", name=name, settings={})
+    return ConnectorConfigFactory(studio=studio, kind="hubitat", name=name, settings={})
 
 
 def test_an_operator_engages_and_two_admins_release_the_global_switch(staff, second_admin):

@@ -14,6 +14,7 @@ from typing import Any
 from brain.models import CloudRecord, Snapshot, Studio
 from brain.state.warnings import SnapshotWarning
 from connectors.sdk.canonical import canonical_hash, format_time
+from tests.factories import CloudRecordFactory, SnapshotFactory
 
 READ_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EXPECTED = {
@@ -168,15 +169,13 @@ def seed_mirror(
     rows, expected = mirror_rows(n, period)
     CloudRecord.objects.bulk_create(
         [
-            CloudRecord(
+            CloudRecordFactory.build(
                 studio=studio,
                 source=source,
                 collection=collection,
                 doc_id=doc_id,
                 data=data,
-                content_hash=canonical_hash(data),
                 read_at=read_at,
-                first_seen_at=read_at,
             )
             for source, collection, doc_id, data in rows
         ],
@@ -190,7 +189,7 @@ def snapshot_at(
     studio: Studio, stripe_read_at: datetime | None, warnings: list[SnapshotWarning] | None = None
 ) -> Snapshot:
     content = {"diagnostics": {"completeness": "full", "warnings": warnings or []}}
-    return Snapshot.objects.create(
+    return SnapshotFactory(
         studio=studio,
         kind=Snapshot.Kind.CAPTURE,
         snapshot_date=(stripe_read_at or READ_AT).date(),

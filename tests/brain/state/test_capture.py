@@ -19,6 +19,7 @@ from brain.services.snapshots import (
 from brain.state.demo import generate
 from brain.state.sources import DemoSource
 from brain.state.warnings import warning_text
+from tests.factories import ConnectorConfigFactory, ConnectorHealthFactory, DeviceReadingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -223,13 +224,13 @@ def settings_brain():
 def test_rebuild_drops_the_studios_device_readings_but_keeps_health_history(
     studio, other_studio, tmp_path
 ):
-    from connectors.models import ConnectorConfig, ConnectorHealth, DeviceReading
+    from connectors.models import ConnectorHealth, DeviceReading
 
     now = timezone.now()
     for owner in (studio, other_studio):
-        config = ConnectorConfig.objects.create(studio=owner, kind="hubitat", name="hub")
-        DeviceReading.objects.create(config=config, device_id="1", label="Kiln fan", read_at=now)
-        ConnectorHealth.objects.create(config=config, checked_at=now, availability="healthy")
+        config = ConnectorConfigFactory(studio=owner, kind="hubitat", name="hub")
+        DeviceReadingFactory(config=config, device_id="1", label="Kiln fan", read_at=now)
+        ConnectorHealthFactory(config=config, checked_at=now, availability="healthy")
     write_demo(tmp_path)
     snapshot_capture(studio=studio, source=DemoSource(tmp_path))
 

@@ -28,11 +28,11 @@ from brain.state.demo import generate
 from brain.state.snapshot import FIRESTORE_GROUPS, metrics_of, unsettled_payments
 from brain.state.sources import DemoSource
 from brain.state.warnings import warning_text
-from connectors.models import ConnectorConfig
 from connectors.runtime import breaker_for
 from connectors.sdk.canonical import canonical_hash
 from connectors.services import connector_config_create
 from connectors.stripe.schemas import RESOURCES as STRIPE_RESOURCES
+from tests.factories import ConnectorConfigFactory
 from tests.peers.demo_loader import load_demo, load_firestore, load_stripe, rewrite_export
 from tests.peers.fixtures import FIRESTORE_PROJECT
 
@@ -443,7 +443,7 @@ def test_without_a_stripe_connector_the_snapshot_is_partial_and_says_why(
 def test_the_cloud_source_needs_a_firestore_connector(studio):
     with pytest.raises(SnapshotError, match="no enabled firestore connector"):
         source_for(studio, "cloud")
-    ConnectorConfig.objects.create(studio=studio, kind="firestore", name="off", enabled=False)
+    ConnectorConfigFactory(studio=studio, kind="firestore", name="off", enabled=False)
     with pytest.raises(SnapshotError, match="no enabled firestore connector"):
         source_for(studio, "cloud")
 
@@ -516,7 +516,7 @@ def test_the_runtime_settings_fill_in_what_a_stripe_connector_leaves_out(
 ):
     configure_cloud(studio, stripe_peer, stripe=False)
     # A row that names neither the API address nor the key (the CLI would insist on the key).
-    config = ConnectorConfig.objects.create(
+    config = ConnectorConfigFactory(
         studio=studio,
         kind="stripe",
         name="payments",

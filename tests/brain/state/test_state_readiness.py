@@ -4,12 +4,12 @@ from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
 from brain.health import check_snapshots
-from brain.models import Snapshot
 from studio_brain.celery import app
+from tests.factories import SnapshotFactory
 
 
 def make_snapshot(studio, generated_at):
-    return Snapshot.objects.create(
+    return SnapshotFactory(
         studio=studio,
         kind="capture",
         snapshot_date=generated_at.date(),

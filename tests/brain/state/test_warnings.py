@@ -5,7 +5,6 @@ import importlib
 import pytest
 from django.apps import apps
 
-from brain.models import Snapshot
 from brain.state.warnings import (
     UnknownWarningText,
     WarningCode,
@@ -18,7 +17,7 @@ from brain.state.warnings import (
     warning_text,
 )
 from connectors.sdk.canonical import canonical_hash
-from tests.factories import StudioFactory
+from tests.factories import SnapshotFactory, StudioFactory
 
 OLD_TEXTS = [
     "firestore:batches read failed: UNAVAILABLE: peer down",
@@ -97,13 +96,13 @@ def test_the_migration_converts_stored_text_warnings_and_rehashes_and_back():
         "data_source": "demo",
         "completeness": "partial",
     }
-    old = Snapshot.objects.create(
+    old = SnapshotFactory(
         **common,
         snapshot_date="2026-11-27",
         content=old_content,
         content_hash=canonical_hash(old_content),
     )
-    clean = Snapshot.objects.create(
+    clean = SnapshotFactory(
         **common,
         snapshot_date="2026-11-28",
         content=clean_content,
