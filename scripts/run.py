@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,12 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# brain/embedded.py needs only the standard library, but importing it through the package
+# runs brain/__init__.py, which loads the Celery app (about a second of every start). This
+# process never uses the app: it takes the package as a plain namespace instead.
+_brain = types.ModuleType("brain")
+_brain.__path__ = [str(ROOT / "brain")]
+sys.modules.setdefault("brain", _brain)
 
 from brain.embedded import (  # noqa: E402 (the repo root must be importable first)
     DATABASE_NAME,
