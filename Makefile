@@ -16,18 +16,21 @@ help:
 	@echo "make lint   ruff, mypy, migrations check"
 	@echo "make bench  run the benchmarks in tests/bench"
 
+# Quiet: `make run` is for staff. pip's -qq hides its warnings too (index settings of the machine).
 $(UV):
-	$(PYTHON) -m venv .tools
-	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@echo "installing uv into .tools (once)"
+	@$(PYTHON) -m venv .tools
+	@.tools/bin/pip install -qq --disable-pip-version-check uv==$(UV_VERSION)
 
-# Idempotent install of the locked dependencies into .venv.
+# Idempotent install of the locked dependencies into .venv (about 0.05 s when nothing changed).
 setup: $(UV)
-	$(UV) sync --frozen --quiet
+	@[ -x $(PY) ] || echo "installing the Python dependencies into .venv (once, about 30 s)"
+	@$(UV) sync --frozen --quiet
 
 # Embedded Postgres and Redis under .data/ unless DATABASE_URL / REDIS_URL are set;
 # BRAIN_RUN_PORT (default 8000) moves the web server. See docs/runbooks/local-run.md.
 run: setup
-	$(PY) scripts/run.py
+	@$(PY) scripts/run.py
 
 test-deps: setup
 	scripts/install-test-deps.sh

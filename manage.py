@@ -3,10 +3,18 @@
 
 import os
 import sys
+from pathlib import Path
 
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
+    # DATABASE_URL / REDIS_URL unset: use the services a running `make run` started.
+    from brain.embedded import run_environ_apply
+
+    problem = run_environ_apply(Path(__file__).resolve().parent)
+    if problem:
+        sys.stderr.write(f"manage.py: {problem}\n")
+        sys.exit(2)
     from django.core.management import execute_from_command_line
 
     from brain.config import ConfigError

@@ -7,6 +7,11 @@ wheel, never SQLite or an in-memory stand-in. This module starts and stops those
 servers, keeps the generated secret key, and builds the commands of the runtime's
 processes (web, worker, beat) that ``scripts/run.py`` supervises.
 
+It also keeps the run file (``.data/run.json``): what a running `make run` started, so that
+``manage.py`` and ``celery -A studio_brain`` typed in another terminal find the same Postgres and
+Redis without any variable set (:func:`run_environ_apply`), and the markers that let a warm
+restart skip ``migrate`` and ``bootstrap_demo`` when they would have nothing to do.
+
 It reads no Django settings: the supervisor uses it before any configuration exists.
 """
 
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -23,13 +30,32 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The one place this module names the settings module (the children get it by default).
+SETTINGS_MODULE = "studio_brain.settings"
 # The database `make run` creates in the embedded server (and expects in an external one).
 DATABASE_NAME = "studio_brain"
+# Moves everything `make run` keeps (default ``<repo>/.data``); tests run it in a tmp dir.
+DATA_DIR_ENV = "BRAIN_RUN_DATA_DIR"
+# What `make run` gives its children that a command in another terminal needs too.
+RUN_FILE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_SECRET_KEY_FILE",
+    "DJANGO_DEBUG",
+    "BRAIN_DEMO_MODE",
+    "BRAIN_DEMO_DIR",
+)
+# The file the worker writes when it takes tasks (Celery's worker_ready), for the supervisor.
+WORKER_READY_ENV = "BRAIN_RUN_WORKER_READY_FILE"
+# Embedded Redis listens on a port kept in .data/redis/port; the first pick is in this range,
+# below Linux's ephemeral ports (32768+), so an outgoing connection never holds it at a restart.
+REDIS_PORT_RANGE = (20000, 30000)
 # One worker serves every queue locally; production runs a worker pool per queue (DESIGN.md).
 WORKER_QUEUES = ("reads", "execute", "default")
 WORKER_CONCURRENCY = 2
@@ -47,13 +73,20 @@ class EmbeddedError(Exception):
 
 @dataclass(frozen=True)
 class DataPaths:
-    """Where `make run` keeps its state: everything under ``<repo>/.data`` (git-ignored)."""
+    """Where `make run` keeps its state: everything under ``<repo>/.data`` (git-ignored),
+    or under ``BRAIN_RUN_DATA_DIR`` when set."""
 
     root: Path
+    data_dir: Path | None = None
+
+    @classmethod
+    def from_environ(cls, root: Path, environ: Mapping[str, str] | None = None) -> DataPaths:
+        raw = (os.environ if environ is None else environ).get(DATA_DIR_ENV, "").strip()
+        return cls(root, Path(raw).resolve() if raw else None)
 
     @property
     def data(self) -> Path:
-        return self.root / ".data"
+        return self.data_dir if self.data_dir is not None else self.root / ".data"
 
     @property
     def pgdata(self) -> Path:
@@ -79,6 +112,30 @@ class DataPaths:
     def lock(self) -> Path:
         return self.data / "run.lock"
 
+    @property
+    def run_file(self) -> Path:
+        return self.data / "run.json"
+
+    @property
+    def prepared(self) -> Path:
+        return self.data / "prepared.json"
+
+    @property
+    def redis_port(self) -> Path:
+        return self.redis / "port"
+
+    @property
+    def worker_ready(self) -> Path:
+        return self.data / "worker.ready"
+
+    @property
+    def logs(self) -> Path:
+        return self.data / "logs"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data / "demo"
+
 
 def private_file_write(path: Path, text: str) -> None:
     """Write ``text`` to a file only its owner can read (mode 600), whatever the umask."""
@@ -103,6 +160,22 @@ def secret_key_ensure(path: Path) -> Path:
         return path
     private_file_write(path, secrets.token_urlsafe(50) + "\n")
     return path
+
+
+def private_json_write(path: Path, record: Mapping[str, Any]) -> None:
+    """Replace ``path`` with ``record`` as JSON, mode 600, never leaving a half-written file."""
+    partial = path.with_name(f".{path.name}.partial")
+    private_file_write(partial, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def json_read(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when the file is missing or not a JSON object."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -216,6 +289,10 @@ class EmbeddedPostgres:
             raise EmbeddedError("the embedded Postgres is not started")
         return str(self._server.get_uri(database=name))
 
+    def pid(self) -> int | None:
+        """The postmaster's pid, once started."""
+        return int(self._server.get_pid()) if self._server is not None else None
+
     def is_running(self) -> bool:
         """Whether a server runs on this PGDATA: its postmaster.pid names a live process.
 
@@ -301,8 +378,35 @@ def redis_command(binary: Path, directory: Path, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def stable_port(saved: Path, seed: str, host: str = "127.0.0.1") -> int:
+    """The port kept in ``saved`` while it is free; else a free one, kept there for next time.
+
+    The first pick starts at a place in ``REDIS_PORT_RANGE`` derived from ``seed`` (the data
+    directory), so two checkouts on one machine do not race for the same port.
+    """
+    try:
+        kept: int | None = int(saved.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        kept = None
+    if kept is not None and port_is_free(kept, host):
+        return kept
+    low, high = REDIS_PORT_RANGE
+    first = int(hashlib.sha256(seed.encode("utf-8")).hexdigest(), 16) % (high - low)
+    for offset in range(high - low):
+        candidate = low + (first + offset) % (high - low)
+        if candidate != kept and port_is_free(candidate, host):
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(f"{candidate}\n", encoding="utf-8")
+            return candidate
+    raise EmbeddedError(f"no free port on {host} in {low} to {high - 1} for the embedded Redis")
+
+
 class EmbeddedRedis:
-    """A redis-server child process on 127.0.0.1 and a port picked at start."""
+    """A redis-server child process on 127.0.0.1.
+
+    On the port ``start`` is given (`make run` keeps one in ``.data/redis/port``, so the
+    URL in ``.data/run.json`` stays the same across restarts), or one picked at start.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -315,11 +419,21 @@ class EmbeddedRedis:
             raise EmbeddedError("the embedded Redis is not started")
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = SERVICE_START_TIMEOUT) -> str:
+    def start(self, timeout: float = SERVICE_START_TIMEOUT, *, port: int | None = None) -> str:
+        self.launch(port=port)
+        return self.wait_ready(timeout)
+
+    def launch(self, *, port: int | None = None) -> None:
+        """Start the server without waiting for it (``wait_ready`` waits)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         argv = redis_command(redis_server_binary(), self.directory, self.port)
         self.process = spawn(argv, cwd=self.directory, stdout=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout: float = SERVICE_START_TIMEOUT) -> str:
+        """Wait until the launched server answers PING; return its URL."""
+        if self.process is None:
+            raise EmbeddedError("the embedded Redis is not launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -329,7 +443,7 @@ class EmbeddedRedis:
                 )
             if self._answers_ping():
                 return self.url
-            time.sleep(0.05)
+            time.sleep(0.02)
         process_stop(self.process)
         raise EmbeddedError(f"redis-server did not answer PING within {timeout:g} s")
 
@@ -375,21 +489,21 @@ def runtime_commands(
     port: int,
     beat_schedule: Path,
     host: str = "127.0.0.1",
+    checks_done: bool = True,
 ) -> list[ChildSpec]:
     """The web server, the Celery worker (every queue) and beat, as the supervisor runs them.
 
+    ``checks_done``: the supervisor's ``migrate`` has just run the system checks with the
+    same settings, so the web server skips them; when migrate was skipped, it runs them.
     Neither Celery process writes a pidfile: a pidfile left by a killed run would make
     the next start refuse to run.
     """
     manage = str(root / "manage.py")
+    web = [python, manage, "runserver", f"{host}:{port}", "--noreload", "--insecure"]
     return [
-        # The supervisor's `migrate` has just run the system checks with the same settings.
         # DEBUG stays off (staff see the cockpit's error pages, never Django's debug pages);
         # --insecure makes runserver serve the static files anyway.
-        ChildSpec("web", [
-            python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks",
-            "--insecure",
-        ]),
+        ChildSpec("web", [*web, "--skip-checks"] if checks_done else web),
         ChildSpec("worker", [
             python, "-m", "celery", "-A", "studio_brain", "worker",
             "-Q", ",".join(WORKER_QUEUES),
@@ -408,12 +522,24 @@ def runtime_commands(
     ]  # fmt: skip
 
 
+def worker_ready_announce(sender: Any = None, **_: Any) -> None:
+    """Celery's ``worker_ready`` signal: tell the `make run` supervisor the worker takes tasks.
+
+    The supervisor then asks /readyz, instead of asking while the worker still starts (each
+    of those answers would be a 503, logged at error level by the web server).
+    """
+    path = os.environ.get(WORKER_READY_ENV, "").strip()
+    if path:
+        Path(path).write_text(f"{os.getpid()}\n", encoding="utf-8")
+
+
 def runtime_env(
     base: Mapping[str, str],
     *,
     database_url: str,
     redis_url: str,
     secret_key_file: Path | None,
+    demo_dir: Path | None = None,
 ) -> dict[str, str]:
     """The environment of every child: the caller's, plus what `make run` provides.
 
@@ -424,7 +550,169 @@ def runtime_env(
     env["REDIS_URL"] = redis_url
     if secret_key_file is not None:
         env["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
+    if demo_dir is not None:
+        env.setdefault("BRAIN_DEMO_DIR", str(demo_dir))
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     env.setdefault("BRAIN_DEMO_MODE", "true")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+# The run file: what a running `make run` started ------------------------------------------
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_is_active(lock: Path) -> bool:
+    """Whether a `make run` holds ``lock`` now.
+
+    A kernel lock, not a pid: it is released when its holder dies, even by SIGKILL.
+    """
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock, when we got it
+    return False
+
+
+def run_environ_apply(root: Path, environ: MutableMapping[str, str] | None = None) -> str | None:
+    """Give a command typed in another terminal the services a running `make run` started.
+
+    When DATABASE_URL or REDIS_URL is unset and the run file (``.data/run.json``, or under
+    ``BRAIN_RUN_DATA_DIR``) describes a `make run` that is running, each unset variable of
+    ``RUN_FILE_VARIABLES`` is set from it; whatever the caller set wins. Call it before
+    Django's settings load (``manage.py`` and the Celery app do).
+
+    Returns None, or a message when the run file is there but that `make run` is not running
+    (the services it started are gone with it, so the URLs would lead nowhere).
+    """
+    env = os.environ if environ is None else environ
+    unset = [name for name in ("DATABASE_URL", "REDIS_URL") if not env.get(name, "").strip()]
+    if not unset:
+        return None
+    paths = DataPaths.from_environ(root, env)
+    record = json_read(paths.run_file)
+    if record is None:
+        return None
+    if record.get("state") != "stopped" and run_is_active(paths.lock):
+        provided = record.get("environ")
+        provided = provided if isinstance(provided, dict) else {}
+        own_key = env.get("DJANGO_SECRET_KEY", "").strip()
+        for name in RUN_FILE_VARIABLES:
+            value = provided.get(name)
+            if not isinstance(value, str) or env.get(name, "").strip():
+                continue
+            if name == "DJANGO_SECRET_KEY_FILE" and own_key:
+                continue  # the caller's own key; setting both is a configuration error
+            env[name] = value
+        return None
+    if record.get("state") == "stopped":
+        why = f"it stopped at {record.get('stopped_at', '?')}"
+    else:
+        why = f"it was stopped without cleaning up: pid {record.get('pid', '?')} is gone"
+    return (
+        f"{' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} unset, and the `make run` "
+        f"recorded in {paths.run_file} is not running ({why}). Fix: start `make run` in "
+        f"another terminal, or set {' and '.join(unset)}."
+    )
+
+
+# Warm restarts: skip the one-off steps that would have nothing to do ----------------------
+
+
+def code_fingerprint(root: Path) -> str:
+    """A hash of what decides whether ``migrate`` has work: the project's packages and uv.lock.
+
+    Not only the migration files: after migrating, ``migrate`` runs the post_migrate handlers
+    (content types, permissions, governance's capability registry mirror), which follow the
+    code. So any change to a file of a project package (tests aside) or to the locked
+    dependencies makes the next start migrate again; a restart of unchanged code does not.
+    """
+    digest = hashlib.sha256()
+    lock = root / "uv.lock"
+    if lock.is_file():
+        digest.update(b"uv.lock\0" + lock.read_bytes() + b"\0")
+    packages = sorted(
+        path
+        for path in root.iterdir()
+        if path.is_dir() and path.name != "tests" and (path / "__init__.py").is_file()
+    )
+    for package in packages:
+        for directory, subdirectories, files in os.walk(package):
+            subdirectories[:] = sorted(
+                name for name in subdirectories if not name.startswith((".", "__pycache__"))
+            )
+            for name in sorted(files):
+                if name.endswith((".pyc", ".pyo")):
+                    continue
+                path = Path(directory) / name
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def database_state(url: str) -> dict[str, Any] | None:
+    """Which database ``url`` is and what ``migrate`` last left in it (django_migrations' rows).
+
+    None when it cannot be read (the caller then migrates, which reports why). Dropping and
+    re-creating the database, or applying or unapplying a migration, changes the answer.
+    """
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT oid FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
+            table = conn.execute("SELECT to_regclass('django_migrations') IS NOT NULL").fetchone()
+            migrations = None
+            if table and table[0]:
+                count, last_id, last_applied = conn.execute(
+                    "SELECT count(*), max(id), max(applied) FROM django_migrations"
+                ).fetchone() or (0, None, None)
+                migrations = [count, last_id, last_applied.isoformat() if last_applied else None]
+    except (psycopg.Error, ValueError):
+        return None
+    return {
+        "database": hashlib.sha256(url.encode("utf-8")).hexdigest()[
+            :16
+        ],  # the URL may hold a password
+        "oid": row[0] if row else None,
+        "migrations": migrations,
+    }
+
+
+def migrate_needed(paths: DataPaths, code: str, state: dict[str, Any] | None) -> bool:
+    """False only when the code and the database are as the last successful ``migrate`` left them."""
+    if state is None or state.get("migrations") is None:
+        return True
+    recorded = (json_read(paths.prepared) or {}).get("migrate")
+    return recorded != {"code": code, "database": state}
+
+
+def demo_record(state: dict[str, Any], demo_dir: Path) -> dict[str, Any]:
+    """What ``bootstrap_demo`` ran against: the database (not its migrations) and the demo dir."""
+    return {"database": state["database"], "oid": state["oid"], "dir": str(demo_dir)}
+
+
+def demo_loaded(paths: DataPaths, state: dict[str, Any] | None, demo_dir: Path) -> bool:
+    """Whether ``bootstrap_demo`` already ran to the end against this very database."""
+    if state is None or not paths.demo_admin.exists() or not demo_dir.is_dir():
+        return False
+    recorded = (json_read(paths.prepared) or {}).get("demo")
+    return bool(recorded == demo_record(state, demo_dir))
+
+
+def prepared_record(paths: DataPaths, step: str, value: dict[str, Any]) -> None:
+    """Remember that a one-off step (``migrate``, ``demo``) finished, and against what."""
+    record = json_read(paths.prepared) or {}
+    record[step] = value
+    private_json_write(paths.prepared, record)

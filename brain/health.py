@@ -173,6 +173,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def readiness_status(results: list[CheckResult]) -> str:
+    """ready; "stale" when fresh data is the only thing missing; "degraded" when the Celery
+    worker is the only dependency down (pages work, jobs wait in the queue: `make run`
+    restarts a crashed worker); "not_ready" when another dependency is down."""
+    down = {r.name for r in results if r.required and r.status not in ("ok", "warn", "stale")}
+    if not down:
+        stale = any(r.required and r.status == "stale" for r in results)
+        return "stale" if stale else "ready"
+    return "degraded" if down == {"celery_worker"} else "not_ready"
+
+
+class ReadinessResponse(JsonResponse):
+    # Django logs every 5xx answer at error level unless it is marked as logged already
+    # (django.utils.log.log_response); a not-ready answer is logged as a warning instead.
+    _has_been_logged: bool
+
+
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -182,13 +199,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "readiness.failed",
             failing=[r.name for r in results if r.status in ("fail", "stale") and r.required],
         )
-    # "stale" when fresh data is the only thing missing; "not_ready" when a dependency is down.
-    stale_only = all(r.status in ("ok", "warn", "stale") for r in results if r.required)
-    status = "ready" if ready else ("stale" if stale_only else "not_ready")
-    return JsonResponse(
-        {"status": status, "checks": [r.as_json() for r in results]},
+    response = ReadinessResponse(
+        {"status": readiness_status(results), "checks": [r.as_json() for r in results]},
         status=200 if ready else 503,
     )
+    response._has_been_logged = True
+    return response
 
 
 def _is_loopback(address: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -10,7 +11,11 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
+from brain.embedded import run_environ_apply, worker_ready_announce
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_brain.settings")
+# `celery -A studio_brain ...` from a shell, DATABASE_URL / REDIS_URL unset: `make run`'s services.
+run_environ_apply(Path(__file__).resolve().parent.parent)
 
 app = Celery("brain")
 
@@ -80,6 +85,9 @@ def _schedule_from_settings(sender: Celery, **_: Any) -> None:
         "schedule": crontab(minute="5"),
     }
 
+
+# Under `make run`, the worker tells the supervisor when it takes tasks.
+signals.worker_ready.connect(worker_ready_announce)
 
 REQUEST_ID_TASK_HEADER = "brain_request_id"
 

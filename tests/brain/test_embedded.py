@@ -69,6 +69,7 @@ def _load_run_script():
     spec = importlib.util.spec_from_file_location("run_script", ROOT / "scripts" / "run.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
