@@ -190,8 +190,8 @@ def test_web_runs_on_loopback_at_the_chosen_port_without_reloader_or_second_chec
         "runserver",
         "127.0.0.1:8123",
         "--noreload",
-        "--skip-checks",
         "--insecure",
+        "--skip-checks",
     ]
 
 
