@@ -1,6 +1,6 @@
 """Cross-setting rules of the config contract, as Django system checks with stable ids.
 
-Each rule protects one of the invariants in DESIGN.md; `manage.py check` (and every
+Each rule protects one of the invariants in docs/architecture.md; `manage.py check` (and every
 start-up) refuses a configuration that breaks one.
 """
 

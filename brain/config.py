@@ -9,7 +9,7 @@ Secrets have no defaults, may be given as ``NAME`` or as ``NAME_FILE`` (a path w
 contents are the value, for mounted secrets) and are never rendered: ``describe()``
 shows them as ``[set]`` / ``[unset]``.
 
-Defaults and ranges come from ``shared/DOMAIN.md``; the numbers live here and nowhere else.
+Defaults and ranges come from ``docs/domain.md``; the numbers live here and nowhere else.
 
 Each setting is declared once, as a ``BrainConfig`` field whose default is ``setting(...)``;
 ``SETTINGS`` (what ``load_config``, ``describe``, ``config show|example`` and the system checks
@@ -350,7 +350,7 @@ class BrainConfig:
     exemption_max_days: int = setting(
         "BRAIN_EXEMPTION_MAX_DAYS", "int", 7, "Longest an exemption may run.", low=1, high=30
     )
-    # Quotas and endpoint rate limits (DOMAIN.md "Agents, delegation, quotas"). A capability's
+    # Quotas and endpoint rate limits (docs/domain.md "Agents, delegation, quotas"). A capability's
     # own hourly budget is its max_calls_per_hour in the registry; these are the rest.
     quota_window: timedelta = setting(
         "BRAIN_QUOTA_WINDOW",

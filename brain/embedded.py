@@ -56,7 +56,7 @@ WORKER_READY_ENV = "BRAIN_RUN_WORKER_READY_FILE"
 # Embedded Redis listens on a port kept in .data/redis/port; the first pick is in this range,
 # below Linux's ephemeral ports (32768+), so an outgoing connection never holds it at a restart.
 REDIS_PORT_RANGE = (20000, 30000)
-# One worker serves every queue locally; production runs a worker pool per queue (DESIGN.md).
+# One worker serves every queue locally; production runs a worker pool per queue (docs/architecture.md).
 WORKER_QUEUES = ("reads", "execute", "default")
 WORKER_CONCURRENCY = 2
 DEFAULT_WEB_PORT = 8000

@@ -1,6 +1,6 @@
 """Rate limiting: which limit applies to a call, how its key reads, and the Redis counters.
 
-Two kinds of limit (DOMAIN.md "Agents, delegation, quotas"):
+Two kinds of limit (docs/domain.md "Agents, delegation, quotas"):
 
 - a **quota** per (studio, owner, actor, capability): at most the capability's
   ``max_calls_per_hour`` (from the registry) per ``BRAIN_QUOTA_WINDOW`` (default 1 h);

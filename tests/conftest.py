@@ -1,4 +1,4 @@
-"""Shared fixtures: two studios, staff of every role plus an outsider (STYLE.md), the real
+"""Shared fixtures: two studios, staff of every role plus an outsider (docs/architecture.md), the real
 JSON log output, and a real Celery worker on the machine's Redis."""
 
 from __future__ import annotations

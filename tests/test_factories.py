@@ -1,4 +1,4 @@
-"""The factories' defaults build valid rows, each scoped to a studio (STYLE.md: one way to
+"""The factories' defaults build valid rows, each scoped to a studio (docs/architecture.md: one way to
 build test data, and a row without a studio would let an isolation test pass vacuously)."""
 
 from __future__ import annotations

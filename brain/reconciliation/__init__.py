@@ -2,7 +2,7 @@
 
 Pure Python, no Django: ``matcher.reconcile`` takes plain dicts (mirrored documents and
 Stripe objects) and returns flags, and ``summary`` turns flags and money into weekly
-figures. The rules are DOMAIN.md's "Finance reconciliation"; docs/finance-reconciliation.md
+figures. The rules are docs/domain.md's "Finance reconciliation"; docs/finance-reconciliation.md
 explains them, the precedence, the confidence levels and the "every cent labelled" identity.
 """
 

@@ -1,11 +1,11 @@
-"""Order-level matching of cloud orders against Stripe objects: DOMAIN.md's rules, exactly.
+"""Order-level matching of cloud orders against Stripe objects: docs/domain.md's rules, exactly.
 
 Inputs are plain values: ``Order``s (a mirrored ``materialsOrders`` or ``eventCharges``
 document: collection, id, fields) and Stripe objects as dicts, by the names the Stripe
 reader files them under (``checkout_sessions``, ``payment_intents``, ``charges``,
 ``refunds``, ``disputes``, ``balance_transactions``, ``payouts``).
 
-Joins (DOMAIN.md):
+Joins (docs/domain.md):
 - a PaymentIntent belongs to the order named by its ``metadata.orderId``;
 - a Checkout Session to the order named by ``metadata.orderId`` and by ``client_reference_id``;
 - a Charge to the order named by its ``metadata.orderId``; a charge whose metadata names no

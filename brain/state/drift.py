@@ -3,7 +3,7 @@
 A metric drifts when |observed - expected| >= the absolute threshold, or when
 |observed - expected| / expected >= the ratio threshold (expected 0 with a non-zero
 observation counts as ratio 1). Thresholds come from the config contract
-(BRAIN_DRIFT_ABSOLUTE, BRAIN_DRIFT_RATIO; DOMAIN.md's defaults 25 and 0.5).
+(BRAIN_DRIFT_ABSOLUTE, BRAIN_DRIFT_RATIO; docs/domain.md's defaults 25 and 0.5).
 """
 
 from __future__ import annotations

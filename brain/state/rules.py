@@ -1,4 +1,4 @@
-"""The counting rules of DOMAIN.md, exactly, including what a missing field means.
+"""The counting rules of docs/domain.md, exactly, including what a missing field means.
 
 Each predicate takes one Firestore document's fields (a dict) and answers for one metric.
 They are pure and total: any value of any type, or no value, has a defined answer.

@@ -20,7 +20,7 @@ from connectors.sdk.canonical import canonical_hash
 
 SCHEMA_VERSION = "3.0"
 
-# Top-level Firestore collections the brain reads (DOMAIN.md). Subcollections are mirrored
+# Top-level Firestore collections the brain reads (docs/domain.md). Subcollections are mirrored
 # under "<parent>/<id>/<name>" paths by the reader and do not feed the metrics.
 FIRESTORE_COLLECTIONS = (
     "batches",
@@ -42,7 +42,7 @@ FIRESTORE_COLLECTIONS = (
     "agentClients",
     "delegations",
 )
-# Subcollections read under every document of their parent (DOMAIN.md), mirrored as
+# Subcollections read under every document of their parent (docs/domain.md), mirrored as
 # "<parent>/<id>/<name>" and counted, scan-limited and reported per group "<parent>/*/<name>".
 FIRESTORE_SUBCOLLECTIONS: dict[str, tuple[str, ...]] = {
     "batches": ("pieces", "timeline", "clientNotes", "studioNotes", "audit", "media"),

@@ -66,7 +66,7 @@ FIELD_MASKS: dict[str, FieldMask] = {
     ),
     "profiles": ("displayName", "memberSince"),
     "users": ("role", "active"),
-    # Agent identity and delegation (DOMAIN.md): read whole until the app's field names are pinned.
+    # Agent identity and delegation (docs/domain.md): read whole until the app's field names are pinned.
     "agentClients": None,
     "delegations": None,
 }

@@ -198,7 +198,7 @@ def normalize(
     date: str | None,
     events: list[MakerEvent],
 ) -> Device:
-    """Hubitat's view of a device, in the cockpit's words (DOMAIN.md: online when switch=on,
+    """Hubitat's view of a device, in the cockpit's words (docs/domain.md: online when switch=on,
     online=true or presence=present; battery clamped to 0-100)."""
     values = {str(k): v for k, v in attributes.items()}
     online = (

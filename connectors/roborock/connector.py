@@ -3,7 +3,7 @@ of every configured vacuum, polled concurrently (bounded) with a hard deadline e
 
 A vacuum that does not answer is returned ``reachable=False`` with its error; the health
 job keeps its last good reading and reports it offline once it has been unseen for
-``offline_after_minutes`` (DOMAIN.md: 30 minutes).
+``offline_after_minutes`` (docs/domain.md: 30 minutes).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class VacuumEntry(BaseModel):
 class RoborockSettings(ConnectorSettings):
     devices: tuple[VacuumEntry, ...] = Field(min_length=1, max_length=64)
     model: str = Field("roborock.vacuum.a15", pattern=r"^roborock\.vacuum\.[a-z0-9]+$")
-    # DOMAIN.md: a Roborock device unseen for 30 minutes is offline.
+    # docs/domain.md: a Roborock device unseen for 30 minutes is offline.
     offline_after_minutes: int = Field(30, ge=1, le=1440)
     # Every vacuum is polled at once up to this many; miIO calls are cheap but blocking.
     max_concurrency: int = Field(10, ge=1, le=32)

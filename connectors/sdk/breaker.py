@@ -4,7 +4,7 @@ States: ``closed`` (calls pass; consecutive failures are counted), ``open`` (cal
 refused without I/O until ``open_until``), ``half_open`` (the open period is over and
 exactly one caller holds the probe slot; everyone else is still refused). A good probe
 closes the breaker; a failed probe re-opens it with twice the previous backoff, from
-1 s up to 30 s (DOMAIN.md: opens after 3 consecutive failures, 1 s doubling to 30 s).
+1 s up to 30 s (docs/domain.md: opens after 3 consecutive failures, 1 s doubling to 30 s).
 
 Each transition is one Lua script, so two workers can never both take the probe slot or
 both reset the counter; times come from Redis' own clock (``TIME``), so hosts with skewed

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from connectors.sdk.schemas import ConnectorSettings
 
-# The objects the brain reads (DOMAIN.md), by the name the mirror files them under.
+# The objects the brain reads (docs/domain.md), by the name the mirror files them under.
 RESOURCES = (
     "checkout_sessions",
     "payment_intents",

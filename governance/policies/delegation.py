@@ -1,6 +1,6 @@
 """Delegation: may this agent use this capability on this owner's resources, now?
 
-An agent acts only under a delegation from a staff owner (DOMAIN.md): ``{agent, owner,
+An agent acts only under a delegation from a staff owner (docs/domain.md): ``{agent, owner,
 scopes[], issued_at, expires_at, revoked_at}`` with scopes ``capability:<id>:execute`` or
 ``capability:*:execute``. The checks narrow the agent's delegations step by step, and the
 first step that leaves none names the denial:

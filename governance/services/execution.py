@@ -1,4 +1,4 @@
-"""The execution gateway's decision: the ONLY way to an external write (DESIGN.md invariant 3).
+"""The execution gateway's decision: the ONLY way to an external write (docs/architecture.md invariant 3).
 
 ``proposal_execute`` decides, in one transaction with the proposal row locked, in this order:
 

@@ -1,5 +1,5 @@
 """Queues are declared once, in ``studio_brain/celery.py``'s ``task_routes``: each task lands on its
-concern's queue (DESIGN.md's scale plan), and no call site or beat entry names a queue."""
+concern's queue (docs/architecture.md's scale plan), and no call site or beat entry names a queue."""
 
 import ast
 from pathlib import Path

@@ -9,7 +9,7 @@ from governance.services.capabilities import capability_sync
 
 DOMAIN_TABLE = {
     "firestore.ops_note.append": (Mode.WRITE, True, 8, Risk.MEDIUM),
-    # Not in DOMAIN.md's table: the append's rollback, its own capability (docs/capabilities.md).
+    # Not in docs/domain.md's table: the append's rollback, its own capability (docs/capabilities.md).
     "firestore.ops_note.rollback": (Mode.WRITE, True, 8, Risk.MEDIUM),
     "firestore.batch.close": (Mode.WRITE, True, 5, Risk.HIGH),
     "finance.reconciliation.adjust": (Mode.WRITE, True, 5, Risk.MEDIUM),

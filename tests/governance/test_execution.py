@@ -428,7 +428,7 @@ def test_the_hourly_quota_counts_executions_per_studio_and_capability(
 ):
     writes(settings)
     firestore_pilot(staff.studio)
-    limit = 8  # DOMAIN.md: firestore.ops_note.append, 8 calls per hour
+    limit = 8  # docs/domain.md: firestore.ops_note.append, 8 calls per hour
     start = timezone.now()
     for index in range(limit):
         proposal = approved(staff, "firestore.ops_note.append", {**NOTE, "batch_id": f"b-{index}"})

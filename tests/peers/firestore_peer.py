@@ -1,7 +1,7 @@
 """A Firestore gRPC peer for tests, written on the message types google-cloud-firestore ships.
 
 Why not the npm emulator: `@firestore-emulator/server` ignores query cursors and offsets, does
-not sort by `__name__` and ignores `select()` field masks (see shared PEERS.md), which are exactly
+not sort by `__name__` and ignores `select()` field masks (see tests/peers/README.md), which are exactly
 what the brain's reader relies on. Google's own emulator needs a jar this network cannot fetch.
 So this module serves `google.firestore.v1.Firestore` over real gRPC on loopback, and the stock
 client reaches it with `FIRESTORE_EMULATOR_HOST=127.0.0.1:<port>`.

@@ -1,4 +1,4 @@
-"""DOMAIN.md's reconciliation rules on small hand-made cases: each class, the precedence
+"""docs/domain.md's reconciliation rules on small hand-made cases: each class, the precedence
 between them, and the look-alikes that must not flag."""
 
 from __future__ import annotations

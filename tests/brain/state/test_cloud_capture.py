@@ -384,7 +384,7 @@ def test_drift_compares_fresh_counts_including_an_expected_zero(studio, loaded, 
     finding = drift_check(studio=studio, source=source)
 
     assert finding is not None
-    # Expected 0, observed 1: ratio 1 (DOMAIN.md), far past the 0.5 threshold.
+    # Expected 0, observed 1: ratio 1 (docs/domain.md), far past the 0.5 threshold.
     assert finding.drifts == [
         {"metric": "kilnLaunchRequests", "expected": 0, "observed": 1, "delta": 1, "ratio": 1.0}
     ]
