@@ -4,7 +4,8 @@ turns values into canonical JSON or hashes JSON; everything else imports it.
 A module breaks the rule when it
 - passes the canonical separators ``(",", ":")`` to ``json.dumps``/``json.dump``/``JSONEncoder``
   (that is a second canonical encoder, whatever its other options);
-- hashes JSON by hand: imports ``hashlib`` and also calls ``json.dumps``/``JSONEncoder``;
+- hashes JSON by hand: calls ``json.dumps``/``JSONEncoder`` in a function (or at module
+  level) that also hashes with ``hashlib``;
 - defines its own ``canonical_json``/``canonical_hash``/``canonical_text``/``content_hash``.
 """
 
@@ -36,25 +37,45 @@ def _is_compact_separators(node: ast.expr) -> bool:
         return False
 
 
+def _scopes(tree: ast.Module) -> list[list[ast.AST]]:
+    """The nodes of each function, and the module's own nodes outside any function."""
+    functions = [
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    inside = {id(inner) for function in functions for inner in ast.walk(function)}
+    top = [node for node in ast.walk(tree) if id(node) not in inside]
+    return [top, *[list(ast.walk(function)) for function in functions]]
+
+
+def _uses_hashlib(nodes: list[ast.AST]) -> bool:
+    return any(
+        (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "hashlib"
+        )
+        or (isinstance(node, ast.Name) and node.id in {"sha256", "sha1", "md5", "blake2b"})
+        for node in nodes
+    )
+
+
 def canonical_json_violations(source: str) -> list[str]:
     tree = ast.parse(source)
-    found = []
-    imports_hashlib = any(
-        (isinstance(node, ast.Import) and any(a.name == "hashlib" for a in node.names))
-        or (isinstance(node, ast.ImportFrom) and node.module == "hashlib")
-        for node in ast.walk(tree)
-    )
+    found = set()
+    for nodes in _scopes(tree):
+        hashes_here = _uses_hashlib(nodes)
+        for node in nodes:
+            if isinstance(node, ast.Call) and _called_name(node) in ENCODERS:
+                if any(
+                    k.arg == "separators" and _is_compact_separators(k.value) for k in node.keywords
+                ):
+                    found.add(f"line {node.lineno}: a second canonical encoder")
+                if hashes_here:
+                    found.add(f"line {node.lineno}: JSON encoded next to hashlib")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _called_name(node) in ENCODERS:
-            if any(
-                k.arg == "separators" and _is_compact_separators(k.value) for k in node.keywords
-            ):
-                found.append(f"line {node.lineno}: a second canonical encoder")
-            if imports_hashlib:
-                found.append(f"line {node.lineno}: JSON encoded next to hashlib")
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in API:
-            found.append(f"line {node.lineno}: defines {node.name}")
-    return found
+            found.add(f"line {node.lineno}: defines {node.name}")
+    return sorted(found)
 
 
 def _sources() -> list[Path]:
@@ -107,13 +128,23 @@ def test_the_canonical_module_is_the_one_that_does_it_and_imports_no_django():
     [
         'import json\njson.dumps(v, sort_keys=True, separators=(",", ":"))\n',
         "import hashlib, json\nhashlib.sha256(json.dumps(v).encode())\n",
-        "from json import JSONEncoder\nimport hashlib\nJSONEncoder(sort_keys=True)\n",
+        "from json import JSONEncoder\nimport hashlib\n"
+        "def f(v):\n    return hashlib.sha256(JSONEncoder(sort_keys=True).encode(v).encode())\n",
         "def canonical_json(v):\n    return b''\n",
         "def content_hash(v):\n    return ''\n",
     ],
 )
 def test_the_scan_catches_a_second_canonical_json(source):
     assert canonical_json_violations(source)
+
+
+def test_json_and_hashing_in_separate_functions_are_not_flagged():
+    source = (
+        "import hashlib, json\n"
+        "def state_file(v):\n    return json.dumps(v, indent=2, sort_keys=True)\n"
+        "def port_seed(text):\n    return hashlib.sha256(text.encode()).hexdigest()\n"
+    )
+    assert canonical_json_violations(source) == []
 
 
 def test_pretty_output_for_people_is_not_flagged():
