@@ -66,14 +66,20 @@ def stripe_rows(stripe_side: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(obj, dict):
                 continue
             object_id = str(obj.get("id") or "")
+            amount = next(
+                (
+                    obj[key]
+                    for key in ("amount_received", "amount", "amount_total")
+                    if obj.get(key) is not None
+                ),
+                None,
+            )
             rows.append(
                 {
                     "kind": kind,
                     "id": object_id,
-                    "status": obj.get("status") or "",
-                    "amount": money(obj.get("amount"), obj.get("currency"))
-                    if obj.get("amount") is not None
-                    else "—",
+                    "status": str(obj.get("status") or "").replace("_", " "),
+                    "amount": money(amount, obj.get("currency")) if amount is not None else "—",
                     "url": stripe_dashboard_url(object_id) if object_id else None,
                 }
             )

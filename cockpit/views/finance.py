@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -69,6 +69,16 @@ def _week_lines(weeks: list[dict[str, Any]]) -> dict[str, Any]:
     return {"this_week": this_week, "last_week": last_week, "rows": rows, "identity": identity}
 
 
+def _when(value: Any) -> datetime | None:
+    """An ISO time from a flag's stored order side, so the template shows it in studio time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _flag_view(flag: ReconciliationFlag) -> dict[str, Any]:
     order = flag.details.get("order", {}) if isinstance(flag.details, dict) else {}
     stripe = flag.details.get("stripe", {}) if isinstance(flag.details, dict) else {}
@@ -79,8 +89,10 @@ def _flag_view(flag: ReconciliationFlag) -> dict[str, Any]:
         "at_stake": money(flag.amount_cents, flag.currency),
         "order_amount": money(flag.order_amount_cents, flag.order_currency),
         "stripe_amount": money(flag.stripe_amount_cents, flag.stripe_currency),
-        "order_status": order.get("status") or order.get("status_read") or "—",
-        "order_created": order.get("created_at"),
+        "order_status": str(order.get("status") or order.get("status_read") or "—").replace(
+            "_", " "
+        ),
+        "order_created": _when(order.get("created_at")),
         "stripe_rows": stripe_rows(stripe),
         "evidence": evidence,
     }
