@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from django.http import Http404
+
+from brain.models import ReconciliationFlag, Studio
 
 # What staff read for each flag class; the code stays on hover (title=).
 CLASS_LABELS: dict[str, str] = {
@@ -84,3 +89,23 @@ def stripe_rows(stripe_side: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def finance_adjust_initial(studio: Studio, flag_id: int) -> dict[str, Any]:
+    """The New proposal form pre-filled from an open flag of the studio (404 otherwise):
+    the staff member writes the note and the rationale."""
+    flag = ReconciliationFlag.objects.filter(
+        studio=studio, pk=flag_id, resolved_at__isnull=True
+    ).first()
+    if flag is None:
+        raise Http404("No such open reconciliation flag.")
+    proposed = {"order_id": flag.order_id, "flag": flag.flag_class, "note": ""}
+    return {
+        "capability": "finance.reconciliation.adjust",
+        "input": json.dumps(proposed, indent=2, sort_keys=True),
+        "rationale": (
+            f"{class_label(flag.flag_class)} on {flag.order_collection} {flag.order_id}: "
+            f"at stake {money(flag.amount_cents, flag.currency)}; "
+            f"evidence {', '.join(flag.evidence) or 'none (absence of a payment)'}."
+        ),
+    }

@@ -195,3 +195,53 @@ def test_queries_do_not_grow_with_flags(staff, login, django_assert_num_queries)
 
     with django_assert_num_queries(len(few)):
         client.get(page())
+
+
+def test_propose_adjustment_prefills_the_new_proposal_form_from_the_flag(staff, login):
+    from brain.models import ReconciliationFlag
+    from governance.models import Proposal
+
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=SOON)
+    flag = ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
+    client = login(staff.operator)
+    assert f"?flag={flag.pk}" in client.get(page()).content.decode()
+
+    new = reverse("cockpit:proposal_new", args=["north-kiln"])
+    form = client.get(f"{new}?flag={flag.pk}").context["form"]
+    assert form.initial["capability"] == "finance.reconciliation.adjust"
+    assert '"order_id": "ord0000002"' in form.initial["input"]
+    assert "pi_2" in form.initial["rationale"]
+
+    proposed = form.initial["input"].replace('"note": ""', '"note": "Customer paid the new price"')
+    response = client.post(
+        new,
+        {
+            "capability": form.initial["capability"],
+            "input": proposed,
+            "rationale": form.initial["rationale"],
+        },
+    )
+    assert response.status_code == 302
+    proposal = Proposal.objects.get(studio=staff.studio)
+    assert proposal.capability_id == "finance.reconciliation.adjust"
+    assert proposal.input["order_id"] == "ord0000002"
+
+
+def test_propose_adjustment_for_a_resolved_or_foreign_flag_is_404(staff, login):
+    from brain.models import ReconciliationFlag
+
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=SOON)
+    flag = ReconciliationFlag.objects.filter(studio=staff.studio).first()
+    new = reverse("cockpit:proposal_new", args=["south-clay"])
+    assert login(staff.outsider).get(f"{new}?flag={flag.pk}").status_code == 404
+    ReconciliationFlag.objects.filter(pk=flag.pk).update(resolved_at=SOON)
+    new = reverse("cockpit:proposal_new", args=["north-kiln"])
+    assert login(staff.operator).get(f"{new}?flag={flag.pk}").status_code == 404
+
+
+def test_a_viewer_sees_no_propose_link(staff, login):
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=SOON)
+    assert "Propose adjustment" not in login(staff.viewer).get(page()).content.decode()
