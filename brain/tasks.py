@@ -108,7 +108,7 @@ def reconcile_studio(self: Any, studio_id: int) -> None:
 def queue_reconciliation(sender: Any, studio: Studio, snapshot: Snapshot, **_: Any) -> None:
     """``studio_state_captured`` receiver: a capture that read Stripe queues a reconciliation."""
     if snapshot.stripe_read_at is not None:
-        reconcile_studio.apply_async(args=(studio.pk,), queue="reads")
+        reconcile_studio.apply_async(args=(studio.pk,))
 
 
 def served_studios() -> QuerySet[Studio]:

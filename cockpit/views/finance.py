@@ -170,7 +170,7 @@ def finance_reconcile(request: StudioRequest) -> HttpResponse:
 
     studio = request.studio
     try:
-        reconcile_studio.apply_async(args=(studio.pk,), queue="reads")
+        reconcile_studio.apply_async(args=(studio.pk,))
     except Exception as error:  # broker down: say so, change nothing
         log.error("finance.reconcile_not_queued", error=f"{type(error).__name__}: {error}")
         messages.error(

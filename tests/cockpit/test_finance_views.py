@@ -14,6 +14,7 @@ from brain.state.warnings import read_failed
 from cockpit.finance import money, stripe_dashboard_url
 from studio_brain.celery import app as celery_app
 from tests.brain.reconciliation.seed import READ_AT, seed_mirror, snapshot_at
+from tests.brain.test_task_routes import routed_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,9 @@ def test_reconcile_now_queues_the_task_on_the_reads_queue(staff, login, monkeypa
 
     sent = []
     monkeypatch.setattr(
-        reconcile_studio, "apply_async", lambda args, queue: sent.append((args, queue))
+        reconcile_studio,
+        "apply_async",
+        lambda args: sent.append((args, routed_queue("brain.tasks.reconcile_studio"))),
     )
     response = login(staff.operator).post(reconcile_url())
     assert response.status_code == 302
