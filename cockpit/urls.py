@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit.views import audit, connectors, policy, proposals, shell, state
+from cockpit.views import audit, connectors, finance, policy, proposals, shell, state
 
 app_name = "cockpit"
 
@@ -60,6 +60,8 @@ urlpatterns = [
         proposals.proposal_reject,
         name="proposal_reject",
     ),
+    path("s/<slug:studio>/finance/", finance.finance, name="finance"),
+    path("s/<slug:studio>/finance/reconcile/", finance.finance_reconcile, name="finance_reconcile"),
     path("s/<slug:studio>/audit/", audit.audit_timeline, name="audit"),
     path("s/<slug:studio>/audit/verify/", audit.audit_chain_status, name="audit_verify"),
     path("s/<slug:studio>/policy/", policy.policy, name="policy"),

@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
 from cockpit.access import StudioRequest, studio_view
+from cockpit.finance import finance_adjust_initial
 from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm
 from cockpit.views.paging import page_number, query_without_page
 from governance.actors import Actor
@@ -260,7 +261,8 @@ def proposal_execution_status(request: StudioRequest, proposal_id: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 @studio_view(minimum=Role.OPERATOR)
 def proposal_new(request: StudioRequest) -> HttpResponse:
-    """Propose a change; ``?rollback_of=ID`` pre-fills the reverse of an executed proposal."""
+    """Propose a change; ``?rollback_of=ID`` pre-fills the reverse of an executed proposal,
+    ``?flag=ID`` a ``finance.reconciliation.adjust`` from an open reconciliation flag."""
     studio = request.studio
     rollback_of = None
     initial: dict[str, Any] = {}
@@ -275,6 +277,9 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
             "input": json.dumps(offer.input, indent=2, sort_keys=True),
             "rationale": offer.rationale,
         }
+    flag_id = request.GET.get("flag")
+    if not initial and flag_id and flag_id.isdigit():
+        initial = finance_adjust_initial(studio, int(flag_id))
     form = ProposalForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

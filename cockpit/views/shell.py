@@ -44,6 +44,11 @@ SECTIONS: tuple[Section, ...] = (
         "The outside systems this studio reads: Firestore, Stripe, Hubitat, Roborock.",
     ),
     Section(
+        "finance",
+        "Finance",
+        "Orders in the cloud against the money in Stripe: discrepancies with their evidence.",
+    ),
+    Section(
         "audit",
         "Audit",
         "The hash-chained record of every decision, allowed or denied.",

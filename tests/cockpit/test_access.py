@@ -41,8 +41,17 @@ def without_tokens(html: str) -> str:
     return re.sub(r'"X-CSRFToken": "[^"]+"', '"X-CSRFToken": ""', html)
 
 
-def test_the_cockpit_has_an_overview_and_six_sections():
-    assert PAGES == ["overview", "state", "proposals", "connectors", "audit", "policy", "scorecard"]
+def test_the_cockpit_has_an_overview_and_seven_sections():
+    assert PAGES == [
+        "overview",
+        "state",
+        "proposals",
+        "connectors",
+        "finance",
+        "audit",
+        "policy",
+        "scorecard",
+    ]
 
 
 @pytest.mark.django_db
