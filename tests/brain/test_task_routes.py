@@ -18,7 +18,6 @@ EXPECTED_QUEUES = {
     "brain.tasks.prune_job_runs": "default",
     "brain.tasks.reconcile_studio": "reads",
     "brain.tasks_connectors.check_connector": "reads",
-    "brain.tasks.reconcile_studio": "reads",
     "brain.tasks_connectors.poll_all_connectors": "reads",
     "brain.tasks_connectors.poll_studio_connectors": "reads",
     "brain.tasks_connectors.prune_connector_health": "default",
