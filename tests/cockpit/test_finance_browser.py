@@ -71,3 +71,41 @@ def test_finance_no_stripe(signed_in, live_server, staff):
     reconciliation_run(studio=staff.studio)
     for text in shoot(signed_in, live_server, "no-stripe"):
         assert "Stripe could not be read" in text
+
+
+def test_finance_partial(signed_in, live_server, staff):
+    from brain.models import CloudRecord, Snapshot
+
+    seed_mirror(staff.studio, 20)
+    CloudRecord.objects.filter(studio=staff.studio, collection="disputes").delete()
+    Snapshot.objects.filter(studio=staff.studio).delete()
+    snapshot_at(staff.studio, READ_AT, [read_failed("stripe", "disputes", "TIMEOUT: slow")])
+    reconciliation_run(studio=staff.studio, now=READ_AT + timedelta(hours=1))
+    for text in shoot(signed_in, live_server, "partial"):
+        assert "Partial run" in text
+        assert "Amount differs from Stripe" in text  # flags are still raised and shown
+
+
+def test_finance_adjustment_proposed(signed_in, live_server, staff):
+    from brain.models import ReconciliationFlag
+    from governance.actors import Actor
+    from governance.services.proposals import proposal_submit
+
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=READ_AT + timedelta(hours=1))
+    flag = ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
+    proposal_submit(
+        studio=staff.studio,
+        capability_id="finance.reconciliation.adjust",
+        input={
+            "order_id": flag.order_id,
+            "flag": flag.flag_class,
+            "flag_id": flag.pk,
+            "evidence": flag.evidence,
+            "note": "Customer paid the new price",
+        },
+        rationale="Reconciliation flag from this week's run",
+        actor=Actor.staff(staff.operator),
+    )
+    for text in shoot(signed_in, live_server, "adjusting"):
+        assert "is pending approval" in text

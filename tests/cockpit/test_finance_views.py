@@ -248,3 +248,32 @@ def test_a_viewer_sees_no_propose_link(staff, login):
     seed_mirror(staff.studio, 20)
     reconciliation_run(studio=staff.studio, now=SOON)
     assert "Propose adjustment" not in login(staff.viewer).get(page()).content.decode()
+
+
+def test_a_flag_with_an_open_adjustment_links_it_instead_of_offering_another(staff, login):
+    from brain.models import ReconciliationFlag
+    from governance.actors import Actor
+    from governance.services.proposals import proposal_submit
+
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=SOON)
+    flag = ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
+    proposal = proposal_submit(
+        studio=staff.studio,
+        capability_id="finance.reconciliation.adjust",
+        input={
+            "order_collection": flag.order_collection,
+            "order_id": flag.order_id,
+            "flag": flag.flag_class,
+            "flag_id": flag.pk,
+            "evidence": flag.evidence,
+            "note": "Customer paid the new price",
+        },
+        rationale="Reconciliation flag from this week's run",
+        actor=Actor.staff(staff.operator),
+    )
+    body = login(staff.operator).get(page()).content.decode()
+    assert f"proposal #{proposal.pk}</a> is pending approval" in body
+    assert f"?flag={flag.pk}" not in body
+    others = ReconciliationFlag.objects.filter(studio=staff.studio).exclude(pk=flag.pk)
+    assert all(f"?flag={other.pk}" in body for other in others)
