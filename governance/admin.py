@@ -257,13 +257,43 @@ class ExemptionAdminForm(forms.ModelForm):
         return data
 
 
+DECISION_FIELDS = ("decision", "reason", "password")
+
+
 @admin.register(Exemption)
 class ExemptionAdmin(admin.ModelAdmin):
     form = ExemptionAdminForm
     actions = None
-    list_display = ("id", "studio", "capability", "owner_id", "expires_at", "requested_by", "state")
+    # Short columns so the list fits 1280 px beside the admin's sidebars; the studio column
+    # only for who sees more than one studio (bug 7). The justification is on the change page.
+    list_display = ("id", "studio", "capability", "owner", "expires", "requested_by", "state")
+    list_display_links = ("id", "capability")
     list_select_related = ("studio", "capability", "requested_by")
     list_filter = (("studio", admin.RelatedOnlyFieldListFilter), "capability")
+    search_fields = ("owner_id", "justification", "capability__id", "requested_by__username")
+    search_help_text = "Search by owner, justification, capability or requester."
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        ids = self._studio_ids(request)
+        if ids is not None and len(ids) == 1:
+            return tuple(name for name in self.list_display if name != "studio")
+        return self.list_display
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        ids = self._studio_ids(request)
+        if ids is not None and len(ids) == 1:
+            # No studio column for a one-studio admin: the title names the studio instead.
+            studio = Studio.objects.get(pk=next(iter(ids)))
+            extra_context = {**(extra_context or {}), "title": f"Exemptions of {studio.name}"}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="owner", ordering="owner_id")
+    def owner(self, obj: Exemption) -> str:
+        return obj.owner_id or "any owner"
+
+    @admin.display(description="expires (UTC)", ordering="expires_at")
+    def expires(self, obj: Exemption) -> str:
+        return f"{obj.expires_at:%d %b %H:%M}" if obj.expires_at else "—"
 
     def _studio_ids(self, request: HttpRequest) -> set[int] | None:
         """The studios whose exemptions this user may see here; None: every studio."""
@@ -323,8 +353,9 @@ class ExemptionAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        if obj is not None:
-            kwargs["fields"] = ("decision", "reason", "password")
+        adding = obj is None
+        if not adding:
+            kwargs["fields"] = DECISION_FIELDS
         else:
             kwargs["fields"] = ExemptionAdminForm.Meta.fields
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -333,8 +364,20 @@ class ExemptionAdmin(admin.ModelAdmin):
             def __init__(self, *args: Any, **inner: Any) -> None:
                 super().__init__(*args, **inner)
                 self.request = request
+                if adding:
+                    # A request is only a request: the decision (by another admin) is made on
+                    # the change page through exemption_approve. Declared fields survive
+                    # ``fields=``, so they go here, or the add form offers a Decision it
+                    # ignores (bug 7).
+                    for name in DECISION_FIELDS:
+                        self.fields.pop(name, None)
 
         return RequestForm
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ExemptionAdminForm.Meta.fields
+        return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
