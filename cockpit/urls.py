@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit.views import audit, connectors, finance, policy, proposals, shell, state
+from cockpit.views import (
+    audit,
+    connectors,
+    finance,
+    policy,
+    proposal_new,
+    proposals,
+    shell,
+    state,
+)
 
 app_name = "cockpit"
 
@@ -34,7 +43,17 @@ urlpatterns = [
         if section.key not in shell.BUILT_SECTIONS
     ],
     path("s/<slug:studio>/proposals/", proposals.proposal_queue, name="proposals"),
-    path("s/<slug:studio>/proposals/new/", proposals.proposal_new, name="proposal_new"),
+    path("s/<slug:studio>/proposals/new/", proposal_new.proposal_new, name="proposal_new"),
+    path(
+        "s/<slug:studio>/proposals/new/preview/",
+        proposal_new.proposal_new_preview,
+        name="proposal_new_preview",
+    ),
+    path(
+        "s/<slug:studio>/proposals/lookup/<slug:kind>/",
+        proposal_new.proposal_lookup,
+        name="proposal_lookup",
+    ),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/",
         proposals.proposal_detail,

@@ -15,8 +15,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -40,16 +42,21 @@ from governance.models import (
     IntakeReview,
     KillSwitch,
     KillSwitchEvent,
+    PendingProposal,
     PolicyDecision,
     Proposal,
 )
+from governance.enums import ProposalStatus
 from governance.reauth import (
+    ReauthForm,
     reauth_fresh,
     reauth_password_field,
     reauth_password_is_correct,
     reauth_window_text,
 )
 from governance.selectors.policy import capability_is_exemptable, exemption_state
+from governance.services.approvals import approval_grant, approval_reject
+from governance.services.common import MIN_RATIONALE
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
 
 
@@ -97,6 +104,169 @@ class ProposalAdmin(ReadOnlyAdmin):
     list_select_related = ("studio", "capability")
     search_fields = ("summary", "requested_by_id")
     date_hierarchy = "created_at"
+
+
+class AdminDecisionForm(ReauthForm):
+    """The intermediate page of the approve/reject actions: one rationale for the selected
+    proposals, and the password when approving after the re-authentication window."""
+
+    reauth_needed = "Approving needs a recent sign-in"
+    field_order = ["rationale", "password"]
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record of each.",
+    )
+
+
+@admin.register(PendingProposal)
+class PendingProposalAdmin(admin.ModelAdmin):
+    """The proposals awaiting a decision, for approvers of their own studios.
+
+    Nothing here edits a proposal: every field is read-only, and the approve and reject
+    actions call ``approval_grant`` / ``approval_reject`` once per proposal, so the rules
+    (rationale, re-authentication, no self-approval, the quorum, the audit) are the
+    cockpit's. Each proposal's outcome is reported on its own.
+    """
+
+    list_display = ("id", "summary", "capability", "risk", "requester_label", "votes", "expires_at")
+    list_display_links = ("id", "summary")
+    list_select_related = ("studio", "capability")
+    list_filter = ("risk", "capability")
+    search_fields = ("summary", "requested_by_id", "capability__id")
+    actions = ("approve_selected", "reject_selected")
+    fields = (
+        "studio",
+        "capability",
+        "summary",
+        "status",
+        "risk",
+        "approvals_required",
+        "input",
+        "expected_effects",
+        "rationale",
+        "requester_label",
+        "created_at",
+        "expires_at",
+    )
+    readonly_fields = fields
+
+    def _studio_ids(self, request: HttpRequest) -> set[int] | None:
+        if request.user.is_superuser:
+            return None
+        return studio_ids_with_role(request.user, Role.APPROVER)
+
+    def _allowed(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = self._studio_ids(request)
+        return ids is None or (bool(ids) and (obj is None or obj.studio_id in ids))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PendingProposal]:
+        queryset = (
+            super()
+            .get_queryset(request)
+            .filter(status=ProposalStatus.PENDING_APPROVAL)
+            .prefetch_related("approvals")
+        )
+        ids = self._studio_ids(request)
+        return queryset if ids is None else queryset.filter(studio_id__in=ids)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        ids = self._studio_ids(request)
+        if ids is None or len(ids) > 1:
+            return ("id", "studio", *self.list_display[1:])
+        return self.list_display
+
+    @admin.display(description="approvals")
+    def votes(self, obj: Proposal) -> str:
+        granted = {
+            a.approver_id
+            for a in obj.approvals.all()
+            if a.decision_round == obj.decision_round and a.decision == "granted"
+        }
+        return f"{len(granted)} of {obj.approvals_required}"
+
+    @admin.action(description="Approve selected proposals")
+    def approve_selected(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal]
+    ) -> HttpResponse | None:
+        return self._decide(request, queryset, approving=True)
+
+    @admin.action(description="Reject selected proposals")
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal]
+    ) -> HttpResponse | None:
+        return self._decide(request, queryset, approving=False)
+
+    def _decide(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal], *, approving: bool
+    ) -> HttpResponse | None:
+        """The intermediate page; on confirmation, one service call per proposal."""
+        proposals = list(queryset.order_by("pk"))
+        needs_reauth = approving and not reauth_fresh(request)
+        confirmed = "confirm" in request.POST
+        form = AdminDecisionForm(
+            request.POST if confirmed else None, needs_reauth=needs_reauth, request=request
+        )
+        if confirmed and form.is_valid():
+            form.reauthenticated()
+            service = approval_grant if approving else approval_reject
+            actor = Actor.staff(request.user)
+            for proposal in proposals:
+                try:
+                    service(
+                        proposal_id=proposal.pk,
+                        actor=actor,
+                        rationale=form.cleaned_data["rationale"],
+                    )
+                except Denied as denial:
+                    self.message_user(
+                        request,
+                        f"#{proposal.pk} {proposal.summary}: not "
+                        f"{'approved' if approving else 'rejected'}: {denial.message} "
+                        f"({denial.code})",
+                        messages.ERROR,
+                    )
+                else:
+                    proposal.refresh_from_db(fields=["status"])
+                    outcome = (
+                        "rejected"
+                        if not approving
+                        else "approved"
+                        if proposal.status == ProposalStatus.APPROVED
+                        else "approval recorded, waiting for more approvers"
+                    )
+                    self.message_user(
+                        request, f"#{proposal.pk} {proposal.summary}: {outcome}.", messages.SUCCESS
+                    )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{'Approve' if approving else 'Reject'} {len(proposals)} "
+            f"proposal{'s' if len(proposals) != 1 else ''}",
+            "opts": self.model._meta,
+            "proposals": proposals,
+            "form": form,
+            "action": "approve_selected" if approving else "reject_selected",
+            "approving": approving,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/governance/pendingproposal/decide.html", context)
 
 
 @admin.register(Approval)

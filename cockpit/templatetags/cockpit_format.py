@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import template
 
 from brain.config import format_duration
+from brain.models import Membership, Role
 from cockpit.sparkline import sparkline_points
 
 register = template.Library()
@@ -24,3 +25,9 @@ def duration(value: timedelta | None) -> str:
 def sparkline(values: list[float]) -> str:
     """Latencies as the points of an SVG polyline (see ``cockpit.sparkline``)."""
     return sparkline_points(values)
+
+
+@register.filter
+def has_role(membership: Membership | None, role_name: str) -> bool:
+    """``{% if current_membership|has_role:"operator" %}``: at least that role here."""
+    return membership is not None and membership.has_role(Role.from_name(role_name))

@@ -25,7 +25,7 @@ from governance.models.policy import (
     IntakeStatus,
     PolicyDecision,
 )
-from governance.models.proposals import Approval, Capability, Proposal
+from governance.models.proposals import Approval, Capability, PendingProposal, Proposal
 
 __all__ = [
     "AgentClient",
@@ -51,5 +51,6 @@ __all__ = [
     "KillSwitch",
     "KillSwitchEvent",
     "PolicyDecision",
+    "PendingProposal",
     "Proposal",
 ]
