@@ -130,9 +130,11 @@ class PendingProposalAdmin(admin.ModelAdmin):
     cockpit's. Each proposal's outcome is reported on its own.
     """
 
-    list_display = ("id", "summary", "capability", "risk", "requester_label", "votes", "expires_at")
+    # Short columns that fit 1280 px beside the sidebars; the capability id is in the filter
+    # and on the detail (the summary says what the proposal does, in words).
+    list_display = ("id", "summary", "risk", "requester", "votes", "expires")
     list_display_links = ("id", "summary")
-    list_select_related = ("studio", "capability")
+    list_select_related = ("studio", "capability", "requested_by_user")
     list_filter = ("risk", "capability")
     search_fields = ("summary", "requested_by_id", "capability__id")
     actions = ("approve_selected", "reject_selected")
@@ -146,7 +148,7 @@ class PendingProposalAdmin(admin.ModelAdmin):
         "input",
         "expected_effects",
         "rationale",
-        "requester_label",
+        "requester",
         "created_at",
         "expires_at",
     )
@@ -192,6 +194,17 @@ class PendingProposalAdmin(admin.ModelAdmin):
             return ("id", "studio", *self.list_display[1:])
         return self.list_display
 
+    @admin.display(description="requested by", ordering="requested_by_id")
+    def requester(self, obj: Proposal) -> str:
+        user = obj.requested_by_user
+        if user is not None:
+            return user.get_username()
+        return f"{obj.get_requested_by_type_display()} {obj.requested_by_id}"
+
+    @admin.display(description="expires (UTC)", ordering="expires_at")
+    def expires(self, obj: Proposal) -> str:
+        return f"{obj.expires_at:%d %b %H:%M}" if obj.expires_at else "—"
+
     @admin.display(description="approvals")
     def votes(self, obj: Proposal) -> str:
         granted = {
@@ -217,7 +230,7 @@ class PendingProposalAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[PendingProposal], *, approving: bool
     ) -> HttpResponse | None:
         """The intermediate page; on confirmation, one service call per proposal."""
-        proposals = list(queryset.order_by("pk"))
+        proposals = list(queryset.select_related("requested_by_user").order_by("pk"))
         needs_reauth = approving and not reauth_fresh(request)
         confirmed = "confirm" in request.POST
         form = AdminDecisionForm(

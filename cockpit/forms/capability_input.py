@@ -93,6 +93,13 @@ class MultiValueText(forms.CharField):
         return "\n".join(value) if isinstance(value, list | tuple) else value
 
 
+class DeviceChoiceField(forms.ChoiceField):
+    also_valid: set[str] = set()
+
+    def valid_value(self, value: Any) -> bool:
+        return str(value) in self.also_valid or super().valid_value(value)
+
+
 class CapabilityInputForm(forms.Form):
     """The input of ``spec`` as form fields, with the studio's connectors, devices and ids."""
 
@@ -195,7 +202,11 @@ class CapabilityInputForm(forms.Form):
         )
         if not groups:
             options["help_text"] = "No device can be chosen: the connector names none."
-        return forms.ChoiceField(choices=[("", "Choose a device"), *groups], **options)
+        field = DeviceChoiceField(choices=[("", "Choose a device"), *groups], **options)
+        # A device of another of the studio's connectors passes the form, so the service's
+        # target check says which connector lacks it (clearer than "not a valid choice").
+        field.also_valid = {d.value for c in connectors for d in connector_devices(c)}
+        return field
 
     def rows(self) -> list[dict[str, Any]]:
         """The fields as the template draws them: the bound field, its lookup kind and the

@@ -33,6 +33,7 @@ from governance.models import Proposal
 from governance.selectors.execution import proposal_execution
 from governance.selectors.proposals import proposal_get
 from governance.services.proposals import proposal_submit
+from governance.targets import target_problems
 from governance.write_paths import rollback_offer
 
 TEMPLATE = "cockpit/proposals_new.html"
@@ -67,8 +68,9 @@ def _input_initial(initial: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _preview(spec: CapabilitySpec, proposed: dict[str, Any]) -> dict[str, Any]:
-    """What the preview panel shows: the JSON, and the summary when the schema accepts it."""
+def _preview(spec: CapabilitySpec, proposed: dict[str, Any], studio_id: int) -> dict[str, Any]:
+    """What the preview panel shows: the JSON, the summary when the schema accepts it, and
+    what the studio does not have (the same target check the submission runs, read-only)."""
     preview: dict[str, Any] = {"json": json.dumps(proposed, indent=2, sort_keys=True)}
     try:
         parsed = spec.input_model.model_validate(proposed)
@@ -77,6 +79,7 @@ def _preview(spec: CapabilitySpec, proposed: dict[str, Any]) -> dict[str, Any]:
     else:
         preview["summary"] = parsed.summary()
         preview["effects"] = parsed.expected_effects()
+        preview["missing"] = list(target_problems(spec.id, parsed, studio_id=studio_id).values())
     return preview
 
 
@@ -159,7 +162,9 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
         spec=spec,
         rollback_of=rollback_of,
         unplaced=unplaced,
-        preview=_preview(spec, proposed if proposed is not None else input_form.proposed_input()),
+        preview=_preview(
+            spec, proposed if proposed is not None else input_form.proposed_input(), studio.pk
+        ),
     )
     status = 422 if posted and "preview" not in request.POST else 200
     return _render(request, context, status=status)
@@ -173,7 +178,8 @@ def proposal_new_preview(request: StudioRequest) -> HttpResponse:
     if spec is None:
         raise Http404("No such capability.")
     input_form = CapabilityInputForm(spec, request.studio.pk, data=request.GET)
-    context = {"preview": _preview(spec, input_form.proposed_input()), "spec": spec}
+    preview = _preview(spec, input_form.proposed_input(), request.studio.pk)
+    context = {"preview": preview, "spec": spec}
     return render(request, f"{TEMPLATE}#preview", context)
 
 
