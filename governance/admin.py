@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -27,6 +27,7 @@ from brain.selectors import studio_ids_with_role
 from governance.actors import Actor
 from governance.auth_events import session_reauthenticated
 from governance.capabilities import REGISTRY
+from governance.enums import ProposalStatus
 from governance.errors import Denied
 from governance.models import (
     AgentClient,
@@ -46,7 +47,6 @@ from governance.models import (
     PolicyDecision,
     Proposal,
 )
-from governance.enums import ProposalStatus
 from governance.reauth import (
     ReauthForm,
     reauth_fresh,
@@ -277,7 +277,7 @@ class PendingProposalAdmin(admin.ModelAdmin):
             "form": form,
             "action": "approve_selected" if approving else "reject_selected",
             "approving": approving,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/governance/pendingproposal/decide.html", context)
 

@@ -141,9 +141,7 @@ def _connector(capability_id: str) -> Callable[[int, CapabilityInput], TargetPro
         field = "device_id" if isinstance(data, HubitatCommand) else "device"
         known = ", ".join(sorted(devices)) or "none"
         where = "command allowlist" if kind == "hubitat" else "configured vacuums"
-        return {
-            field: f"Device {device!r} is not on {config.name}'s {where} (it has: {known})."
-        }
+        return {field: f"Device {device!r} is not on {config.name}'s {where} (it has: {known})."}
 
     return check
 

@@ -145,7 +145,10 @@ MIRRORED_BATCHES = ("b1", "b2", "b7", "b9", "b-1", "b-7", "batch-7", "batch-17",
 def mirror_batches(studio: Studio, *batch_ids: str) -> None:
     for batch_id in batch_ids or MIRRORED_BATCHES:
         CloudRecordFactory(
-            studio=studio, collection="batches", doc_id=batch_id, data={"title": f"Batch {batch_id}"}
+            studio=studio,
+            collection="batches",
+            doc_id=batch_id,
+            data={"title": f"Batch {batch_id}"},
         )
 
 

@@ -169,7 +169,9 @@ class CapabilityInputForm(forms.Form):
     def _connector_field(self, options: dict[str, Any]) -> forms.Field:
         kind = CONNECTOR_KINDS[self.spec.id]
         self.connectors = studio_connectors(self.studio_id, kind)
-        choices = [(c.name, f"{c.name}{'' if c.enabled else ' (disabled)'}") for c in self.connectors]
+        choices = [
+            (c.name, f"{c.name}{'' if c.enabled else ' (disabled)'}") for c in self.connectors
+        ]
         options["help_text"] = (
             f"This studio's {kind} connectors."
             if choices

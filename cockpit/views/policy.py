@@ -297,7 +297,8 @@ def _context(request: StudioRequest, bound: Bound | None = None) -> dict[str, An
         "exemptions": exemptions,
         "exemption_max_days": settings.BRAIN.exemption_max_days,
         "agents": agents,
-        "agent_form": bound.get(("agent-create", 0)) or AgentCreateForm(studio_id=studio.pk, auto_id="ac_%s"),
+        "agent_form": bound.get(("agent-create", 0))
+        or AgentCreateForm(studio_id=studio.pk, auto_id="ac_%s"),
         "delegations": delegations,
         "delegation_form": bound.get(("delegation-create", 0))
         or DelegationCreateForm(agents=local_agents, auto_id="dc_%s"),

@@ -105,7 +105,9 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
     """Step 1 without ``?capability=``; step 2 with it (or pre-filled); POST submits."""
     studio = request.studio
     rollback_of, initial = _prefill(request)
-    allowed = {spec.id for _, specs in proposable_capabilities(request.membership) for spec in specs}
+    allowed = {
+        spec.id for _, specs in proposable_capabilities(request.membership) for spec in specs
+    }
     posted = request.method == "POST"
     source = request.POST if posted else request.GET
     capability_id = source.get("capability") or initial.get("capability", "")
@@ -127,33 +129,38 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
         spec, studio.pk, data=source if bound else None, initial=_input_initial(initial)
     )
     unplaced: list[str] = []
-    if posted and "preview" not in request.POST and form.is_valid() & input_form.is_valid():
-        raw = form.cleaned_data.get("input")
-        try:
-            proposal = proposal_submit(
-                studio=studio,
-                capability_id=capability_id,
-                input=raw if raw is not None else input_form.proposed_input(),
-                rationale=form.cleaned_data["rationale"],
-                actor=Actor.staff(request.user),
-            )
-        except Denied as denial:
-            errors = dict(denial.field_errors)
-            rationale = errors.pop("rationale", None)
-            if rationale:
-                form.add_error("rationale", rationale)
-            unplaced = input_form.place_errors(errors)
-            if not denial.field_errors:
-                unplaced.append(f"{denial.message} ({denial.code})")
-            elif raw is not None:
-                form.add_error("input", [f"{m}" for m in unplaced] or "See the fields below.")
-                unplaced = []
-        else:
-            messages.success(request, f"Proposal #{proposal.pk} submitted for approval.")
-            url = reverse("cockpit:proposal_detail", args=[studio.slug, proposal.pk])
-            if request.htmx:
-                return HttpResponseClientRedirect(url)
-            return redirect(url)
+    if posted and "preview" not in request.POST:
+        form_ok = form.is_valid()
+        raw = form.cleaned_data.get("input") if form_ok else None
+        # Raw JSON (the admins' advanced disclosure) replaces the generated fields.
+        fields_ok = input_form.is_valid() if raw is None else True
+        if form_ok and fields_ok:
+            try:
+                proposal = proposal_submit(
+                    studio=studio,
+                    capability_id=capability_id,
+                    input=raw if raw is not None else input_form.proposed_input(),
+                    rationale=form.cleaned_data["rationale"],
+                    actor=Actor.staff(request.user),
+                )
+            except Denied as denial:
+                errors = dict(denial.field_errors)
+                rationale = errors.pop("rationale", None)
+                if rationale:
+                    form.add_error("rationale", rationale)
+                if raw is not None:
+                    for name, problems in errors.items():
+                        form.add_error("input", [f"{name}: {p}" for p in problems])
+                else:
+                    unplaced = input_form.place_errors(errors)
+                if not denial.field_errors:
+                    unplaced.append(f"{denial.message} ({denial.code})")
+            else:
+                messages.success(request, f"Proposal #{proposal.pk} submitted for approval.")
+                url = reverse("cockpit:proposal_detail", args=[studio.slug, proposal.pk])
+                if request.htmx:
+                    return HttpResponseClientRedirect(url)
+                return redirect(url)
     proposed = form.raw_input() if posted and form.raw_input() is not None else None
     context = _context(
         request,
@@ -195,9 +202,9 @@ def proposal_lookup(request: StudioRequest, kind: str) -> HttpResponse:
         return JsonResponse(
             {"code": "LOOKUP_UNKNOWN", "message": f"Nothing to look up as {kind!r}."}, status=404
         )
-    query = request.GET.get("q", "")
+    query = str(request.GET.get("q", ""))
     if not query:  # the field's own name carries the value when htmx sends the input
-        query = next((v for k, v in request.GET.items() if k.startswith("in-")), "")
+        query = next((str(v) for k, v in request.GET.items() if k.startswith("in-")), "")
     choices = lookup_choices(request.studio.pk, kind, query[:128])
     if request.GET.get("format") == "json":
         return JsonResponse({"results": [{"value": c.value, "label": c.label} for c in choices]})

@@ -4,23 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0006_kill_switch_events'),
+        ("governance", "0006_kill_switch_events"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingProposal',
-            fields=[
-            ],
+            name="PendingProposal",
+            fields=[],
             options={
-                'verbose_name': 'pending proposal',
-                'verbose_name_plural': 'pending proposals',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "pending proposal",
+                "verbose_name_plural": "pending proposals",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('governance.proposal',),
+            bases=("governance.proposal",),
         ),
     ]

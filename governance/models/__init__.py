@@ -50,7 +50,7 @@ __all__ = [
     "IntakeStatus",
     "KillSwitch",
     "KillSwitchEvent",
-    "PolicyDecision",
     "PendingProposal",
+    "PolicyDecision",
     "Proposal",
 ]

@@ -60,7 +60,9 @@ def mirror_lookup(
     if query.strip():
         rows = rows.filter(doc_id__istartswith=query.strip())
     found = rows.order_by("doc_id").values_list("collection", "doc_id", "data")[:limit]
-    return [Choice(doc_id, _record_label(collection, data or {})) for collection, doc_id, data in found]
+    return [
+        Choice(doc_id, _record_label(collection, data or {})) for collection, doc_id, data in found
+    ]
 
 
 def batch_exists(studio_id: int, batch_id: str) -> bool:
@@ -103,7 +105,9 @@ def connector_devices(config: ConnectorConfig) -> list[Choice]:
     return []
 
 
-def executed_note_ids(studio_id: int, query: str = "", *, limit: int = LOOKUP_LIMIT) -> list[Choice]:
+def executed_note_ids(
+    studio_id: int, query: str = "", *, limit: int = LOOKUP_LIMIT
+) -> list[Choice]:
     """The notes this studio's executed ops-note appends wrote (what a rollback may name)."""
     rows = Execution.objects.filter(
         studio_id=studio_id,

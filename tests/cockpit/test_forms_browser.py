@@ -146,7 +146,9 @@ def test_a_hubitat_command_picks_connector_and_device_at_390_px(
         name="hub2",
         settings={**HUB, "command_allowlist": {"201": ["on"]}},
     )
-    context = browser.new_context(java_script_enabled=javascript, viewport={"width": 390, "height": 844})
+    context = browser.new_context(
+        java_script_enabled=javascript, viewport={"width": 390, "height": 844}
+    )
     page = context.new_page()
     suffix = "" if javascript else "-nojs"
     base = live_server.url

@@ -278,7 +278,9 @@ def test_the_agent_form_offers_the_studios_members_as_staff_owner(staff):
     form = client.get(url("policy")).context["agent_form"]
     owner = form.fields["owner_id"]
     assert [value for value, _ in owner.choices if value] == ["ada", "anna", "otto", "vera"]
-    response = client.post(url("policy_agent_create"), {"name": "Glaze Helper", "owner_id": "oscar"})
+    response = client.post(
+        url("policy_agent_create"), {"name": "Glaze Helper", "owner_id": "oscar"}
+    )
     assert response.status_code == 422
     assert "Select a valid choice" in response.content.decode()
     assert not AgentClient.objects.exists()

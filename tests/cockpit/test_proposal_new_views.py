@@ -66,7 +66,9 @@ def test_an_ops_note_is_submitted_from_the_fields(staff, login):
         },
     )
     proposal = Proposal.objects.get()
-    assert response.status_code == 302 and response["Location"] == url("proposal_detail", proposal.pk)
+    assert response.status_code == 302 and response["Location"] == url(
+        "proposal_detail", proposal.pk
+    )
     assert proposal.input == {"batch_id": "batch-42", "note": "Bisque load moved to kiln 2"}
 
 

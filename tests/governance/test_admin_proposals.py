@@ -71,10 +71,24 @@ def test_approve_asks_for_a_rationale_and_a_stale_password_first(staff, login):
     assert page.status_code == 200
     assert set(page.context["form"].fields) == {"rationale", "password"}
 
-    wrong = act(client, "approve_selected", [proposal], confirm="1", rationale="Checked the input", password="x")
+    wrong = act(
+        client,
+        "approve_selected",
+        [proposal],
+        confirm="1",
+        rationale="Checked the input",
+        password="x",
+    )
     assert "That password is not correct." in wrong.content.decode()
     assert not Approval.objects.exists()
-    act(client, "approve_selected", [proposal], confirm="1", rationale="Checked the input", password=PASSWORD)
+    act(
+        client,
+        "approve_selected",
+        [proposal],
+        confirm="1",
+        rationale="Checked the input",
+        password=PASSWORD,
+    )
     proposal.refresh_from_db()
     assert proposal.status == "approved"
 
@@ -125,7 +139,9 @@ def test_reject_needs_a_rationale_and_is_audited(staff, login):
     act(client, "reject_selected", [proposal], confirm="1", rationale="Wrong batch named")
     proposal.refresh_from_db()
     assert proposal.status == "rejected"
-    assert AuditEvent.objects.filter(action="approval.rejected", target_id=str(proposal.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="approval.rejected", target_id=str(proposal.pk)
+    ).exists()
 
 
 def test_a_viewer_or_operator_cannot_reach_the_queue(staff, login):
@@ -133,7 +149,9 @@ def test_a_viewer_or_operator_cannot_reach_the_queue(staff, login):
     for user in (staff.viewer, staff.operator):
         client = login(user)
         response = client.get(reverse(QUEUE))
-        assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+        assert response.status_code == 302 and response["Location"].startswith(
+            reverse("admin:login")
+        )
         act(client, "approve_selected", [proposal], confirm="1", rationale="Looks fine to me")
     assert not Approval.objects.exists()
 

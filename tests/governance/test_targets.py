@@ -73,7 +73,9 @@ def test_a_batch_the_mirror_does_not_hold_is_refused(staff, capability_id):
 
 
 def test_a_deleted_or_other_studios_batch_is_refused(staff):
-    CloudRecord.objects.filter(studio=staff.studio, doc_id="b1").update(deleted_at="2026-11-01T00:00Z")
+    CloudRecord.objects.filter(studio=staff.studio, doc_id="b1").update(
+        deleted_at="2026-11-01T00:00Z"
+    )
     refused(staff, "firestore.ops_note.append", {"batch_id": "b1", "note": "Bisque load moved"})
     CloudRecord.objects.filter(studio=staff.studio, doc_id="b2").delete()  # south-clay has b2
     refused(staff, "firestore.ops_note.append", {"batch_id": "b2", "note": "Bisque load moved"})
@@ -97,11 +99,15 @@ def test_a_device_the_connector_does_not_have_is_refused(staff, hub, vacuum):
     )
     assert "not on hub1's command allowlist (it has: 103)" in switch.field_errors["device_id"][0]
     vac = refused(
-        staff, "roborock.device.command", {"connector": "vac1", "device": "attic", "command": "home"}
+        staff,
+        "roborock.device.command",
+        {"connector": "vac1", "device": "attic", "command": "home"},
     )
     assert "configured vacuums (it has: vacuum-1)" in vac.field_errors["device"][0]
     assert accepted(
-        staff, "roborock.device.command", {"connector": "vac1", "device": "vacuum-1", "command": "home"}
+        staff,
+        "roborock.device.command",
+        {"connector": "vac1", "device": "vacuum-1", "command": "home"},
     )
 
 
