@@ -117,16 +117,22 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
         return _render(request, _context(request, form=None, rollback_of=rollback_of))
 
     spec = CAPABILITIES[capability_id]
+    input_initial = _input_initial(initial)
+    if not posted:
+        # A GET carrying the fields (the connector select re-rendering the device choices)
+        # pre-fills them without validating: nothing was submitted yet, so no errors show.
+        input_initial.update(
+            {key[3:]: value for key, value in request.GET.items() if key.startswith("in-")}
+        )
+        if request.GET.get("rationale"):
+            initial = {**initial, "rationale": request.GET["rationale"]}
     form = ProposalForm(
         request.POST if posted else None,
         initial={**initial, "capability": capability_id},
         capabilities=sorted(allowed),
     )
-    # The input fields are bound whenever the request carries them (a POST, or a GET from
-    # the connector select re-rendering the device choices).
-    bound = posted or any(key.startswith("in-") for key in request.GET)
     input_form = CapabilityInputForm(
-        spec, studio.pk, data=source if bound else None, initial=_input_initial(initial)
+        spec, studio.pk, data=request.POST if posted else None, initial=input_initial
     )
     unplaced: list[str] = []
     if posted and "preview" not in request.POST:
