@@ -27,7 +27,7 @@ from governance.selectors.targets import (
     CONNECTOR_KINDS,
     ORDER_COLLECTIONS,
     Choice,
-    connector_devices,
+    connectors_devices,
     executed_note_ids,
     mirror_lookup,
     studio_connectors,
@@ -190,9 +190,10 @@ class CapabilityInputForm(forms.Form):
         if not chosen and len(connectors) == 1:
             chosen = connectors[0].name
         picked = [c for c in connectors if c.name == chosen] or connectors
+        every = connectors_devices(connectors)
         groups: list[Any] = []
         for config in picked:
-            devices = [(d.value, d.label) for d in connector_devices(config)]
+            devices = [(d.value, d.label) for d in every[config.pk]]
             if len(picked) == 1:
                 groups.extend(devices)
             elif devices:
@@ -207,7 +208,7 @@ class CapabilityInputForm(forms.Form):
         field = DeviceChoiceField(choices=[("", "Choose a device"), *groups], **options)
         # A device of another of the studio's connectors passes the form, so the service's
         # target check says which connector lacks it (clearer than "not a valid choice").
-        field.also_valid = {d.value for c in connectors for d in connector_devices(c)}
+        field.also_valid = {d.value for choices in every.values() for d in choices}
         return field
 
     def rows(self) -> list[dict[str, Any]]:

@@ -88,21 +88,37 @@ def connector_get(studio_id: int, name: str) -> ConnectorConfig | None:
 def connector_devices(config: ConnectorConfig) -> list[Choice]:
     """The devices a proposal may name on ``config``: a hub's command allowlist, a Roborock
     connector's configured vacuums. Labels come from the latest readings when there are any."""
-    try:
-        settings = validate_settings(config.kind, config.settings)
-    except ConfigurationError:
-        return []
-    if isinstance(settings, HubitatSettings):
-        ids = sorted(settings.command_allowlist, key=int)
-        labels = dict(
-            DeviceReading.objects.filter(config=config, device_id__in=ids).values_list(
-                "device_id", "label"
-            )
+    return connectors_devices([config])[config.pk]
+
+
+def connectors_devices(configs: list[ConnectorConfig]) -> dict[int, list[Choice]]:
+    """``connector_devices`` of several connectors, by connector id (one query for labels)."""
+    allowlists: dict[int, list[str]] = {}
+    devices: dict[int, list[Choice]] = {}
+    for config in configs:
+        try:
+            settings = validate_settings(config.kind, config.settings)
+        except ConfigurationError:
+            devices[config.pk] = []
+            continue
+        if isinstance(settings, HubitatSettings):
+            allowlists[config.pk] = sorted(settings.command_allowlist, key=int)
+        elif isinstance(settings, RoborockSettings):
+            devices[config.pk] = [Choice(d.id, d.label or d.id) for d in settings.devices]
+        else:
+            devices[config.pk] = []
+    labels: dict[tuple[int, str], str] = {}
+    if allowlists:
+        readings = DeviceReading.objects.filter(config_id__in=allowlists).values_list(
+            "config_id", "device_id", "label"
         )
-        return [Choice(i, f"{labels[i]} (#{i})" if labels.get(i) else f"Device #{i}") for i in ids]
-    if isinstance(settings, RoborockSettings):
-        return [Choice(d.id, d.label or d.id) for d in settings.devices]
-    return []
+        labels = {(config_id, device_id): label for config_id, device_id, label in readings}
+    for pk, ids in allowlists.items():
+        devices[pk] = [
+            Choice(i, f"{labels[(pk, i)]} (#{i})" if labels.get((pk, i)) else f"Device #{i}")
+            for i in ids
+        ]
+    return devices
 
 
 def executed_note_ids(

@@ -122,3 +122,26 @@ def test_the_lookup_is_studio_scoped_and_answers_json_or_options(staff, login):
     assert client.get(url("proposal_lookup", "users")).status_code == 404
     assert login(staff.viewer).get(url("proposal_lookup", "batch")).status_code == 403
     assert login(staff.outsider).get(url("proposal_lookup", "batch")).status_code == 404
+
+
+def test_the_form_costs_the_same_queries_for_5_or_50_batches_and_connectors(staff, login, hub):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CloudRecordFactory
+
+    client = login(staff.operator)
+
+    def cost(capability):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url("proposal_new"), {"capability": capability}).status_code == 200
+        return len(queries)
+
+    few = cost("firestore.ops_note.append"), cost("hubitat.device.command")
+    for index in range(50):
+        CloudRecordFactory(studio=staff.studio, collection="batches", doc_id=f"load-{index}")
+        ConnectorConfigFactory(
+            studio=staff.studio, kind="hubitat", name=f"hub-{index}", settings=HUB
+        )
+    many = cost("firestore.ops_note.append"), cost("hubitat.device.command")
+    assert many == few
