@@ -173,9 +173,9 @@ class CapabilityInputForm(forms.Form):
             (c.name, f"{c.name}{'' if c.enabled else ' (disabled)'}") for c in self.connectors
         ]
         options["help_text"] = (
-            f"This studio's {kind} connectors."
+            f"This studio's {kind.capitalize()} connectors."
             if choices
-            else f"This studio has no {kind} connector: an admin adds one on Connectors."
+            else f"This studio has no {kind.capitalize()} connector: an admin adds one on Connectors."
         )
         if len(choices) == 1:
             options["initial"] = choices[0][0]
