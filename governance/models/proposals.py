@@ -107,6 +107,9 @@ class Approval(models.Model):
     rationale = models.TextField()
     input_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    # Set when the approver withdrew the grant (decision becomes "withdrawn"); the audit
+    # chain keeps the grant, the withdrawal and both rationales.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

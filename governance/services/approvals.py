@@ -1,7 +1,9 @@
-"""Approval decisions: grant (counting towards the quorum) and reject.
+"""Approval decisions: grant (counting towards the quorum), reject, and withdraw a grant.
 
 An approval binds the approver, the decision round and the exact input hash they saw;
 the execution gateway later refuses to run a proposal whose input no longer hashes to it.
+A withdrawn grant stops counting (its row reads ``withdrawn``); its approver may decide
+again in the same round.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from django.utils import timezone
 from brain.models import Role
 from governance.actors import Actor
 from governance.audit import audit_append
-from governance.enums import ActorType, Decision
+from governance.enums import ActorType, Decision, ProposalStatus, Risk
 from governance.errors import Denied
-from governance.models import Approval, Proposal
+from governance.models import Approval, Execution, Proposal
 from governance.reasons import ReasonCode
 from governance.services.common import (
     PROPOSAL,
@@ -26,7 +28,10 @@ from governance.services.common import (
 from governance.transitions import Event
 
 
-def _check_decider(proposal: Proposal, actor: Actor, rationale: str, event: Event) -> str:
+def _check_decider(
+    proposal: Proposal, actor: Actor, rationale: str, event: Event
+) -> tuple[str, Approval | None]:
+    """The cleaned rationale and the actor's withdrawn row of this round (None: no row)."""
     cleaned = require_rationale(rationale, studio_id=proposal.studio_id, proposal_id=proposal.pk)
     require_role(
         actor, studio_id=proposal.studio_id, minimum=Role.APPROVER, proposal_id=proposal.pk
@@ -36,41 +41,70 @@ def _check_decider(proposal: Proposal, actor: Actor, rationale: str, event: Even
         raise Denied(
             ReasonCode.PROPOSAL_EXPIRED, studio_id=proposal.studio_id, proposal_id=proposal.pk
         )
-    already = Approval.objects.filter(
+    mine = Approval.objects.filter(
         proposal=proposal, decision_round=proposal.decision_round, approver=actor.user
-    ).exists()
-    if already:
+    ).first()
+    if mine is not None and mine.decision != Decision.WITHDRAWN:
         raise Denied(
             ReasonCode.ALREADY_DECIDED, studio_id=proposal.studio_id, proposal_id=proposal.pk
         )
-    return cleaned
+    return cleaned, mine
 
 
-def approval_grant(*, proposal_id: int, actor: Actor, rationale: str) -> Approval:
+def _record(
+    proposal: Proposal,
+    actor: Actor,
+    decision: Decision,
+    rationale: str,
+    withdrawn: Approval | None,
+) -> Approval:
+    """The approver's decision of this round: a new row, or their withdrawn one decided again
+    (one row per approver and round; the audit chain keeps every step)."""
+    now = timezone.now()
+    approval = withdrawn or Approval(
+        proposal=proposal,
+        studio_id=proposal.studio_id,
+        approver=actor.user,
+        decision_round=proposal.decision_round,
+    )
+    approval.proposal = proposal  # the locked row, so callers read its new status
+    approval.decision = decision
+    approval.rationale = rationale
+    approval.input_hash = proposal.input_hash
+    approval.created_at = now
+    approval.withdrawn_at = None
+    approval.save()
+    return approval
+
+
+def approval_grant(
+    *, proposal_id: int, actor: Actor, rationale: str, bulk: bool = False
+) -> Approval:
     """Approve a pending proposal. The approval that reaches the quorum moves it to approved.
 
     Denies RATIONALE_REQUIRED, ACTOR_NOT_ALLOWED, TENANT_MISMATCH, ROLE_REQUIRED,
-    ILLEGAL_TRANSITION, PROPOSAL_EXPIRED, SELF_APPROVAL and ALREADY_DECIDED.
+    ILLEGAL_TRANSITION, PROPOSAL_EXPIRED, SELF_APPROVAL and ALREADY_DECIDED; with ``bulk``
+    (one of many approved together) also BULK_NOT_ALLOWED for high and critical risk, which
+    are approved one at a time on their own page.
     """
 
     def body() -> Approval:
         proposal = lock_proposal(proposal_id)
-        cleaned = _check_decider(proposal, actor, rationale, Event.VOTE)
+        cleaned, withdrawn = _check_decider(proposal, actor, rationale, Event.VOTE)
         if proposal.requested_by_type == ActorType.STAFF and proposal.requested_by_id == actor.id:
             raise Denied(
                 ReasonCode.SELF_APPROVAL, studio_id=proposal.studio_id, proposal_id=proposal.pk
             )
-        now = timezone.now()
-        approval = Approval.objects.create(
-            proposal=proposal,
-            studio_id=proposal.studio_id,
-            approver=actor.user,
-            decision=Decision.GRANTED,
-            decision_round=proposal.decision_round,
-            rationale=cleaned,
-            input_hash=proposal.input_hash,
-            created_at=now,
-        )
+        if bulk and proposal.risk >= Risk.HIGH:
+            raise Denied(
+                ReasonCode.BULK_NOT_ALLOWED,
+                f"#{proposal.pk} is {proposal.get_risk_display()} risk: approve it on its own "
+                "page, never in bulk.",
+                studio_id=proposal.studio_id,
+                proposal_id=proposal.pk,
+            )
+        approval = _record(proposal, actor, Decision.GRANTED, cleaned, withdrawn)
+        now = approval.created_at
         granted = (
             Approval.objects.filter(
                 proposal=proposal, decision_round=proposal.decision_round, decision=Decision.GRANTED
@@ -102,30 +136,30 @@ def approval_grant(*, proposal_id: int, actor: Actor, rationale: str) -> Approva
                 "approvals_required": proposal.approvals_required,
                 "round": proposal.decision_round,
                 "quorum_reached": quorum_reached,
+                **({"bulk": True} if bulk else {}),
             },
         )
         return approval
 
-    return governed("approval.grant_denied", actor, body, target=PROPOSAL)
+    return governed(
+        "approval.grant_denied",
+        actor,
+        body,
+        target=PROPOSAL,
+        metadata={"bulk": True} if bulk else None,
+    )
 
 
-def approval_reject(*, proposal_id: int, actor: Actor, rationale: str) -> Approval:
+def approval_reject(
+    *, proposal_id: int, actor: Actor, rationale: str, bulk: bool = False
+) -> Approval:
     """Reject a pending proposal: one rejection ends the round (an admin may reopen it)."""
 
     def body() -> Approval:
         proposal = lock_proposal(proposal_id)
-        cleaned = _check_decider(proposal, actor, rationale, Event.REJECT)
-        now = timezone.now()
-        approval = Approval.objects.create(
-            proposal=proposal,
-            studio_id=proposal.studio_id,
-            approver=actor.user,
-            decision=Decision.REJECTED,
-            decision_round=proposal.decision_round,
-            rationale=cleaned,
-            input_hash=proposal.input_hash,
-            created_at=now,
-        )
+        cleaned, withdrawn = _check_decider(proposal, actor, rationale, Event.REJECT)
+        approval = _record(proposal, actor, Decision.REJECTED, cleaned, withdrawn)
+        now = approval.created_at
         proposal.status = step(proposal, Event.REJECT)
         proposal.decided_at = now
         proposal.updated_at = now
@@ -143,8 +177,95 @@ def approval_reject(*, proposal_id: int, actor: Actor, rationale: str) -> Approv
                 "approval_id": approval.pk,
                 "rationale": cleaned,
                 "round": proposal.decision_round,
+                **({"bulk": True} if bulk else {}),
             },
         )
         return approval
 
-    return governed("approval.reject_denied", actor, body, target=PROPOSAL)
+    return governed(
+        "approval.reject_denied",
+        actor,
+        body,
+        target=PROPOSAL,
+        metadata={"bulk": True} if bulk else None,
+    )
+
+
+def approval_withdraw(*, proposal_id: int, actor: Actor, rationale: str) -> Approval:
+    """Take back your grant on a proposal that has not run (pending or approved).
+
+    The grant stops counting; an approved proposal drops below its quorum and waits for
+    approval again. Denies RATIONALE_REQUIRED, ACTOR_NOT_ALLOWED, TENANT_MISMATCH,
+    ROLE_REQUIRED, ILLEGAL_TRANSITION (rejected, expired, executed, cancelled),
+    EXECUTION_EXISTS (an execution is queued or running) and NOTHING_TO_WITHDRAW.
+    """
+
+    def body() -> Approval:
+        proposal = lock_proposal(proposal_id)
+        cleaned = require_rationale(
+            rationale, studio_id=proposal.studio_id, proposal_id=proposal.pk
+        )
+        require_role(
+            actor, studio_id=proposal.studio_id, minimum=Role.APPROVER, proposal_id=proposal.pk
+        )
+        status = step(proposal, Event.WITHDRAW)
+        running = Execution.objects.filter(proposal=proposal).values_list("pk", "status").first()
+        if running is not None:
+            raise Denied(
+                ReasonCode.EXECUTION_EXISTS,
+                f"Execution {running[0]} of this proposal is already {running[1]}; an approval "
+                "can be withdrawn only before the proposal runs.",
+                studio_id=proposal.studio_id,
+                proposal_id=proposal.pk,
+            )
+        approval = (
+            Approval.objects.select_for_update()
+            .filter(
+                proposal=proposal,
+                decision_round=proposal.decision_round,
+                approver=actor.user,
+                decision=Decision.GRANTED,
+            )
+            .first()
+        )
+        if approval is None:
+            raise Denied(
+                ReasonCode.NOTHING_TO_WITHDRAW,
+                studio_id=proposal.studio_id,
+                proposal_id=proposal.pk,
+            )
+        now = timezone.now()
+        approval.decision = Decision.WITHDRAWN
+        approval.withdrawn_at = now
+        approval.save(update_fields=["decision", "withdrawn_at"])
+        was_approved = proposal.status == ProposalStatus.APPROVED
+        proposal.status = status
+        proposal.approved_at = None
+        if was_approved:
+            proposal.decided_at = None
+        proposal.updated_at = now
+        proposal.save(update_fields=["status", "approved_at", "decided_at", "updated_at"])
+        granted = Approval.objects.filter(
+            proposal=proposal, decision_round=proposal.decision_round, decision=Decision.GRANTED
+        ).count()
+        audit_append(
+            studio=proposal.studio_id,
+            actor=actor,
+            action="approval.withdrawn",
+            target_type="proposal",
+            target_id=proposal.pk,
+            approval_state=proposal.status,
+            reason_code=ReasonCode.ALLOWED,
+            input_hash=approval.input_hash,
+            metadata={
+                "approval_id": approval.pk,
+                "rationale": cleaned,
+                "granted": granted,
+                "approvals_required": proposal.approvals_required,
+                "round": proposal.decision_round,
+                "quorum_lost": was_approved,
+            },
+        )
+        return approval
+
+    return governed("approval.withdraw_denied", actor, body, target=PROPOSAL)
