@@ -60,6 +60,16 @@ urlpatterns = [
         proposals.proposal_reject,
         name="proposal_reject",
     ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/withdraw/",
+        proposals.proposal_withdraw,
+        name="proposal_withdraw",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/cancel/",
+        proposals.proposal_cancel_view,
+        name="proposal_cancel",
+    ),
     path("s/<slug:studio>/finance/", finance.finance, name="finance"),
     path("s/<slug:studio>/finance/reconcile/", finance.finance_reconcile, name="finance_reconcile"),
     path("s/<slug:studio>/audit/", audit.audit_timeline, name="audit"),

@@ -81,6 +81,17 @@ class DecisionForm(ReauthForm):
     )
 
 
+class ReasonForm(forms.Form):
+    """Withdraw an approval or cancel a proposal: why, kept in the audit record."""
+
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
+    )
+
+
 class ProposalForm(forms.Form):
     """A new proposal: a write capability, its input as JSON, and why."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms as forms_module
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -21,7 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from brain.models import Role
 from cockpit.access import StudioRequest, studio_view
 from cockpit.finance import finance_adjust_initial
-from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm
+from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm, ReasonForm
 from cockpit.views.paging import page_number, query_without_page
 from governance.actors import Actor
 from governance.audit import verify_events
@@ -33,16 +34,19 @@ from governance.reauth import reauth_fresh
 from governance.selectors.audit import label_actors, proposal_audit_events
 from governance.selectors.execution import proposal_execution
 from governance.selectors.proposals import (
+    DECIDER_ROLE,
+    UNDECIDED_OR_APPROVED,
+    DecisionPanel,
     approval_is_fresh,
-    approval_list,
     canonical_input_text,
+    decision_panel,
     proposal_get,
     proposal_list,
     proposal_requesters,
 )
-from governance.services.approvals import approval_grant, approval_reject
-from governance.services.execution import proposal_execute
-from governance.services.proposals import proposal_submit
+from governance.services.approvals import approval_grant, approval_reject, approval_withdraw
+from governance.services.execution import execution_readiness, proposal_execute
+from governance.services.proposals import proposal_cancel, proposal_submit
 from governance.write_paths import rollback_offer
 
 QUEUE_PAGE_SIZE = 25
@@ -77,16 +81,34 @@ def _needs_reauth(request: StudioRequest, proposal: Proposal) -> bool:
 
 
 def _detail_context(request: StudioRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:
-    approvals = approval_list(proposal)
-    current = [a for a in approvals if a.decision_round == proposal.decision_round]
-    can_decide = request.membership.has_role(Role.APPROVER)
+    panel = decision_panel(proposal, request.user)
+    execution = _execution_context(request, proposal, forms.get("execute_denial"))
+    running = execution["execution"] is not None
+    is_pending = proposal.status == ProposalStatus.PENDING_APPROVAL
+    can_decide = request.membership.has_role(DECIDER_ROLE)
+    # Bug 4: once you decided (and until you withdraw), the panel says so instead of
+    # offering the forms again; the requester never gets them.
+    show_forms = (
+        is_pending
+        and can_decide
+        and not panel.is_requester
+        and panel.my_decision in ("", Decision.WITHDRAWN)
+    )
     needs_reauth = _needs_reauth(request, proposal)
     return {
         "active": "proposals",
         "proposal": proposal,
         "spec": CAPABILITIES.get(proposal.capability_id),
-        "approvals": approvals,
-        "granted_count": sum(1 for a in current if a.decision == Decision.GRANTED),
+        "panel": panel,
+        "approvals": panel.approvals,
+        "granted_count": len(panel.granted),
+        "my_state": _my_state(proposal, panel, can_decide),
+        "panel_errors": [
+            (error, getattr(form, "denial_code", ""))
+            for form in forms.values()
+            if isinstance(form, forms_module.Form)
+            for error in form.non_field_errors()
+        ],
         **_audit_trail_context(proposal),
         "canonical_input": canonical_input_text(proposal),
         "pretty_input": json.dumps(proposal.input, indent=2, sort_keys=True),
@@ -103,13 +125,48 @@ def _detail_context(request: StudioRequest, proposal: Proposal, **forms: Any) ->
             for d in proposal.dry_run.get("documents", [])
         ],
         "approval_fresh": approval_is_fresh(proposal),
-        **_execution_context(request, proposal, forms.get("execute_denial")),
+        **execution,
         "can_decide": can_decide,
-        "is_pending": proposal.status == "pending_approval",
+        "is_pending": is_pending,
+        "show_forms": show_forms,
+        "can_withdraw": panel.my_decision == Decision.GRANTED
+        and proposal.status in UNDECIDED_OR_APPROVED
+        and not running,
+        "can_cancel": panel.is_requester
+        and proposal.status in UNDECIDED_OR_APPROVED
+        and not running,
         "approve_form": forms.get("approve_form")
         or DecisionForm(needs_reauth=needs_reauth, auto_id="approve_%s"),
         "reject_form": forms.get("reject_form") or DecisionForm(auto_id="reject_%s"),
+        "withdraw_form": forms.get("withdraw_form") or ReasonForm(auto_id="withdraw_%s"),
+        "cancel_form": forms.get("cancel_form") or ReasonForm(auto_id="cancel_%s"),
     }
+
+
+def _my_state(proposal: Proposal, panel: DecisionPanel, can_decide: bool) -> str:
+    """The viewer's own state in one line: "You approved · waiting for 1 more approver"."""
+    left = panel.quorum_left
+    waiting = f"waiting for {left} more approver{'s' if left != 1 else ''} (role {DECIDER_ROLE.label})"
+    status = proposal.status
+    if panel.my_decision == Decision.GRANTED:
+        if status == ProposalStatus.PENDING_APPROVAL:
+            return f"You approved · {waiting}"
+        if status == ProposalStatus.APPROVED:
+            return "You approved · quorum met, waiting for an operator to execute"
+        return f"You approved · the proposal is {proposal.get_status_display()}"
+    if panel.my_decision == Decision.REJECTED:
+        return "You rejected this proposal"
+    if panel.my_decision == Decision.WITHDRAWN:
+        return "You withdrew your approval" + (
+            " · you may decide again" if status == ProposalStatus.PENDING_APPROVAL else ""
+        )
+    if panel.is_requester:
+        if status == ProposalStatus.PENDING_APPROVAL:
+            return f"You proposed this · {waiting}; you cannot approve your own proposal"
+        return "You proposed this"
+    if status == ProposalStatus.PENDING_APPROVAL and can_decide:
+        return f"Your decision is needed · {left} more approval{'s' if left != 1 else ''} to go"
+    return ""
 
 
 def dry_run_rows(dry_run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,13 +196,23 @@ def _execution_context(
     """What the execution panel shows: the button, the run in progress, or how it ended."""
     execution = proposal_execution(proposal)
     can_execute = request.membership.has_role(Role.OPERATOR)
+    # Bug 5: the gateway's own checks say whether anything can run it; when not, the panel
+    # shows that reason instead of an Execute button.
+    blocker = None
+    if execution is None and proposal.status in (
+        ProposalStatus.PENDING_APPROVAL,
+        ProposalStatus.APPROVED,
+    ):
+        blocker = execution_readiness(proposal)
     return {
         "execution": execution,
         "can_execute": can_execute,
         "execute_denial": denial,
+        "execution_blocker": blocker,
         "show_execute": can_execute
         and execution is None
-        and proposal.status == ProposalStatus.APPROVED,
+        and proposal.status == ProposalStatus.APPROVED
+        and blocker is None,
         "rollback": rollback_offer(proposal, execution) if can_execute else None,
     }
 
@@ -184,7 +251,8 @@ def _decide(request: StudioRequest, proposal_id: int, decision: str) -> HttpResp
             )
         except Denied as denial:
             field = "rationale" if "rationale" in denial.field_errors else None
-            form.add_error(field, f"{denial.message} ({denial.code})")
+            form.add_error(field, denial.message)
+            form.denial_code = str(denial.code)
         else:
             messages.success(
                 request,
@@ -214,6 +282,49 @@ def proposal_reject(request: StudioRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, "reject")
 
 
+def _reason_action(
+    request: StudioRequest, proposal_id: int, verb: str, done: str
+) -> HttpResponse:
+    """Withdraw or cancel: a reason, one service call, the panel again (or its error)."""
+    proposal = _proposal_or_404(request, proposal_id)
+    form = ReasonForm(request.POST, auto_id=f"{verb}_%s")
+    if form.is_valid():
+        actor = Actor.staff(request.user)
+        why = form.cleaned_data["rationale"]
+        try:
+            if verb == "withdraw":
+                approval_withdraw(proposal_id=proposal.pk, actor=actor, rationale=why)
+            else:
+                proposal_cancel(proposal_id=proposal.pk, actor=actor, reason=why)
+        except Denied as denial:
+            field = "rationale" if "rationale" in denial.field_errors else None
+            form.add_error(field, denial.message)
+            form.denial_code = str(denial.code)
+        else:
+            messages.success(request, f"Proposal #{proposal.pk}: {done}; it is in the audit chain.")
+            url = reverse("cockpit:proposal_detail", args=[proposal.studio.slug, proposal.pk])
+            if request.htmx:
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    proposal.refresh_from_db()
+    context = _detail_context(request, proposal, **{f"{verb}_form": form})
+    if request.htmx:
+        return render(request, "cockpit/proposals_detail.html#decision", context)
+    return render(request, "cockpit/proposals_detail.html", context, status=422)
+
+
+@require_POST
+@studio_view(minimum=Role.APPROVER)
+def proposal_withdraw(request: StudioRequest, proposal_id: int) -> HttpResponse:
+    return _reason_action(request, proposal_id, "withdraw", "your approval is withdrawn")
+
+
+@require_POST
+@studio_view()
+def proposal_cancel_view(request: StudioRequest, proposal_id: int) -> HttpResponse:
+    return _reason_action(request, proposal_id, "cancel", "cancelled")
+
+
 @require_POST
 @studio_view(minimum=Role.OPERATOR)
 def proposal_execute_view(request: StudioRequest, proposal_id: int) -> HttpResponse:
@@ -231,6 +342,9 @@ def proposal_execute_view(request: StudioRequest, proposal_id: int) -> HttpRespo
     proposal.refresh_from_db()
     if request.htmx:
         context = {"proposal": proposal, **_execution_context(request, proposal, denial)}
+        if denial is not None:
+            # The denial is in the audit chain now: the page's trail follows, out of band.
+            context.update(_audit_trail_context(proposal))
         return render(request, "cockpit/proposals_detail.html#execution", context)
     if denial is None:
         messages.success(request, f"Proposal #{proposal.pk} is executing.")

@@ -14,8 +14,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from connectors.sdk.canonical import canonical_hash, canonical_json
-from governance.enums import Decision, ProposalStatus
+from brain.models import Membership, Role
+from governance.enums import ActorType, Decision, ProposalStatus
 from governance.models import Approval, Proposal
+
+# Who decides: the role a proposal's approvers need (admins count too, roles are ordered).
+DECIDER_ROLE = Role.APPROVER
+# Statuses from which a proposal may still be cancelled or an approval withdrawn.
+UNDECIDED_OR_APPROVED = (ProposalStatus.DRAFT, ProposalStatus.PENDING_APPROVAL, ProposalStatus.APPROVED)
 
 PROPOSAL_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
@@ -137,3 +143,59 @@ def granted_count(proposal: Proposal) -> int:
 
 def canonical_input_text(proposal: Proposal) -> str:
     return canonical_json(proposal.input).decode("ascii")
+
+
+@dataclass(frozen=True)
+class DecisionPanel:
+    """Everything the decision panel says, from one staff member's point of view: who has
+    approved, who may still approve, how many approvals are left, the deadline, and the
+    viewer's own state. Built by ``decision_panel`` in two queries."""
+
+    approvals: list[Approval]  # every round, oldest first
+    granted: list[Approval]  # the current round's grants: what the quorum counts
+    quorum_left: int
+    may_still_approve: list[str]  # usernames: approvers who have not decided this round
+    mine: Approval | None  # the viewer's decision of the current round
+    is_requester: bool
+    deadline: datetime | None
+    deadline_kind: str  # "expires" (pending) or "run_by" (approved), "" without a deadline
+
+    @property
+    def my_decision(self) -> str:
+        return self.mine.decision if self.mine is not None else ""
+
+
+def decision_panel(proposal: Proposal, user: object) -> DecisionPanel:
+    approvals = approval_list(proposal)
+    current = [a for a in approvals if a.decision_round == proposal.decision_round]
+    granted = [a for a in current if a.decision == Decision.GRANTED]
+    decided_by = {a.approver_id for a in current if a.decision != Decision.WITHDRAWN}
+    user_id = getattr(user, "pk", None)
+    is_requester = (
+        proposal.requested_by_type == ActorType.STAFF
+        and user_id is not None
+        and proposal.requested_by_id == str(user_id)
+    )
+    requester_id = proposal.requested_by_user_id
+    may_still_approve = [
+        m.user.get_username()
+        for m in Membership.objects.filter(studio_id=proposal.studio_id, role__gte=DECIDER_ROLE)
+        .select_related("user")
+        .order_by("user__username")
+        if m.user_id not in decided_by and m.user_id != requester_id
+    ]
+    deadline, kind = None, ""
+    if proposal.status == ProposalStatus.PENDING_APPROVAL and proposal.expires_at:
+        deadline, kind = proposal.expires_at, "expires"
+    elif proposal.status == ProposalStatus.APPROVED and proposal.approved_at:
+        deadline, kind = proposal.approved_at + settings.BRAIN.approval_window, "run_by"
+    return DecisionPanel(
+        approvals=approvals,
+        granted=granted,
+        quorum_left=max(0, proposal.approvals_required - len({a.approver_id for a in granted})),
+        may_still_approve=may_still_approve,
+        mine=next((a for a in current if a.approver_id == user_id), None),
+        is_requester=is_requester,
+        deadline=deadline,
+        deadline_kind=kind,
+    )
