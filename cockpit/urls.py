@@ -35,6 +35,7 @@ urlpatterns = [
     ],
     path("s/<slug:studio>/proposals/", proposals.proposal_queue, name="proposals"),
     path("s/<slug:studio>/proposals/new/", proposals.proposal_new, name="proposal_new"),
+    path("s/<slug:studio>/proposals/bulk/", proposals.proposal_bulk, name="proposals_bulk"),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/",
         proposals.proposal_detail,

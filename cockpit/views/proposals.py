@@ -8,21 +8,34 @@ studio's proposal is a 404, exactly like a missing one.
 from __future__ import annotations
 
 import json
+from datetime import datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django import forms as forms_module
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
 from cockpit.access import StudioRequest, studio_view
 from cockpit.finance import finance_adjust_initial
-from cockpit.forms.proposals import DecisionForm, ProposalFilterForm, ProposalForm, ReasonForm
+from cockpit.forms.proposals import (
+    SAVED_FILTERS,
+    BulkDecisionForm,
+    DecisionForm,
+    ProposalFilterForm,
+    ProposalForm,
+    ProposalIdsField,
+    ReasonForm,
+)
 from cockpit.views.paging import page_number, query_without_page
 from governance.actors import Actor
 from governance.audit import verify_events
@@ -45,6 +58,12 @@ from governance.selectors.proposals import (
     proposal_requesters,
 )
 from governance.services.approvals import approval_grant, approval_reject, approval_withdraw
+from governance.services.bulk_review import (
+    BULK_LIMIT,
+    BulkOutcome,
+    BulkVerb,
+    approval_bulk_decide,
+)
 from governance.services.execution import execution_readiness, proposal_execute
 from governance.services.proposals import proposal_cancel, proposal_submit
 from governance.write_paths import rollback_offer
@@ -55,29 +74,153 @@ QUEUE_PAGE_SIZE = 25
 @require_GET
 @studio_view()
 def proposal_queue(request: StudioRequest) -> HttpResponse:
-    studio = request.studio
-    form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
-    # The queue shows summaries: the inputs and effects stay in the database until the detail page.
-    proposals = proposal_list(studio.pk, form.filters()).defer(
-        "input", "expected_effects", "dry_run", "rationale"
-    )
-    paginator = Paginator(proposals, QUEUE_PAGE_SIZE)
-    page = paginator.get_page(page_number(request))
-    context = {
-        "active": "proposals",
-        "form": form,
-        "page": page,
-        "query": query_without_page(request),
-        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "status")),
-    }
+    context = _queue_context(request)
     if request.htmx:
         return render(request, "cockpit/proposals.html#queue", context)
     return render(request, "cockpit/proposals.html", context)
 
 
+@require_POST
+@studio_view(minimum=Role.APPROVER)
+def proposal_bulk(request: StudioRequest) -> HttpResponse:
+    """Approve or reject the ticked proposals with one rationale: each through the same
+    service as a single decision, with its own checks and audit event; the queue comes back
+    with what happened to each. The query string keeps the queue's filters."""
+    studio = request.studio
+    try:
+        selected = ProposalIdsField(required=False).clean(request.POST.getlist("proposal"))
+    except ValidationError:
+        selected = []  # the form says what is wrong
+    verb = request.POST.get("verb", "")
+    form = BulkDecisionForm(
+        request.POST,
+        needs_reauth=verb == BulkVerb.APPROVE and _bulk_needs_reauth(request, selected),
+        request=request,
+        auto_id="bulk_%s",
+    )
+    outcomes = None
+    if form.is_valid():
+        form.reauthenticated()
+        try:
+            outcomes = approval_bulk_decide(
+                studio_id=studio.pk,
+                proposal_ids=form.cleaned_data["proposal"],
+                actor=Actor.staff(request.user),
+                rationale=form.cleaned_data["rationale"],
+                verb=BulkVerb(form.cleaned_data["verb"]),
+            )
+        except Denied as denial:
+            field = "rationale" if "rationale" in denial.field_errors else None
+            form.add_error(field, denial.message)
+    context = _queue_context(request, bulk_form=form, outcomes=outcomes, selected=selected)
+    status = 200 if outcomes is not None else 422
+    if request.htmx:
+        # htmx swaps 2xx only: the fragment with the form's errors goes out as 200.
+        return render(request, "cockpit/proposals.html#queue", context)
+    return render(request, "cockpit/proposals.html", context, status=status)
+
+
+def _bulk_needs_reauth(request: StudioRequest, selected: list[int]) -> bool:
+    """The single approval's rule applied to what a bulk approval may approve: high and
+    critical risk never are (BULK_NOT_ALLOWED), so today this asks only if the rule widens."""
+    risks = (
+        Proposal.objects.filter(studio_id=request.studio.pk, pk__in=selected, risk__lt=Risk.HIGH)
+        .values_list("risk", flat=True)
+        .distinct()
+    )
+    return any(_needs_reauth_for(request, risk) for risk in risks)
+
+
+def _queue_context(
+    request: StudioRequest,
+    *,
+    bulk_form: BulkDecisionForm | None = None,
+    outcomes: list[BulkOutcome] | None = None,
+    selected: list[int] | None = None,
+) -> dict[str, Any]:
+    studio = request.studio
+    form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
+    filters = form.filters(user_id=request.user.pk, end_of_today=_end_of_today(studio.timezone))
+    # The queue shows summaries: the inputs and effects stay in the database until the detail page.
+    proposals = proposal_list(studio.pk, filters).defer(
+        "input", "expected_effects", "dry_run", "rationale"
+    )
+    per_page = BULK_LIMIT if request.GET.get("per") == str(BULK_LIMIT) else QUEUE_PAGE_SIZE
+    page = Paginator(proposals, per_page).get_page(page_number(request))
+    can_bulk = request.membership.has_role(DECIDER_ROLE)
+    on_page = [proposal.pk for proposal in page.object_list]
+    if request.GET.get("select") == "all":
+        ticked = set(on_page)
+    else:
+        ticked = set(selected or []) if outcomes is None else set()
+    view = form.cleaned_data.get("view", "") if form.is_valid() else ""
+    return {
+        "active": "proposals",
+        "form": form,
+        "page": page,
+        "query": query_without_page(request),
+        "query_keep": _query_without(request, "page", "select"),
+        "filtered": any(
+            v for k, v in request.GET.items() if k not in ("page", "sort", "status", "per", "select")
+        ),
+        "saved_filters": _saved_filter_links(request, view),
+        "view": view,
+        "can_bulk": can_bulk,
+        "bulk_form": bulk_form or BulkDecisionForm(auto_id="bulk_%s"),
+        "bulk_limit": BULK_LIMIT,
+        "per_page": per_page,
+        "ticked": ticked,
+        "bulk_result": _bulk_result(studio.pk, outcomes) if outcomes is not None else None,
+    }
+
+
+def _end_of_today(zone: str) -> datetime:
+    """Midnight at the end of today in the studio's timezone: "expiring today" ends there."""
+    local = timezone.localtime(timezone.now(), ZoneInfo(zone))
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
+
+
+def _query_without(request: StudioRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _saved_filter_links(request: StudioRequest, current: str) -> list[dict[str, Any]]:
+    """One link per saved filter: it replaces the filters (a search stays)."""
+    base = reverse("cockpit:proposals", args=[request.studio.slug])
+    search = request.GET.get("q", "")
+    links = [{"key": "", "label": "All pending", "url": base + (f"?{urlencode({'q': search})}" if search else "")}]
+    for key, label in SAVED_FILTERS.items():
+        query = {"view": key, **({"q": search} if search else {})}
+        links.append({"key": key, "label": label, "url": f"{base}?{urlencode(query)}"})
+    for link in links:
+        link["current"] = link["key"] == current
+    return links
+
+
+def _bulk_result(studio_id: int, outcomes: list[BulkOutcome]) -> dict[str, Any]:
+    summaries = dict(
+        Proposal.objects.filter(
+            studio_id=studio_id, pk__in=[o.proposal_id for o in outcomes]
+        ).values_list("pk", "summary")
+    )
+    rows = [
+        {"outcome": outcome, "summary": summaries.get(outcome.proposal_id, "")}
+        for outcome in outcomes
+    ]
+    decided = sum(1 for o in outcomes if o.decided)
+    return {"rows": rows, "decided": decided, "denied": len(outcomes) - decided}
+
+
 def _needs_reauth(request: StudioRequest, proposal: Proposal) -> bool:
     """Sudo mode: approving high or critical risk needs a recently proved password."""
-    return proposal.risk >= Risk.HIGH and not reauth_fresh(request)
+    return _needs_reauth_for(request, proposal.risk)
+
+
+def _needs_reauth_for(request: StudioRequest, risk: int) -> bool:
+    return risk >= Risk.HIGH and not reauth_fresh(request)
 
 
 def _detail_context(request: StudioRequest, proposal: Proposal, **forms: Any) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from connectors.sdk.canonical import canonical_hash, canonical_json
@@ -47,6 +49,10 @@ def pending_proposal_count(studio_id: int) -> int:
     ).count()
 
 
+# The queue's search looks at most this many words (each must match somewhere).
+SEARCH_TERMS = 5
+
+
 @dataclass(frozen=True)
 class ProposalFilters:
     status: str = ProposalStatus.PENDING_APPROVAL
@@ -55,6 +61,14 @@ class ProposalFilters:
     requester: str = ""
     age: str = ""
     sort: str = "newest"
+    # Search: every word must appear in the capability, the target (the input), the
+    # requester (id or username), the summary or the rationale; case does not matter.
+    q: str = ""
+    # Saved filters: "needs me" (a staff member has not decided yet and did not propose it),
+    # "high risk" (risk at least), "expiring today" (expires before this moment).
+    needs_decision_by: int | None = None
+    risk_at_least: int | None = None
+    expires_before: datetime | None = None
 
 
 def proposal_list(
@@ -80,7 +94,44 @@ def proposal_list(
             qs = qs.filter(created_at__gte=now - younger)
         if older is not None:
             qs = qs.filter(created_at__lt=now - older)
+    if filters.risk_at_least is not None:
+        qs = qs.filter(risk__gte=filters.risk_at_least)
+    if filters.expires_before is not None:
+        qs = qs.filter(expires_at__gt=now, expires_at__lte=filters.expires_before)
+    if filters.needs_decision_by is not None:
+        qs = _needing_decision_by(qs, filters.needs_decision_by)
+    if filters.q:
+        qs = _searched(qs, filters.q)
     return qs.order_by(*PROPOSAL_SORTS.get(filters.sort, PROPOSAL_SORTS["newest"]))
+
+
+def _needing_decision_by(qs: QuerySet[Proposal], user_id: int) -> QuerySet[Proposal]:
+    """Pending, not proposed by the user, and no decision of theirs in the current round."""
+    decided = Approval.objects.filter(
+        proposal=OuterRef("pk"), decision_round=OuterRef("decision_round"), approver_id=user_id
+    ).exclude(decision=Decision.WITHDRAWN)
+    return (
+        qs.filter(status=ProposalStatus.PENDING_APPROVAL)
+        .exclude(requested_by_type=ActorType.STAFF, requested_by_id=str(user_id))
+        .exclude(Exists(decided))
+    )
+
+
+def _searched(qs: QuerySet[Proposal], text: str) -> QuerySet[Proposal]:
+    """Each word in one of the searched fields. The input is searched as its JSON text, which
+    holds the target (batch, device, note id) and every other value approvers see."""
+    usernames = get_user_model().objects.values("pk")
+    qs = qs.annotate(input_text=Cast("input", TextField()))
+    for term in text.split()[:SEARCH_TERMS]:
+        qs = qs.filter(
+            Q(capability__id__icontains=term)
+            | Q(summary__icontains=term)
+            | Q(rationale__icontains=term)
+            | Q(input_text__icontains=term)
+            | Q(requested_by_id__icontains=term)
+            | Q(requested_by_user__in=usernames.filter(username__icontains=term))
+        )
+    return qs
 
 
 def proposal_requesters(studio_id: int) -> list[tuple[str, str]]:
