@@ -1,12 +1,19 @@
 """Bulk review: approve or reject up to ``BULK_LIMIT`` proposals with one rationale.
 
-Each proposal goes through ``approval_grant`` / ``approval_reject`` with ``bulk=True``: its
-own checks, its own audit event, its own audited denial (high and critical risk are never
-approved in bulk: BULK_NOT_ALLOWED). The batch runs in one transaction, each item in a
-savepoint of it (``governed`` nests), so the batch commits once: that is what makes 100
-decisions cheaper than 100 separate ones, and an unexpected error leaves nothing
-half-written. The proposals are locked up front in id order, so two batches that overlap
-wait for each other instead of deadlocking.
+Each proposal gets the checks of a single decision (``approvals.check_decision``, the
+function ``approval_grant`` / ``approval_reject`` run), its own row, its own
+``approval.granted`` / ``approval.rejected`` event (``approvals.decision_event``, marked
+``bulk``), or its own audited denial (``approval.grant_denied`` / ``reject_denied``, as
+``governed`` writes it). High and critical risk are never approved in bulk
+(BULK_NOT_ALLOWED): they need the individual panel.
+
+What makes 100 decisions cheaper than 100 single ones is doing the per-item reads and
+writes as sets, in one transaction that commits once: the proposals are locked in one
+statement (in id order, so overlapping batches wait instead of deadlocking), the
+approver's rows and the rounds' grant counts read in one query each, the approvals
+inserted and the proposals updated in one statement each; the audit events stay one per
+item, in id order. The rationale and the role are checked once for the batch: a viewer's
+batch is one denial, not a hundred. An unexpected error rolls the whole batch back.
 """
 
 from __future__ import annotations
@@ -15,16 +22,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
 
 from brain.models import Role
 from governance.actors import Actor
 from governance.audit import audit_append
-from governance.errors import Denied, ProposalNotFound
-from governance.models import Proposal
+from governance.enums import Decision
+from governance.errors import Denied
+from governance.models import Approval, Proposal
 from governance.reasons import ReasonCode
-from governance.services.approvals import approval_grant, approval_reject
-from governance.services.common import Target, governed, require_rationale, require_role
+from governance.services.approvals import (
+    DECIDED_FIELDS,
+    apply_decision,
+    check_decision,
+    decision_event,
+    decision_row,
+)
+from governance.services.common import (
+    PROPOSAL,
+    Target,
+    audit_denial,
+    governed,
+    require_rationale,
+    require_role,
+)
+from governance.transitions import Event
 
 BULK_LIMIT = 100
 
@@ -54,14 +77,15 @@ def approval_bulk_decide(
     verb: BulkVerb,
 ) -> list[BulkOutcome]:
     """Approve or reject each of ``proposal_ids`` (this studio's; another studio's or a
-    missing one is reported not found) with one rationale; one outcome per proposal, in id
-    order. The batch itself is denied (audited as ``approval.bulk_denied``, nothing decided)
-    for RATIONALE_REQUIRED, ACTOR_NOT_ALLOWED, TENANT_MISMATCH, ROLE_REQUIRED, and
-    INPUT_INVALID when it is empty or longer than ``BULK_LIMIT``. Ends with one
-    ``approval.bulk_decided`` event counting what happened.
+    missing one is reported not found, and nothing is written about it) with one rationale;
+    one outcome per proposal, in id order. The batch itself is denied (audited as
+    ``approval.bulk_denied``, nothing decided) for RATIONALE_REQUIRED, ACTOR_NOT_ALLOWED,
+    TENANT_MISMATCH, ROLE_REQUIRED, and INPUT_INVALID when it is empty or longer than
+    ``BULK_LIMIT``. Ends with one ``approval.bulk_decided`` event counting what happened.
     """
     wanted = sorted(set(proposal_ids))
-    service = approval_grant if verb == BulkVerb.APPROVE else approval_reject
+    event = Event.VOTE if verb == BulkVerb.APPROVE else Event.REJECT
+    denied_action = "approval.grant_denied" if event == Event.VOTE else "approval.reject_denied"
 
     def body() -> list[BulkOutcome]:
         if not wanted or len(wanted) > BULK_LIMIT:
@@ -72,32 +96,76 @@ def approval_bulk_decide(
             )
         cleaned = require_rationale(rationale, studio_id=studio_id)
         require_role(actor, studio_id=studio_id, minimum=Role.APPROVER)
-        found = set(
-            Proposal.objects.select_for_update()
+        proposals = {
+            proposal.pk: proposal
+            for proposal in Proposal.objects.select_for_update()
             .filter(studio_id=studio_id, pk__in=wanted)
             .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        outcomes = []
-        for proposal_id in wanted:
-            if proposal_id not in found:
-                outcomes.append(BulkOutcome(proposal_id, False, message="No such proposal."))
-                continue
+        }
+        mine = {
+            approval.proposal_id: approval
+            for approval in Approval.objects.filter(
+                proposal__in=list(proposals),
+                approver=actor.user,
+                decision_round=F("proposal__decision_round"),
+            )
+        }
+        now = timezone.now()
+        denials: dict[int, Denied] = {}
+        allowed: list[Proposal] = []
+        for proposal in proposals.values():
             try:
-                approval = service(
-                    proposal_id=proposal_id, actor=actor, rationale=cleaned, bulk=True
+                check_decision(
+                    proposal, actor, mine.get(proposal.pk), event, now=now, bulk=True
                 )
             except Denied as denial:
-                status = Proposal.objects.filter(pk=proposal_id).values_list("status", flat=True)
+                denials[proposal.pk] = denial
+            else:
+                allowed.append(proposal)
+        granted = _granted_before(allowed) if event == Event.VOTE else {}
+        decision = Decision.GRANTED if event == Event.VOTE else Decision.REJECTED
+        rows = {
+            p.pk: decision_row(p, actor, decision, cleaned, mine.get(p.pk), now) for p in allowed
+        }
+        again = [row for row in rows.values() if row.pk is not None]
+        Approval.objects.bulk_create([row for row in rows.values() if row.pk is None])
+        for row in again:
+            row.save()  # a withdrawn grant decided again: one row per approver and round
+        counts = {p.pk: granted.get(p.pk, 0) + 1 for p in allowed}
+        for proposal in allowed:
+            apply_decision(proposal, event, counts[proposal.pk], now)
+        Proposal.objects.bulk_update(allowed, DECIDED_FIELDS)
+
+        outcomes = []
+        for proposal_id in wanted:
+            proposal = proposals.get(proposal_id)
+            if proposal is None:
+                outcomes.append(BulkOutcome(proposal_id, False, message="No such proposal."))
+            elif proposal_id in denials:
+                denial = denials[proposal_id]
+                audit_denial(
+                    denial,
+                    action=denied_action,
+                    actor=actor,
+                    target=PROPOSAL,
+                    metadata={"bulk": True},
+                )
                 outcomes.append(
                     BulkOutcome(
-                        proposal_id, False, status[0], str(denial.code), denial.message
+                        proposal_id, False, proposal.status, str(denial.code), denial.message
                     )
                 )
-            except ProposalNotFound:
-                outcomes.append(BulkOutcome(proposal_id, False, message="No such proposal."))
             else:
-                outcomes.append(BulkOutcome(proposal_id, True, approval.proposal.status))
+                audit_append(
+                    **decision_event(
+                        proposal,
+                        actor,
+                        rows[proposal_id],
+                        granted=counts[proposal_id],
+                        bulk=True,
+                    )
+                )
+                outcomes.append(BulkOutcome(proposal_id, True, proposal.status))
         decided = sum(1 for outcome in outcomes if outcome.decided)
         audit_append(
             studio=studio_id,
@@ -124,3 +192,17 @@ def approval_bulk_decide(
         target=Target("studio", studio_id, studio_id=studio_id),
         metadata={"verb": str(verb), "selected": len(wanted)},
     )
+
+
+def _granted_before(proposals: list[Proposal]) -> dict[int, int]:
+    """Distinct approvers who granted each proposal's current round so far (one query)."""
+    rows = (
+        Approval.objects.filter(
+            proposal__in=proposals,
+            decision=Decision.GRANTED,
+            decision_round=F("proposal__decision_round"),
+        )
+        .values("proposal_id")
+        .annotate(granted=Count("approver", distinct=True))
+    )
+    return {row["proposal_id"]: row["granted"] for row in rows}
