@@ -101,6 +101,7 @@ class DecisionForm(ReauthForm):
 
     reauth_needed = "High-risk approvals need a recent sign-in"
     field_order = ["rationale", "password"]
+    denial_code = ""  # set by the view when the service refused: shown on hover
 
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -159,6 +160,8 @@ class BulkDecisionForm(ReauthForm):
 
 class ReasonForm(forms.Form):
     """Withdraw an approval or cancel a proposal: why, kept in the audit record."""
+
+    denial_code = ""  # set by the view when the service refused: shown on hover
 
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -50,6 +50,7 @@ from governance.selectors.proposals import (
     DECIDER_ROLE,
     UNDECIDED_OR_APPROVED,
     DecisionPanel,
+    ProposalFilters,
     approval_is_fresh,
     canonical_input_text,
     decision_panel,
@@ -143,7 +144,7 @@ def _queue_context(
     filters = form.filters(user_id=request.user.pk, end_of_today=_end_of_today(studio.timezone))
     # The queue shows summaries: the inputs and effects stay in the database until the detail page.
     proposals = proposal_list(studio.pk, filters).defer(
-        "input", "expected_effects", "dry_run", "rationale"
+        "input", "expected_effects", "dry_run", "rationale", "search_text"
     )
     per_page = BULK_LIMIT if request.GET.get("per") == str(BULK_LIMIT) else QUEUE_PAGE_SIZE
     page = Paginator(proposals, per_page).get_page(page_number(request))
@@ -154,14 +155,20 @@ def _queue_context(
     else:
         ticked = set(selected or []) if outcomes is None else set()
     view = form.cleaned_data.get("view", "") if form.is_valid() else ""
-    return {
+    context: dict[str, Any] = {}
+    if filters == ProposalFilters(sort=filters.sort):
+        # The page counted the studio's pending proposals already: the badge reuses it.
+        context["pending_proposals"] = page.paginator.count
+    return context | {
         "active": "proposals",
         "form": form,
         "page": page,
         "query": query_without_page(request),
         "query_keep": _query_without(request, "page", "select"),
         "filtered": any(
-            v for k, v in request.GET.items() if k not in ("page", "sort", "status", "per", "select")
+            v
+            for k, v in request.GET.items()
+            if k not in ("page", "sort", "status", "per", "select")
         ),
         "saved_filters": _saved_filter_links(request, view),
         "view": view,
@@ -191,7 +198,13 @@ def _saved_filter_links(request: StudioRequest, current: str) -> list[dict[str, 
     """One link per saved filter: it replaces the filters (a search stays)."""
     base = reverse("cockpit:proposals", args=[request.studio.slug])
     search = request.GET.get("q", "")
-    links = [{"key": "", "label": "All pending", "url": base + (f"?{urlencode({'q': search})}" if search else "")}]
+    links: list[dict[str, Any]] = [
+        {
+            "key": "",
+            "label": "All pending",
+            "url": base + (f"?{urlencode({'q': search})}" if search else ""),
+        }
+    ]
     for key, label in SAVED_FILTERS.items():
         query = {"view": key, **({"q": search} if search else {})}
         links.append({"key": key, "label": label, "url": f"{base}?{urlencode(query)}"})
@@ -289,7 +302,9 @@ def _detail_context(request: StudioRequest, proposal: Proposal, **forms: Any) ->
 def _my_state(proposal: Proposal, panel: DecisionPanel, can_decide: bool) -> str:
     """The viewer's own state in one line: "You approved · waiting for 1 more approver"."""
     left = panel.quorum_left
-    waiting = f"waiting for {left} more approver{'s' if left != 1 else ''} (role {DECIDER_ROLE.label})"
+    waiting = (
+        f"waiting for {left} more approver{'s' if left != 1 else ''} (role {DECIDER_ROLE.label})"
+    )
     status = proposal.status
     if panel.my_decision == Decision.GRANTED:
         if status == ProposalStatus.PENDING_APPROVAL:
@@ -425,9 +440,7 @@ def proposal_reject(request: StudioRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, "reject")
 
 
-def _reason_action(
-    request: StudioRequest, proposal_id: int, verb: str, done: str
-) -> HttpResponse:
+def _reason_action(request: StudioRequest, proposal_id: int, verb: str, done: str) -> HttpResponse:
     """Withdraw or cancel: a reason, one service call, the panel again (or its error)."""
     proposal = _proposal_or_404(request, proposal_id)
     form = ReasonForm(request.POST, auto_id=f"{verb}_%s")

@@ -4,25 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0006_kill_switch_events'),
+        ("governance", "0006_kill_switch_events"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approval',
-            name='withdrawn_at',
+            model_name="approval",
+            name="withdrawn_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='approval',
-            name='decision',
-            field=models.CharField(choices=[('granted', 'granted'), ('rejected', 'rejected'), ('withdrawn', 'withdrawn')], max_length=10),
+            model_name="approval",
+            name="decision",
+            field=models.CharField(
+                choices=[
+                    ("granted", "granted"),
+                    ("rejected", "rejected"),
+                    ("withdrawn", "withdrawn"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='proposal',
-            name='status',
-            field=models.CharField(choices=[('draft', 'draft'), ('pending_approval', 'pending approval'), ('approved', 'approved'), ('rejected', 'rejected'), ('expired', 'expired'), ('executed', 'executed'), ('failed', 'failed'), ('cancelled', 'cancelled')], default='draft', max_length=20),
+            model_name="proposal",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("draft", "draft"),
+                    ("pending_approval", "pending approval"),
+                    ("approved", "approved"),
+                    ("rejected", "rejected"),
+                    ("expired", "expired"),
+                    ("executed", "executed"),
+                    ("failed", "failed"),
+                    ("cancelled", "cancelled"),
+                ],
+                default="draft",
+                max_length=20,
+            ),
         ),
     ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Cast, Concat, Upper
 
 from governance.enums import ActorType, Decision, Mode, ProposalStatus, Risk
 
@@ -35,6 +37,26 @@ class Capability(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+def proposal_search_document() -> Concat:
+    """What the queue's search reads as one text: capability, summary, rationale, requester
+    id and the input's JSON (its target and every other value). Stored as
+    ``Proposal.search_text`` (upper-cased) so a search reads one column instead of building
+    this for every row, with a trigram index on it."""
+    space = models.Value(" ")
+    return Concat(
+        "capability_id",
+        space,
+        "summary",
+        space,
+        "rationale",
+        space,
+        "requested_by_id",
+        space,
+        Cast("input", models.TextField()),
+        output_field=models.TextField(),
+    )
 
 
 class Proposal(models.Model):
@@ -75,6 +97,13 @@ class Proposal(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
+    # Kept by Postgres from the other columns, upper-cased: what the queue's search matches
+    # (upper-casing 10,000 rows at search time costs more than the LIKE itself).
+    search_text = models.GeneratedField(
+        expression=Upper(proposal_search_document()),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -84,6 +113,13 @@ class Proposal(models.Model):
             models.Index(fields=["studio", "status", "-created_at", "-id"], name="proposal_queue"),
             # The expiry job: "pending proposals past their deadline".
             models.Index(fields=["status", "expires_at"], name="proposal_expiry"),
+            # The requester filter's choices: the distinct requesters, read off this alone.
+            models.Index(
+                fields=["studio", "requested_by_type", "requested_by_id", "requested_by_user"],
+                name="proposal_requesters",
+            ),
+            # The queue's search (pg_trgm): "search_text LIKE '%WORD%'" can be read off it.
+            GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="proposal_search"),
         ]
 
     def __str__(self) -> str:

@@ -11,19 +11,23 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Upper
 from django.utils import timezone
 
-from connectors.sdk.canonical import canonical_hash, canonical_json
 from brain.models import Membership, Role
+from connectors.sdk.canonical import canonical_hash, canonical_json
 from governance.enums import ActorType, Decision, ProposalStatus
 from governance.models import Approval, Proposal
 
 # Who decides: the role a proposal's approvers need (admins count too, roles are ordered).
 DECIDER_ROLE = Role.APPROVER
 # Statuses from which a proposal may still be cancelled or an approval withdrawn.
-UNDECIDED_OR_APPROVED = (ProposalStatus.DRAFT, ProposalStatus.PENDING_APPROVAL, ProposalStatus.APPROVED)
+UNDECIDED_OR_APPROVED = (
+    ProposalStatus.DRAFT,
+    ProposalStatus.PENDING_APPROVAL,
+    ProposalStatus.APPROVED,
+)
 
 PROPOSAL_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
@@ -118,31 +122,47 @@ def _needing_decision_by(qs: QuerySet[Proposal], user_id: int) -> QuerySet[Propo
 
 
 def _searched(qs: QuerySet[Proposal], text: str) -> QuerySet[Proposal]:
-    """Each word in one of the searched fields. The input is searched as its JSON text, which
-    holds the target (batch, device, note id) and every other value approvers see."""
-    usernames = get_user_model().objects.values("pk")
-    qs = qs.annotate(input_text=Cast("input", TextField()))
-    for term in text.split()[:SEARCH_TERMS]:
-        qs = qs.filter(
-            Q(capability__id__icontains=term)
-            | Q(summary__icontains=term)
-            | Q(rationale__icontains=term)
-            | Q(input_text__icontains=term)
-            | Q(requested_by_id__icontains=term)
-            | Q(requested_by_user__in=usernames.filter(username__icontains=term))
-        )
+    """Each word in ``search_text`` (capability, summary, rationale, requester id, the
+    input's JSON with its target) or the requester's username, whatever the case. Its
+    trigram index (``proposal_search``) can answer the ``LIKE``. The usernames are looked up
+    first, in one query on the small user table, so each word's condition is the index's
+    and an id list (an OR with a subquery would make Postgres read every proposal)."""
+    terms = text.split()[:SEARCH_TERMS]
+    matching_users = Q()
+    for term in terms:
+        matching_users |= Q(username__icontains=term)
+    users = list(get_user_model().objects.filter(matching_users).values_list("pk", "username"))
+    for term in terms:
+        # Upper-cased by Postgres like the column, so both sides agree on every letter.
+        condition = Q(search_text__contains=Upper(Value(term)))
+        named = [pk for pk, username in users if term.casefold() in username.casefold()]
+        if named:
+            condition |= Q(requested_by_user_id__in=named)
+        qs = qs.filter(condition)
     return qs
 
 
 def proposal_requesters(studio_id: int) -> list[tuple[str, str]]:
-    """(value, label) of everyone who has proposed in this studio, for the requester filter."""
-    rows = (
+    """(value, label) of everyone who has proposed in this studio, for the requester filter.
+
+    The distinct requesters come off the ``proposal_requesters`` index alone (no join, no
+    row read); their usernames from the user table in a second, small query."""
+    rows = list(
         Proposal.objects.filter(studio_id=studio_id)
-        .values_list("requested_by_type", "requested_by_id", "requested_by_user__username")
+        .values_list("requested_by_type", "requested_by_id", "requested_by_user_id")
         .distinct()
-        .order_by("requested_by_type", "requested_by_id")
+        .order_by("requested_by_type", "requested_by_id", "requested_by_user_id")
     )
-    return [(f"{kind}:{ident}", f"{kind}: {username or ident}") for kind, ident, username in rows]
+    user_ids = {user_id for _, _, user_id in rows if user_id is not None}
+    names = dict(
+        get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username")
+        if user_ids
+        else []
+    )
+    return [
+        (f"{kind}:{ident}", f"{kind}: {names.get(user_id) or ident}")
+        for kind, ident, user_id in rows
+    ]
 
 
 def proposal_get(studio_id: int, proposal_id: int) -> Proposal | None:

@@ -115,9 +115,7 @@ def approval_bulk_decide(
         allowed: list[Proposal] = []
         for proposal in proposals.values():
             try:
-                check_decision(
-                    proposal, actor, mine.get(proposal.pk), event, now=now, bulk=True
-                )
+                check_decision(proposal, actor, mine.get(proposal.pk), event, now=now, bulk=True)
             except Denied as denial:
                 denials[proposal.pk] = denial
             else:
@@ -138,13 +136,13 @@ def approval_bulk_decide(
 
         outcomes = []
         for proposal_id in wanted:
-            proposal = proposals.get(proposal_id)
-            if proposal is None:
+            found = proposals.get(proposal_id)
+            refused = denials.get(proposal_id)
+            if found is None:
                 outcomes.append(BulkOutcome(proposal_id, False, message="No such proposal."))
-            elif proposal_id in denials:
-                denial = denials[proposal_id]
+            elif refused is not None:
                 audit_denial(
-                    denial,
+                    refused,
                     action=denied_action,
                     actor=actor,
                     target=PROPOSAL,
@@ -152,20 +150,20 @@ def approval_bulk_decide(
                 )
                 outcomes.append(
                     BulkOutcome(
-                        proposal_id, False, proposal.status, str(denial.code), denial.message
+                        proposal_id, False, found.status, str(refused.code), refused.message
                     )
                 )
             else:
                 audit_append(
                     **decision_event(
-                        proposal,
+                        found,
                         actor,
                         rows[proposal_id],
                         granted=counts[proposal_id],
                         bulk=True,
                     )
                 )
-                outcomes.append(BulkOutcome(proposal_id, True, proposal.status))
+                outcomes.append(BulkOutcome(proposal_id, True, found.status))
         decided = sum(1 for outcome in outcomes if outcome.decided)
         audit_append(
             studio=studio_id,

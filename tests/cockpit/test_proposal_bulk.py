@@ -33,7 +33,9 @@ def listed(body, *proposals):
 
 def test_search_finds_by_capability_target_requester_and_text(staff, login):
     note = ProposalFactory(
-        studio=staff.studio, input={"batch_id": "batch-77", "note": "Glaze test"}, summary="Add a note"
+        studio=staff.studio,
+        input={"batch_id": "batch-77", "note": "Glaze test"},
+        summary="Add a note",
     )
     hub = ProposalFactory(
         studio=staff.studio,
@@ -78,7 +80,9 @@ def test_saved_filters_needs_me_high_risk_and_expiring_today(staff, login):
         requested_by_user=staff.approver,
     )
     decided = ProposalFactory(studio=staff.studio, approvals_required=2)
-    approval_grant(proposal_id=decided.pk, actor=Actor.staff(staff.approver), rationale="Fine by me")
+    approval_grant(
+        proposal_id=decided.pk, actor=Actor.staff(staff.approver), rationale="Fine by me"
+    )
     open_one = ProposalFactory(studio=staff.studio)
     risky = ProposalFactory(studio=staff.studio, risk=Risk.CRITICAL)
     soon = ProposalFactory(
@@ -129,11 +133,16 @@ def test_bulk_reject_with_htmx_answers_with_the_queue_fragment(staff, login):
 def test_a_bulk_form_error_decides_nothing_and_keeps_the_selection(staff, login):
     proposals = [ProposalFactory(studio=staff.studio) for _ in range(2)]
     client = login(staff.approver)
-    short = client.post(bulk(), {"proposal": [proposals[0].pk], "verb": "approve", "rationale": "ok"})
+    short = client.post(
+        bulk(), {"proposal": [proposals[0].pk], "verb": "approve", "rationale": "ok"}
+    )
     body = short.content.decode()
     assert short.status_code == 422
     assert "Ensure this value has at least 10 characters" in body
-    assert f'value="{proposals[0].pk}" id="pick-{proposals[0].pk}" aria-label="Select #{proposals[0].pk}" checked' in body
+    assert (
+        f'value="{proposals[0].pk}" id="pick-{proposals[0].pk}" aria-label="Select #{proposals[0].pk}" checked'
+        in body
+    )
     none = client.post(bulk(), {"verb": "approve", **WHY})
     assert none.status_code == 422 and "Select at least one proposal." in none.content.decode()
     junk = client.post(bulk(), {"proposal": ["x"], "verb": "approve", **WHY})
@@ -174,7 +183,10 @@ def test_bulk_needs_the_csrf_token(staff):
     proposal = ProposalFactory(studio=staff.studio)
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff.approver)
-    assert client.post(bulk(), {"proposal": [proposal.pk], "verb": "approve", **WHY}).status_code == 403
+    assert (
+        client.post(bulk(), {"proposal": [proposal.pk], "verb": "approve", **WHY}).status_code
+        == 403
+    )
 
 
 def test_a_stale_session_approves_in_bulk_without_a_password_because_high_risk_never_is(

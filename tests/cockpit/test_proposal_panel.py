@@ -32,9 +32,7 @@ def approved(staff, **fields):
     return proposal
 
 
-def test_after_approving_the_forms_are_gone_and_the_panel_says_what_is_still_needed(
-    staff, login
-):
+def test_after_approving_the_forms_are_gone_and_the_panel_says_what_is_still_needed(staff, login):
     proposal = pending(staff, approvals_required=2)
     approval_grant(
         proposal_id=proposal.pk, actor=Actor.staff(staff.approver), rationale="Checked the kiln"
@@ -61,7 +59,9 @@ def test_approvers_see_that_nothing_can_execute_this_yet_before_they_approve(sta
 
 def test_a_denied_execute_refreshes_the_audit_trail_out_of_band(staff, login):
     proposal = approved(staff)
-    response = login(staff.operator).post(detail(proposal, "execute"), headers={"HX-Request": "true"})
+    response = login(staff.operator).post(
+        detail(proposal, "execute"), headers={"HX-Request": "true"}
+    )
     body = response.content.decode()
     assert AuditEvent.objects.filter(action="execution.denied").count() == 1
     assert 'id="audit-trail" class="card" hx-swap-oob="true"' in body
@@ -171,8 +171,7 @@ def test_withdraw_and_cancel_check_method_role_and_studio(staff, login):
     assert login(staff.operator).post(action(proposal, "withdraw"), why).status_code == 403
     assert login(staff.outsider).post(action(proposal, "withdraw"), why).status_code == 404
     assert (
-        login(staff.outsider).post(action(proposal, "cancel", "south-clay"), why).status_code
-        == 404
+        login(staff.outsider).post(action(proposal, "cancel", "south-clay"), why).status_code == 404
     )
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.APPROVED

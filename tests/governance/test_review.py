@@ -29,9 +29,7 @@ def grant(proposal, user, rationale=WHY):
 
 
 def withdraw(proposal, user, rationale="Kiln 2 is booked after all"):
-    return approval_withdraw(
-        proposal_id=proposal.pk, actor=Actor.staff(user), rationale=rationale
-    )
+    return approval_withdraw(proposal_id=proposal.pk, actor=Actor.staff(user), rationale=rationale)
 
 
 def cancel(proposal, user, reason="Not needed any more"):
@@ -244,7 +242,9 @@ def queue_of(staff, count, **fields):
 def test_bulk_approval_of_100_with_3_illegal_gives_97_approvals_and_3_audited_denials(staff):
     proposals = queue_of(staff, 97)
     own = ProposalFactory(
-        studio=staff.studio, requested_by_type="staff", requested_by_id=str(staff.approver.pk),
+        studio=staff.studio,
+        requested_by_type="staff",
+        requested_by_id=str(staff.approver.pk),
         requested_by_user=staff.approver,
     )
     decided = ProposalFactory(studio=staff.studio, approvals_required=2)
@@ -270,7 +270,9 @@ def test_bulk_approval_of_100_with_3_illegal_gives_97_approvals_and_3_audited_de
         decided.pk: ReasonCode.ALREADY_DECIDED,
         risky.pk: ReasonCode.BULK_NOT_ALLOWED,
     }
-    assert Proposal.objects.filter(pk__in=[p.pk for p in proposals], status="approved").count() == 97
+    assert (
+        Proposal.objects.filter(pk__in=[p.pk for p in proposals], status="approved").count() == 97
+    )
     assert Proposal.objects.get(pk=risky.pk).status == ProposalStatus.PENDING_APPROVAL
     events = AuditEvent.objects.filter(studio=staff.studio, sequence__gt=before)
     assert events.filter(action="approval.granted").count() == 97
@@ -280,9 +282,9 @@ def test_bulk_approval_of_100_with_3_illegal_gives_97_approvals_and_3_audited_de
     assert all(e.metadata.get("bulk") for e in events.exclude(action="approval.bulk_decided"))
     # In id order, as 100 single decisions would have written them.
     targets = list(
-        events.exclude(action="approval.bulk_decided").order_by("sequence").values_list(
-            "target_id", flat=True
-        )
+        events.exclude(action="approval.bulk_decided")
+        .order_by("sequence")
+        .values_list("target_id", flat=True)
     )
     assert targets == [str(pk) for pk in sorted(ids)]
     summary = events.get(action="approval.bulk_decided")
