@@ -497,10 +497,11 @@ def proposal_execute_view(request: StudioRequest, proposal_id: int) -> HttpRespo
         denial = denied
     proposal.refresh_from_db()
     if request.htmx:
-        context = {"proposal": proposal, **_execution_context(request, proposal, denial)}
-        if denial is not None:
-            # The denial is in the audit chain now: the page's trail follows, out of band.
-            context.update(_audit_trail_context(proposal))
+        # The panel, and after a denial the audit trail (the attempt is in the chain now),
+        # follow out of band: withdraw and cancel are gone once a run is queued.
+        context = _detail_context(request, proposal, execute_denial=denial)
+        if denial is None:
+            context["events"] = None
         return render(request, "cockpit/proposals_detail.html#execution", context)
     if denial is None:
         messages.success(request, f"Proposal #{proposal.pk} is executing.")
@@ -520,8 +521,10 @@ def proposal_execution_status(request: StudioRequest, proposal_id: int) -> HttpR
     execution: Execution | None = context["execution"]
     finished = execution is None or execution.is_finished
     if finished:
-        # The page's audit trail and status badge change with the outcome: sent out of band.
-        context.update(_audit_trail_context(proposal))
+        # The page's audit trail, status badge and decision panel change with the outcome:
+        # sent out of band.
+        proposal.refresh_from_db()
+        context = _detail_context(request, proposal)
     response = render(request, "cockpit/proposals_detail.html#execution", context)
     if finished:
         return HttpResponseStopPolling(response.content)

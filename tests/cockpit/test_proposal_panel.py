@@ -66,6 +66,10 @@ def test_a_denied_execute_refreshes_the_audit_trail_out_of_band(staff, login):
     assert AuditEvent.objects.filter(action="execution.denied").count() == 1
     assert 'id="audit-trail" class="card" hx-swap-oob="true"' in body
     assert "execution.denied" in body
+    assert (
+        '<section id="decision" class="card decision" aria-live="polite" hx-swap-oob="true">'
+        in body
+    )
 
 
 def test_the_decision_panel_comes_before_the_audit_trail_in_reading_order(staff, login):
