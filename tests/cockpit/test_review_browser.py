@@ -101,6 +101,13 @@ def test_the_decision_panel_through_a_proposals_life(live_server, page: Page, br
     expect(page.locator("#execution")).to_contain_text("Cannot execute yet.")
     expect(page.locator("#execution")).to_contain_text("External writes are off on this runtime")
     expect(page.locator("#execution button")).to_have_count(0)
+    # The gateway's reason fits its box (a long setting name wraps instead of overflowing).
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        blocker = page.locator("#execution .blocker")
+        assert blocker.evaluate("box => box.scrollWidth <= box.clientWidth"), width
+        fits(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
     shot(page, "detail-quorum-met-cannot-execute-1280")
 
     page.click("#decision summary:has-text('Withdraw my approval')")
