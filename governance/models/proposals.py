@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models.functions import Cast, Concat, Upper
 
 from governance.enums import ActorType, Decision, Mode, ProposalStatus, Risk
 
@@ -37,26 +36,6 @@ class Capability(models.Model):
 
     def __str__(self) -> str:
         return self.id
-
-
-def proposal_search_document() -> Concat:
-    """What the queue's search reads as one text: capability, summary, rationale, requester
-    id and the input's JSON (its target and every other value). Stored as
-    ``Proposal.search_text`` (upper-cased) so a search reads one column instead of building
-    this for every row, with a trigram index on it."""
-    space = models.Value(" ")
-    return Concat(
-        "capability_id",
-        space,
-        "summary",
-        space,
-        "rationale",
-        space,
-        "requested_by_id",
-        space,
-        Cast("input", models.TextField()),
-        output_field=models.TextField(),
-    )
 
 
 class Proposal(models.Model):
@@ -97,13 +76,13 @@ class Proposal(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
-    # Kept by Postgres from the other columns, upper-cased: what the queue's search matches
-    # (upper-casing 10,000 rows at search time costs more than the LIKE itself).
-    search_text = models.GeneratedField(
-        expression=Upper(proposal_search_document()),
-        output_field=models.TextField(),
-        db_persist=True,
-    )
+    # What the queue's search matches: capability, summary, rationale, requester id and the
+    # input's JSON (its target), upper-cased. Kept by a Postgres trigger from those columns
+    # (migration 0008_review_search; whatever Django writes here is replaced), so a search
+    # reads one column instead of building and upper-casing this for every row. Not a
+    # GeneratedField: its system check asks the server's version, and commands such as
+    # `config show` must run without a database.
+    search_text = models.TextField(default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
