@@ -28,6 +28,7 @@ from governance.enums import ActorType, ProposalStatus
 from governance.errors import Denied
 from governance.models import Execution, Proposal
 from governance.reasons import ReasonCode
+from governance.services.notifications import notify_proposal_submitted
 from governance.services.common import (
     PROPOSAL,
     governed,
@@ -186,6 +187,7 @@ def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
     proposal.updated_at = now
     proposal.save(update_fields=["status", "submitted_at", "expires_at", "updated_at"])
     _audit(proposal, actor, "proposal.submitted")
+    notify_proposal_submitted(proposal)
     return proposal
 
 
