@@ -6,102 +6,261 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('brain', '0004_reconciliation'),
+        ("brain", "0004_reconciliation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NotificationEvent',
+            name="NotificationEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('proposal_needs_approval', 'New proposal needing my role'), ('proposal_expiring', 'Proposal expiring within 2 hours'), ('kill_switch_engaged', 'Kill switch engaged'), ('kill_switch_released', 'Kill switch released'), ('connector_down', 'Connector down for more than 15 minutes'), ('snapshot_stale', 'Snapshot stale')], max_length=40)),
-                ('severity', models.PositiveSmallIntegerField(choices=[(20, 'normal'), (30, 'high'), (40, 'critical')])),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True)),
-                ('link_path', models.CharField(help_text='Cockpit path of the thing.', max_length=300)),
-                ('min_role', models.PositiveSmallIntegerField(help_text='Members with this role or above.')),
-                ('dedupe_key', models.CharField(blank=True, max_length=120)),
-                ('occurred_at', models.DateTimeField()),
-                ('fanned_out_at', models.DateTimeField(blank=True, null=True)),
-                ('exclude_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_events', to='brain.studio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("proposal_needs_approval", "New proposal needing my role"),
+                            ("proposal_expiring", "Proposal expiring within 2 hours"),
+                            ("kill_switch_engaged", "Kill switch engaged"),
+                            ("kill_switch_released", "Kill switch released"),
+                            ("connector_down", "Connector down for more than 15 minutes"),
+                            ("snapshot_stale", "Snapshot stale"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.PositiveSmallIntegerField(
+                        choices=[(20, "normal"), (30, "high"), (40, "critical")]
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True)),
+                (
+                    "link_path",
+                    models.CharField(help_text="Cockpit path of the thing.", max_length=300),
+                ),
+                (
+                    "min_role",
+                    models.PositiveSmallIntegerField(help_text="Members with this role or above."),
+                ),
+                ("dedupe_key", models.CharField(blank=True, max_length=120)),
+                ("occurred_at", models.DateTimeField()),
+                ("fanned_out_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "exclude_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_events",
+                        to="brain.studio",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='NotificationDelivery',
+            name="NotificationDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('webhook', 'Webhook')], max_length=16)),
-                ('digest', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('pending', 'waiting to be sent'), ('digest', 'waiting for the next digest'), ('retrying', 'failed, will retry'), ('sent', 'sent'), ('failed', 'failed, gave up')], max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='brain.studio')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='brain.notificationevent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("email", "Email"), ("webhook", "Webhook")], max_length=16
+                    ),
+                ),
+                ("digest", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "waiting to be sent"),
+                            ("digest", "waiting for the next digest"),
+                            ("retrying", "failed, will retry"),
+                            ("sent", "sent"),
+                            ("failed", "failed, gave up"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="brain.studio",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="brain.notificationevent",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='NotificationPreference',
+            name="NotificationPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channels', models.JSONField(blank=True, default=dict)),
-                ('digest_interval', models.DurationField(help_text='Normal events are collected into one email at most this often.')),
-                ('updated_at', models.DateTimeField()),
-                ('studio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_preferences', to='brain.studio')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_preferences', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channels", models.JSONField(blank=True, default=dict)),
+                (
+                    "digest_interval",
+                    models.DurationField(
+                        help_text="Normal events are collected into one email at most this often."
+                    ),
+                ),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "studio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_preferences",
+                        to="brain.studio",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_preferences",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=500)),
-                ('secret_env', models.CharField(help_text='Environment variable holding the HMAC secret, e.g. SLACK_HMAC.', max_length=128)),
-                ('enabled', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField()),
-                ('studio', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoint', to='brain.studio')),
-                ('updated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("url", models.URLField(max_length=500)),
+                (
+                    "secret_env",
+                    models.CharField(
+                        help_text="Environment variable holding the HMAC secret, e.g. SLACK_HMAC.",
+                        max_length=128,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "studio",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_endpoint",
+                        to="brain.studio",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='notificationevent',
-            index=models.Index(condition=models.Q(('fanned_out_at__isnull', True)), fields=['occurred_at'], name='notifyevent_unfanned'),
+            model_name="notificationevent",
+            index=models.Index(
+                condition=models.Q(("fanned_out_at__isnull", True)),
+                fields=["occurred_at"],
+                name="notifyevent_unfanned",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationevent',
-            constraint=models.UniqueConstraint(condition=models.Q(('dedupe_key', ''), _negated=True), fields=('studio', 'dedupe_key'), name='notifyevent_dedupe'),
+            model_name="notificationevent",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("dedupe_key", ""), _negated=True),
+                fields=("studio", "dedupe_key"),
+                name="notifyevent_dedupe",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notificationdelivery',
-            index=models.Index(fields=['studio', '-created_at', '-id'], name='notifydelivery_log'),
+            model_name="notificationdelivery",
+            index=models.Index(fields=["studio", "-created_at", "-id"], name="notifydelivery_log"),
         ),
         migrations.AddIndex(
-            model_name='notificationdelivery',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'digest', 'retrying'])), fields=['next_attempt_at'], name='notifydelivery_due'),
+            model_name="notificationdelivery",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "digest", "retrying"])),
+                fields=["next_attempt_at"],
+                name="notifydelivery_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationdelivery',
-            constraint=models.UniqueConstraint(fields=('event', 'channel', 'user'), name='notifydelivery_one_per_recipient'),
+            model_name="notificationdelivery",
+            constraint=models.UniqueConstraint(
+                fields=("event", "channel", "user"), name="notifydelivery_one_per_recipient"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationdelivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('user__isnull', True)), fields=('event', 'channel'), name='notifydelivery_one_webhook'),
+            model_name="notificationdelivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("user__isnull", True)),
+                fields=("event", "channel"),
+                name="notifydelivery_one_webhook",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationpreference',
-            constraint=models.UniqueConstraint(fields=('studio', 'user'), name='notifypref_one_per_member'),
+            model_name="notificationpreference",
+            constraint=models.UniqueConstraint(
+                fields=("studio", "user"), name="notifypref_one_per_member"
+            ),
         ),
     ]

@@ -54,9 +54,7 @@ def digest_subject(studio_name: str, count: int) -> str:
     return f"{studio_name}: {count} notification{'s' if count != 1 else ''}"
 
 
-def digest_body(
-    studio_name: str, events: Sequence[EventText], *, preferences_url: str
-) -> str:
+def digest_body(studio_name: str, events: Sequence[EventText], *, preferences_url: str) -> str:
     lines = [f"{len(events)} thing{'s' if len(events) != 1 else ''} happened in {studio_name}:", ""]
     for event in events:
         lines.append(f"- {event.occurred_at:%Y-%m-%d %H:%M} UTC  {event.title}")

@@ -11,7 +11,7 @@ The flow (docs/notifications.md):
    High and critical events are emailed at once; normal ones wait for the member's digest.
 3. ``notify_deliver`` claims due deliveries, sends them (all emails of a batch over one SMTP
    connection) and records the outcome. A failure is retried with exponential backoff
-   (``BRAIN_NOTIFY_RETRY_BACKOFF`` × 2^n) up to ``BRAIN_NOTIFY_MAX_ATTEMPTS``, then shown
+   (``BRAIN_NOTIFY_RETRY_BACKOFF`` x 2^n) up to ``BRAIN_NOTIFY_MAX_ATTEMPTS``, then shown
    as failed on the Notifications page.
 4. ``notify_dispatch`` (Celery beat, every minute) sends due digests and re-queues whatever a
    lost task message or a dead worker left behind, so nothing is lost silently.
@@ -21,10 +21,12 @@ Only ``connectors.webhook`` talks HTTP; email goes through Django's mail framewo
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,9 +95,10 @@ def notify_emit(
     With a ``dedupe_key`` the same event is written once per studio (the periodic scan
     calls this every few minutes); the repeat returns None.
     """
-    if dedupe_key and NotificationEvent.objects.filter(
-        studio_id=studio_id, dedupe_key=dedupe_key
-    ).exists():
+    if (
+        dedupe_key
+        and NotificationEvent.objects.filter(studio_id=studio_id, dedupe_key=dedupe_key).exists()
+    ):
         return None
     try:
         with transaction.atomic():  # a savepoint: a racing duplicate must not spoil the caller
@@ -134,7 +137,10 @@ def queue_deliveries(delivery_ids: list[int], *, countdown: float | None = None)
     from brain.tasks_notify import notify_deliver_task
 
     try:
-        notify_deliver_task.apply_async(args=(delivery_ids,), countdown=countdown)
+        if countdown is None:
+            notify_deliver_task.apply_async(args=(delivery_ids,))
+        else:
+            notify_deliver_task.apply_async(args=(delivery_ids,), countdown=countdown)
     except Exception as error:
         log.warning(
             "notify.deliver.not_queued", deliveries=len(delivery_ids), error=type(error).__name__
@@ -222,7 +228,9 @@ def notify_fan_out(*, event_id: int, now: datetime | None = None) -> list[int]:
                     )
                 )
         endpoint = WebhookEndpoint.objects.filter(studio_id=event.studio_id, enabled=True).first()
-        if endpoint is not None and any(p.wants(event.kind, Channel.WEBHOOK) for p in wanted.values()):
+        if endpoint is not None and any(
+            p.wants(event.kind, Channel.WEBHOOK) for p in wanted.values()
+        ):
             rows.append(
                 NotificationDelivery(
                     event=event,
@@ -321,10 +329,9 @@ def _send_emails(messages: list[tuple[list[int], EmailMessage]]) -> dict[int, Ou
             for pk in ids:
                 outcomes[pk] = outcome
     finally:
-        try:
+        # A server that drops the line at QUIT: the mail went out already.
+        with contextlib.suppress(smtplib.SMTPException, OSError):
             connection.close()
-        except Exception:  # a server that drops the line at QUIT: the mail went out already
-            pass
     return outcomes
 
 
@@ -353,7 +360,7 @@ def _send_webhook(row: NotificationDelivery) -> Outcome:
 
 
 def backoff(attempts: int) -> timedelta:
-    """Wait after the ``attempts``-th failure: base, 2 × base, 4 × base, ..."""
+    """Wait after the ``attempts``-th failure: base, 2 x base, 4 x base, ..."""
     base: timedelta = settings.BRAIN.notify_retry_backoff
     return base * (2 ** max(attempts - 1, 0))
 
@@ -406,9 +413,7 @@ def _record(
             rows, ["status", "attempts", "last_error", "next_attempt_at", "sent_at"]
         )
         for countdown, ids in retries.items():
-            transaction.on_commit(
-                lambda ids=ids, countdown=countdown: queue_deliveries(ids, countdown=countdown)
-            )
+            transaction.on_commit(partial(queue_deliveries, ids, countdown=countdown))
     return counts
 
 
@@ -429,7 +434,7 @@ def notify_deliver(*, delivery_ids: list[int], now: datetime | None = None) -> d
     outcomes: dict[int, Outcome] = {}
     emails = []
     for row in rows:
-        if row.channel == Channel.EMAIL:
+        if row.channel == Channel.EMAIL and row.user is not None:
             text = _event_text(row.event, row.studio)
             body = email_body(text, preferences_url=preferences_url(row.studio))
             emails.append(([row.pk], EmailMessage(email_subject(text), body, to=[row.user.email])))

@@ -1,4 +1,4 @@
-"""Notifications page forms: a member's events × channels and digest interval; the studio webhook."""
+"""Notifications page forms: a member's events x channels and digest interval; the studio webhook."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cockpit → Notifications: what reaches me (events × channels, digest), the studio's webhook
+"""Cockpit → Notifications: what reaches me (events x channels, digest), the studio's webhook
 (admins), and the delivery log with its failures.
 
 Each view parses input, calls one service and renders; a form error or a denial re-renders
@@ -8,7 +8,7 @@ only link back to the cockpit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -50,8 +50,9 @@ def _context(
     webhook: WebhookForm | None = None,
 ) -> dict[str, Any]:
     studio, user = request.studio, request.user
+    user_id = cast(int, user.pk)  # studio_view: signed in
     pref = preference_or_default(
-        preference_get(studio.pk, user.pk), studio_id=studio.pk, user_id=user.pk
+        preference_get(studio.pk, user_id), studio_id=studio.pk, user_id=user_id
     )
     endpoint = webhook_endpoint_get(studio.pk)
     if webhook is None:

@@ -68,9 +68,7 @@ def notify_proposal_submitted(proposal: Proposal) -> None:
         title=f"Proposal #{proposal.pk} needs approval: {proposal.summary}"[:200],
         body=f"{risk.capitalize()} risk, {proposal.capability_id}; "
         f"needs {proposal.approvals_required} approval"
-        f"{'s' if proposal.approvals_required != 1 else ''}. Rationale: {proposal.rationale}"[
-            :600
-        ],
+        f"{'s' if proposal.approvals_required != 1 else ''}. Rationale: {proposal.rationale}"[:600],
         link_path=_proposal_path(proposal),
         min_role=Role.APPROVER,
         exclude_user_id=proposal.requested_by_user_id,
@@ -94,9 +92,7 @@ def notify_expiring_proposals(*, now: datetime | None = None) -> int:
             studio_id=proposal.studio_id,
             kind=EventKind.PROPOSAL_EXPIRING,
             severity=Severity.HIGH,
-            title=f"Proposal #{proposal.pk} expires in {minutes} minutes: {proposal.summary}"[
-                :200
-            ],
+            title=f"Proposal #{proposal.pk} expires in {minutes} minutes: {proposal.summary}"[:200],
             body="It expires without a decision unless an approver approves or rejects it.",
             link_path=_proposal_path(proposal),
             min_role=Role.APPROVER,
@@ -129,8 +125,7 @@ def notify_kill_switch_changed(switch: KillSwitch, event: KillSwitchEvent) -> No
             title=f"Kill switch {verb}: {switch.label}",
             body=f"By {event.actor_label}: {event.reason}"[:600]
             + (" Executions it covers are stopped." if verb == "engaged" else ""),
-            link_path=reverse("cockpit:policy", kwargs={"studio": studio.slug})
-            + "#kill-switches",
+            link_path=reverse("cockpit:policy", kwargs={"studio": studio.slug}) + "#kill-switches",
             min_role=Role.OPERATOR,
             exclude_user_id=event.user_id,
             dedupe_key=f"kill_switch_event:{event.pk}",

@@ -28,7 +28,6 @@ from governance.enums import ActorType, ProposalStatus
 from governance.errors import Denied
 from governance.models import Execution, Proposal
 from governance.reasons import ReasonCode
-from governance.services.notifications import notify_proposal_submitted
 from governance.services.common import (
     PROPOSAL,
     governed,
@@ -37,6 +36,7 @@ from governance.services.common import (
     require_role,
     step,
 )
+from governance.services.notifications import notify_proposal_submitted
 from governance.transitions import Event
 from governance.write_paths import PREVIEW_KEY, WritePathUnavailable, has_write_path, write_plan
 

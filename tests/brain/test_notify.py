@@ -187,7 +187,7 @@ def test_a_member_who_turned_an_event_off_does_not_get_it(staff, smtp_peer, fast
     assert mail.recipients == ["anna@studio.example"]
 
 
-def _webhook(staff, url, secret_env="NOTIFY_TEST_WEBHOOK_SECRET"):
+def _webhook(staff, url, secret_env="NOTIFY_TEST_WEBHOOK_SECRET"):  # noqa: S107 (a variable name)
     webhook_endpoint_set(
         actor=Actor.staff(staff.admin),
         studio=staff.studio,
@@ -221,7 +221,10 @@ def test_the_webhook_gets_signed_slack_json_linking_to_the_cockpit(
     )
     assert [block["type"] for block in payload["blocks"]] == ["section", "context"]
     context = payload["blocks"][1]["elements"][0]["text"]
-    assert "<https://brain.north-kiln.example/s/north-kiln/policy/#kill-switches|Open in the cockpit>" in context
+    assert (
+        "<https://brain.north-kiln.example/s/north-kiln/policy/#kill-switches|Open in the cockpit>"
+        in context
+    )
     assert webhook_peer.secret not in request.body.decode()
 
 
@@ -320,7 +323,9 @@ def test_the_scan_finds_a_connector_down_for_15_minutes_once_per_outage(staff):
     assert notify_scan(now=now + dt.timedelta(minutes=10))["connector_down"] == 0
     # Back up, then down again: a new outage is a new event.
     ConnectorHealthFactory(config=hub, availability="healthy", checked_at=now)
-    ConnectorHealthFactory(config=hub, availability="down", checked_at=now + dt.timedelta(minutes=1))
+    ConnectorHealthFactory(
+        config=hub, availability="down", checked_at=now + dt.timedelta(minutes=1)
+    )
     assert notify_scan(now=now + dt.timedelta(minutes=17))["connector_down"] == 1
     assert ConnectorHealth.objects.count() == 9
 

@@ -98,8 +98,10 @@ def test_a_failing_receiver_is_retried_with_backoff_then_failed_on_the_page(
     assert failed["attempts"] == 3
     assert webhook_peer.secret not in json_logs.text()
 
-    html = login(staff.admin).get(
-        reverse("cockpit:notifications", kwargs={"studio": "north-kiln"})
-    ).content.decode()
+    html = (
+        login(staff.admin)
+        .get(reverse("cockpit:notifications", kwargs={"studio": "north-kiln"}))
+        .content.decode()
+    )
     assert "1 notification could not be delivered." in html
     assert "answered HTTP 503" in html and "failed, gave up" in html

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,20 +28,33 @@ def url(name="notifications", studio="north-kiln", **kwargs):
     return reverse(f"cockpit:{name}", kwargs={"studio": studio, **kwargs})
 
 
-def failed_delivery(staff, *, title="Kill switch engaged: global", error="hooks.example answered HTTP 500"):
+def failed_delivery(
+    staff, *, title="Kill switch engaged: global", error="hooks.example answered HTTP 500"
+):
     WebhookEndpoint.objects.get_or_create(
         studio=staff.studio,
-        defaults={"url": "https://hooks.example/T1/B2/secret-path", "secret_env": "HOOK_SECRET",
-                  "updated_at": timezone.now()},
+        defaults={
+            "url": "https://hooks.example/T1/B2/secret-path",
+            "secret_env": "HOOK_SECRET",
+            "updated_at": timezone.now(),
+        },
     )
     NotificationPreference.objects.update_or_create(
-        studio=staff.studio, user=staff.admin,
-        defaults={"channels": {k.value: ["email", "webhook"] for k in EventKind},
-                  "digest_interval": dt.timedelta(minutes=30), "updated_at": timezone.now()},
+        studio=staff.studio,
+        user=staff.admin,
+        defaults={
+            "channels": {k.value: ["email", "webhook"] for k in EventKind},
+            "digest_interval": dt.timedelta(minutes=30),
+            "updated_at": timezone.now(),
+        },
     )
     event = notify_emit(
-        studio_id=staff.studio.pk, kind=EventKind.KILL_SWITCH_ENGAGED, severity=40, title=title,
-        link_path="/s/north-kiln/policy/#kill-switches", min_role=Role.OPERATOR,
+        studio_id=staff.studio.pk,
+        kind=EventKind.KILL_SWITCH_ENGAGED,
+        severity=40,
+        title=title,
+        link_path="/s/north-kiln/policy/#kill-switches",
+        min_role=Role.OPERATOR,
     )
     (delivery_id,) = notify_fan_out(event_id=event.pk)
     NotificationDelivery.objects.filter(pk=delivery_id).update(
@@ -77,19 +90,26 @@ def test_the_empty_page_says_what_will_appear_and_that_email_is_off(staff, login
 
 
 def test_a_member_saves_their_choices_and_they_are_audited(staff, login):
-    data = {"digest_interval": "60", "kill_switch_engaged__email": "on",
-            "kill_switch_engaged__webhook": "on", "connector_down__email": "on"}
+    data = {
+        "digest_interval": "60",
+        "kill_switch_engaged__email": "on",
+        "kill_switch_engaged__webhook": "on",
+        "connector_down__email": "on",
+    }
     response = login(staff.viewer).post(url("notifications_preferences"), data)
     assert response.status_code == 302 and response["Location"].endswith("#preferences")
     pref = NotificationPreference.objects.get(studio=staff.studio, user=staff.viewer)
     assert pref.channels == {
-        "connector_down": ["email"], "kill_switch_engaged": ["email", "webhook"]
+        "connector_down": ["email"],
+        "kill_switch_engaged": ["email", "webhook"],
     }
     assert pref.digest_interval == dt.timedelta(hours=1)
     event = AuditEvent.objects.get(action="notify.preferences_changed")
     assert (event.studio_id, event.actor_id) == (staff.studio.pk, str(staff.viewer.pk))
     html = login(staff.viewer).get(url()).content.decode()
-    assert 'name="kill_switch_engaged__webhook" id="id_kill_switch_engaged__webhook" checked' in html
+    assert (
+        'name="kill_switch_engaged__webhook" id="id_kill_switch_engaged__webhook" checked' in html
+    )
     assert "You have not chosen yet" not in html
 
 
@@ -101,14 +121,19 @@ def test_a_bad_digest_interval_is_a_form_error_and_nothing_is_saved(staff, login
 
 
 def test_only_an_admin_sets_the_webhook(staff, login):
-    data = {"url": "https://hooks.example/T1/B2/secret-path", "secret_env": "HOOK_SECRET",
-            "enabled": "on"}
+    data = {
+        "url": "https://hooks.example/T1/B2/secret-path",
+        "secret_env": "HOOK_SECRET",
+        "enabled": "on",
+    }
     assert login(staff.approver).post(url("notifications_webhook"), data).status_code == 403
     response = login(staff.admin).post(url("notifications_webhook"), data)
     assert response.status_code == 302
     endpoint = WebhookEndpoint.objects.get(studio=staff.studio)
     assert (endpoint.url, endpoint.secret_env, endpoint.enabled) == (
-        data["url"], "HOOK_SECRET", True
+        data["url"],
+        "HOOK_SECRET",
+        True,
     )
     html = login(staff.admin).get(url()).content.decode()
     assert "hooks.example" in html and "secret-path" not in html  # the path may be a token
@@ -135,9 +160,12 @@ def test_a_failed_delivery_is_shown_with_its_reason_and_can_be_sent_again(staff,
     assert "Send again" not in html  # viewers cannot
     client = login(staff.operator)
     assert "Send again" in client.get(url()).content.decode()
-    assert login(staff.outsider).post(
-        url("notifications_retry", studio="north-kiln", delivery_id=delivery_id)
-    ).status_code == 404
+    assert (
+        login(staff.outsider)
+        .post(url("notifications_retry", studio="north-kiln", delivery_id=delivery_id))
+        .status_code
+        == 404
+    )
     response = client.post(url("notifications_retry", delivery_id=delivery_id))
     assert response.status_code == 302
     assert NotificationDelivery.objects.get(pk=delivery_id).status == DeliveryStatus.PENDING

@@ -77,7 +77,12 @@ def set_up(staff, settings, monkeypatch):
             "Connector hub1 has been down for 18 minutes",
             Severity.HIGH,
         ),
-        (5, EventKind.KILL_SWITCH_ENGAGED, "Kill switch engaged: studio north-kiln", Severity.CRITICAL),
+        (
+            5,
+            EventKind.KILL_SWITCH_ENGAGED,
+            "Kill switch engaged: studio north-kiln",
+            Severity.CRITICAL,
+        ),
     ):
         event = notify_emit(
             studio_id=staff.studio.pk,

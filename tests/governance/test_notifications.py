@@ -33,10 +33,8 @@ def test_a_member_sets_their_own_preferences_audited_in_the_studio_chain(staff):
         digest_interval=dt.timedelta(hours=4),
     )
     assert pref.channels == {"snapshot_stale": ["email"]}
-    new = chain(staff.studio.pk)[len(before):]
-    assert [(action, code) for _, action, code in new] == [
-        ("notify.preferences_changed", "")
-    ]
+    new = chain(staff.studio.pk)[len(before) :]
+    assert [(action, code) for _, action, code in new] == [("notify.preferences_changed", "")]
 
 
 @pytest.mark.parametrize(
@@ -88,17 +86,20 @@ def test_the_webhook_is_an_admins_and_its_audit_names_the_host_and_variable_only
     )
     # An empty address keeps the current one (the page never shows it back).
     endpoint = webhook_endpoint_set(
-        actor=Actor.staff(staff.admin), studio=staff.studio, url="", secret_env="HOOK_SECRET_2",
+        actor=Actor.staff(staff.admin),
+        studio=staff.studio,
+        url="",
+        secret_env="HOOK_SECRET_2",
         enabled=False,
     )
     assert (endpoint.url, endpoint.secret_env, endpoint.enabled) == (
-        "https://hooks.example/T1/B2/token-in-path", "HOOK_SECRET_2", False
+        "https://hooks.example/T1/B2/token-in-path",
+        "HOOK_SECRET_2",
+        False,
     )
     from governance.models import AuditEvent
 
-    changes = list(
-        AuditEvent.objects.filter(action="notify.webhook_changed").order_by("sequence")
-    )
+    changes = list(AuditEvent.objects.filter(action="notify.webhook_changed").order_by("sequence"))
     assert [c.metadata["after"] for c in changes] == [
         {"host": "hooks.example", "secret_env": "HOOK_SECRET", "enabled": True},
         {"host": "hooks.example", "secret_env": "HOOK_SECRET_2", "enabled": False},
@@ -111,7 +112,10 @@ def test_a_new_webhook_needs_an_address_and_a_variable_name(staff):
     for url, name in (("", "HOOK_SECRET"), ("https://hooks.example/x", "not a name")):
         with pytest.raises(Denied):
             webhook_endpoint_set(
-                actor=Actor.staff(staff.admin), studio=staff.studio, url=url, secret_env=name,
+                actor=Actor.staff(staff.admin),
+                studio=staff.studio,
+                url=url,
+                secret_env=name,
                 enabled=True,
             )
     assert not WebhookEndpoint.objects.exists()

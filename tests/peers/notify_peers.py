@@ -132,7 +132,7 @@ class WebhookPeer:
         self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 valid = signature_is_valid(peer.secret, headers, body, now=time.time())
