@@ -319,16 +319,9 @@ class ReconciliationFlag(models.Model):
 
 # Notification rows live beside their services in brain/notify/; importing them here makes
 # them the brain app's models.
-from brain.notify.models import (  # noqa: E402
+from brain.notify.models import (  # noqa: E402, F401
     NotificationDelivery,
     NotificationEvent,
     NotificationPreference,
     WebhookEndpoint,
 )
-
-__all__ = [
-    "NotificationDelivery",
-    "NotificationEvent",
-    "NotificationPreference",
-    "WebhookEndpoint",
-]
