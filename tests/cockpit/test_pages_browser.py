@@ -5,7 +5,7 @@
   critical accessibility violation.
 
 The pages are the GET routes of ``cockpit/urls.py``, so a page added there is checked here
-without editing this file; a route whose URL parameters this file cannot fill fails the
+without editing this file; a page whose URL needs a row this file does not make fails the
 test, naming the parameter. Screenshots land in tests/artifacts/pages/ for a person to look at.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.urls import URLPattern, reverse
+from django.urls.converters import IntConverter
 from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page
 
@@ -33,7 +34,7 @@ from connectors.runtime import redis_client
 from connectors.services import connector_poll
 from governance.actors import Actor
 from governance.errors import Denied
-from governance.models import AgentToken, IntakeReview, KillSwitch, PolicyDecision
+from governance.models import AgentToken, IntakeReview, PolicyDecision
 from governance.services.agent_submissions import SubmissionDenied, agent_proposal_submit
 from governance.services.agents import resolve_actor
 from governance.services.approvals import approval_grant
@@ -52,6 +53,8 @@ NARROW = 390
 WIDE = 1280
 BLOCKING_IMPACTS = ("serious", "critical")
 NOTE = "firestore.ops_note.append"
+# Parts of long pages also shot on their own, to be read at full size.
+PARTS = {"policy": "#denials", "overview": "#job-runs"}
 
 pytestmark = [
     pytest.mark.browser,
@@ -179,10 +182,7 @@ def demo(staff, tmp_path, hubitat_peer, monkeypatch) -> Iterator[dict[str, Any]]
         "agent_pk": agent.pk,
         "token_pk": AgentToken.objects.filter(agent=agent).first().pk,
         "review_id": IntakeReview.objects.filter(studio_id=studio.pk).first().pk,
-        "switch_id": KillSwitch.objects.first().pk if KillSwitch.objects.exists() else 1,
         "delegation_id": delegation.pk,
-        "task_id": "no-such-task",
-        "step": "request",
     }
     redis_client().delete(f"brain:breaker:{hub.instance_id}")
 
@@ -193,14 +193,21 @@ def cockpit_pages(base: str, values: dict[str, Any], page: Page) -> list[Cockpit
     pages = []
     for pattern in urlpatterns:
         assert isinstance(pattern, URLPattern)
-        params = list(pattern.pattern.converters)
-        missing = [name for name in params if name not in values]
-        assert not missing, f"route {pattern.name}: no value for {missing}; add one to demo()"
-        path = reverse(f"cockpit:{pattern.name}", kwargs={name: values[name] for name in params})
+        converters = pattern.pattern.converters
+        # A parameter demo() does not name gets a placeholder: enough for a POST-only route
+        # (refused 405 before any lookup); a page that needs a real row answers 404 below.
+        kwargs = {
+            name: values.get(name, 1 if isinstance(converter, IntConverter) else "x")
+            for name, converter in converters.items()
+        }
+        path = reverse(f"cockpit:{pattern.name}", kwargs=kwargs)
         response = page.request.get(f"{base}{path}", max_redirects=0)
         if response.status == 405 or response.status in (301, 302):
             continue  # an action (POST only) or a redirect to a page already listed
-        assert response.status == 200, f"GET {path} answered {response.status}"
+        assert response.status == 200, (
+            f"GET {path} ({pattern.name}) answered {response.status}: give demo() a real "
+            f"value for {sorted(set(converters) - set(values))}"
+        )
         if "<main" not in response.text():
             continue  # a fragment htmx swaps into its page
         pages.append(CockpitPage(pattern.name or path, path))
@@ -215,9 +222,13 @@ def sign_in(page: Page, base: str, username: str = "ada") -> None:
     page.wait_for_url(re.compile(r".*/s/.*"))
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, cockpit_page: CockpitPage, width: int) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = f"{cockpit_page.name}-{width}"
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if cockpit_page.name in PARTS:
+        part = page.locator(PARTS[cockpit_page.name])
+        part.screenshot(path=str(ARTIFACTS / f"{name}-part.png"))
 
 
 @pytest.fixture
@@ -239,7 +250,7 @@ def test_no_cockpit_page_scrolls_sideways_on_a_phone(live_server, demo, signed_i
     for cockpit_page in pages:
         page.goto(f"{base}{cockpit_page.path}")
         page.wait_for_load_state("networkidle")
-        shot(page, f"{cockpit_page.name}-{NARROW}")
+        shot(page, cockpit_page, NARROW)
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > NARROW:
             overflowing[cockpit_page.path] = f"{width} px: {_widest(page)}"
@@ -307,7 +318,7 @@ def test_every_cockpit_page_has_no_serious_accessibility_violation(
     for cockpit_page in pages:
         page.goto(f"{base}{cockpit_page.path}")
         page.wait_for_load_state("networkidle")
-        shot(page, f"{cockpit_page.name}-{WIDE}")
+        shot(page, cockpit_page, WIDE)
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
         problems = [
