@@ -228,14 +228,17 @@ def _denial(
     messages: dict[int, str],
 ) -> Denial:
     on_decision = event.target_type == "policy_decision" and event.target_id.isdigit()
-    decision_id = int(event.target_id) if on_decision else metadata.get("decision_id")
+    named = metadata.get("decision_id")
+    decision_id = int(event.target_id) if on_decision else named if isinstance(named, int) else None
     if event.target_type == "proposal" and event.target_id.isdigit():
         proposal_id: int | None = int(event.target_id)
     else:
         proposal = metadata.get("proposal")
         proposal_id = proposal if isinstance(proposal, int) else None
     explanation = _explanation(event.reason_code)
-    sentence = metadata.get("message") or (messages.get(decision_id) if on_decision else "")
+    sentence = metadata.get("message") or (
+        messages.get(decision_id, "") if on_decision and decision_id is not None else ""
+    )
     return Denial(
         sequence=event.sequence,
         occurred_at=event.occurred_at,
@@ -248,7 +251,7 @@ def _denial(
         target_type=event.target_type,
         target_id=event.target_id,
         proposal_id=proposal_id,
-        decision_id=decision_id if isinstance(decision_id, int) else None,
+        decision_id=decision_id,
     )
 
 
