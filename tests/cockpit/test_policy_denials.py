@@ -187,3 +187,15 @@ def test_another_studios_denials_stay_off_the_card(staff, login):
     )
     card = denials_card(login(staff.viewer))
     assert rows(card) == [] and "No denials recorded" in card
+
+
+def test_each_denials_audit_link_finds_its_entry(staff, login):
+    make_denials(staff)
+    client = login(staff.viewer)
+    card = denials_card(client)
+    links = re.findall(r'href="([^"]*/audit/\?[^"]*)">Audit entry #(\d+)<', card)
+    assert len(links) == 5
+    for link, sequence in links:
+        timeline = client.get(html.unescape(link)).content.decode()
+        assert f"<td>{sequence}</td>" in timeline, link
+        assert timeline.count("<tr>") <= 3, link  # the entry, hardly any other
