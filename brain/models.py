@@ -315,3 +315,13 @@ class ReconciliationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_class} on {self.order_collection}/{self.order_id}"
+
+
+# Notification rows live beside their services in brain/notify/; importing them here makes
+# them the brain app's models.
+from brain.notify.models import (  # noqa: E402, F401
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationPreference,
+    WebhookEndpoint,
+)

@@ -41,6 +41,7 @@ from governance.services.common import (
     require_role,
     step,
 )
+from governance.services.notifications import notify_proposal_submitted
 from governance.targets import target_problems
 from governance.transitions import Event
 from governance.write_paths import PREVIEW_KEY, WritePathUnavailable, has_write_path, write_plan
@@ -207,6 +208,7 @@ def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
     proposal.updated_at = now
     proposal.save(update_fields=["status", "submitted_at", "expires_at", "updated_at"])
     _audit(proposal, actor, "proposal.submitted")
+    notify_proposal_submitted(proposal)
     return proposal
 
 

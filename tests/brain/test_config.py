@@ -217,6 +217,11 @@ RANGES = [
     ("BRAIN_RATE_LIMIT_INTAKE_OVERRIDE", "0", "10001", "1 to 10000"),
     ("BRAIN_RATE_LIMIT_MARKETING_REVIEW", "0", "10001", "1 to 10000"),
     ("BRAIN_AGENT_TOKEN_TTL", "59m", "366d", "1 h to 365 d"),
+    ("BRAIN_NOTIFY_DIGEST_INTERVAL", "4m", "25h", "5 min to 1 d"),
+    ("BRAIN_NOTIFY_MAX_ATTEMPTS", "0", "21", "1 to 20"),
+    ("BRAIN_NOTIFY_RETRY_BACKOFF", "0", "61m", "1 s to 1 h"),
+    ("BRAIN_NOTIFY_WEBHOOK_TIMEOUT", "0", "61", "1 s to 1 min"),
+    ("BRAIN_EMAIL_PORT", "0", "65536", "1 to 65535"),
 ]
 
 
