@@ -69,6 +69,10 @@ class StepUp:
     def password_allowed(self) -> bool:
         return not self.required
 
+    @property
+    def window_text(self) -> str:
+        return reauth_window_text()
+
 
 def step_up(request: HttpRequest, studio: Studio | None = None) -> StepUp:
     """The step-up for ``request.user`` in ``studio`` (default: the cockpit's ``request.studio``).

@@ -16,3 +16,21 @@ def reauth_step_up(context: template.Context) -> StepUp:
     """Passkey, password, or passkey only, for the signed-in user in the page's studio."""
     request: Any = context["request"]
     return step_up(request)
+
+
+# How the browser reaches the key, in staff's words (WebAuthn's transport names on hover).
+TRANSPORT_WORDS = {
+    "internal": "this device",
+    "hybrid": "a phone nearby",
+    "cable": "a phone nearby",
+    "usb": "USB security key",
+    "nfc": "NFC security key",
+    "ble": "Bluetooth security key",
+    "smart-card": "smart card",
+}
+
+
+@register.filter
+def passkey_transports(transports: list[str]) -> str:
+    words = dict.fromkeys(TRANSPORT_WORDS.get(t, t) for t in transports)
+    return ", ".join(words)

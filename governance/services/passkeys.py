@@ -201,7 +201,7 @@ def passkey_password_refused(
     """Audit a password offered where the studio requires a passkey; the denial to show."""
     if has_passkeys:
         message = (
-            "This studio accepts only a passkey for this step, not your password: "
+            "This studio accepts only a passkey for this step, not the password: "
             "confirm with your passkey."
         )
     else:

@@ -10,6 +10,8 @@
   "use strict";
 
   var supported = !!(window.PublicKeyCredential && navigator.credentials);
+  // Loaded in <head> without defer: from here on, cockpit.css hides [data-passkey-nojs].
+  document.documentElement.classList.add("js");
 
   function show(root) {
     (root || document).querySelectorAll(supported ? "[data-passkey-ready]" : "[data-passkey-unsupported]")

@@ -343,7 +343,7 @@ def test_a_studio_that_requires_passkeys_refuses_the_password_and_audits_it(
     refused = approve(client, proposal, password=PASSWORD)
 
     assert refused.status_code == 422 and not Approval.objects.exists()
-    assert "accepts only a passkey for this step, not your password" in refused.content.decode()
+    assert "accepts only a passkey for this step, not the password" in refused.content.decode()
     assert actions(staff.studio, action="passkey.used") == [("passkey.used", "PASSKEY_REQUIRED")]
 
 
