@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -101,9 +102,14 @@ def _timeout_ms() -> int:
 
 def _user_handle(user: Any) -> bytes:
     # Opaque and stable per user: WebAuthn advises against names or e-mail addresses here.
-    return salted_hmac(
-        "governance.passkeys.user_handle", str(user.pk), algorithm="sha256"
-    ).digest()
+    return salted_hmac("governance.passkeys.user_handle", str(user.pk), algorithm="sha256").digest()
+
+
+def _own_passkeys(request: HttpRequest) -> QuerySet[Passkey]:
+    user_id = request.user.pk
+    if user_id is None:
+        return Passkey.objects.none()
+    return Passkey.objects.filter(user_id=user_id)
 
 
 def _descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
@@ -127,7 +133,7 @@ def registration_options(request: HttpRequest) -> str:
             resident_key=ResidentKeyRequirement.PREFERRED,
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
-        exclude_credentials=[_descriptor(p) for p in Passkey.objects.filter(user=user)],
+        exclude_credentials=[_descriptor(p) for p in _own_passkeys(request)],
     )
     return str(options_to_json(options))
 
@@ -135,7 +141,7 @@ def registration_options(request: HttpRequest) -> str:
 def step_up_options(request: HttpRequest) -> str | None:
     """Options (JSON) for ``navigator.credentials.get`` over the user's own passkeys; issues the
     step-up challenge. None when the user has no passkey."""
-    passkeys = list(Passkey.objects.filter(user=request.user))
+    passkeys = list(_own_passkeys(request))
     if not passkeys:
         return None
     options = generate_authentication_options(

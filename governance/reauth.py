@@ -82,7 +82,7 @@ def step_up(request: HttpRequest, studio: Studio | None = None) -> StepUp:
     studio_id = studio.pk if studio is not None else None
     if studio_id not in memo:
         user = request.user
-        has = bool(user.is_authenticated) and Passkey.objects.filter(user_id=user.pk).exists()
+        has = user.pk is not None and Passkey.objects.filter(user_id=user.pk).exists()
         memo[studio_id] = StepUp(
             has_passkeys=has,
             required=bool(studio is not None and studio.require_approver_passkeys),
@@ -179,8 +179,8 @@ class ReauthForm(forms.Form):
                     studio_id=step.studio_id,
                     client=request_client(request),
                 )
-            except Denied as denial:
-                raise forms.ValidationError(f"{denial.message} ({denial.code})") from None
+            except Denied as refused:
+                raise forms.ValidationError(f"{refused.message} ({refused.code})") from None
             session_reauthenticated(request, method="passkey")
             self.passkey_verified = True
             return ""

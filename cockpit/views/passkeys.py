@@ -29,6 +29,11 @@ from governance.selectors.passkeys import passkey_get, passkey_list
 from governance.services.passkeys import passkey_register, passkey_remove, studio_passkeys_require
 
 
+def _user_id(request: StudioRequest) -> int:
+    assert request.user.pk is not None  # studio_view signs in first
+    return int(request.user.pk)
+
+
 def _signed_in_recently(request: StudioRequest) -> bool:
     # Registering takes the password even where passkeys are required (see the form).
     return session_authenticated_within(request, reauth_window())
@@ -37,7 +42,7 @@ def _signed_in_recently(request: StudioRequest) -> bool:
 def _context(request: StudioRequest, **bound: ReauthForm) -> dict[str, Any]:
     studio = request.studio
     fresh = reauth_fresh(request)
-    passkeys = list(passkey_list(request.user.pk))
+    passkeys = list(passkey_list(_user_id(request)))
     is_admin = request.membership.has_role(Role.ADMIN)
     return {
         "active": "passkeys",
@@ -140,7 +145,7 @@ def passkey_register_view(request: StudioRequest) -> HttpResponse:
 @require_POST
 @studio_view()
 def passkey_remove_view(request: StudioRequest, passkey_id: int) -> HttpResponse:
-    passkey = passkey_get(request.user.pk, passkey_id)
+    passkey = passkey_get(_user_id(request), passkey_id)
     if passkey is None:
         raise Http404("No such passkey.")
     form = PasskeyRemoveForm(

@@ -134,9 +134,11 @@ def test_register_a_passkey_then_approve_with_it_and_a_replay_is_refused(
     bodies: list[str] = []
     page.on(
         "request",
-        lambda request: bodies.append(request.post_data or "")
-        if request.method == "POST" and request.url.endswith(f"/{first.pk}/approve/")
-        else None,
+        lambda request: (
+            bodies.append(request.post_data or "")
+            if request.method == "POST" and request.url.endswith(f"/{first.pk}/approve/")
+            else None
+        ),
     )
     page.goto(f"{base}/s/north-kiln/proposals/{first.pk}/")
     expect(page.get_by_text("Your passkey is asked for when you press the button")).to_be_visible()
@@ -149,9 +151,7 @@ def test_register_a_passkey_then_approve_with_it_and_a_replay_is_refused(
     assert Approval.objects.filter(proposal=first, approver__username="anna").count() == 1
     used = AuditEvent.objects.get(action="passkey.used")
     assert used.studio_id == studio.pk and used.reason_code == ""
-    assert (
-        AuditEvent.objects.get(action="auth.reauthenticated").metadata["method"] == "passkey"
-    )
+    assert AuditEvent.objects.get(action="auth.reauthenticated").metadata["method"] == "passkey"
     assert AuditEvent.objects.filter(action="approval.granted", studio=studio).count() == 1
     assert Passkey.objects.get().last_used_at is not None
 
