@@ -23,6 +23,7 @@ class PasskeyRegisterForm(ReauthForm):
     )
     # The browser's answer to navigator.credentials.create, filled in by cockpit/passkeys.js.
     credential = forms.CharField(required=False, widget=forms.HiddenInput)
+    field_order = ["name", "password", "credential"]
 
 
 class PasskeyRemoveForm(ReauthForm):
@@ -37,3 +38,4 @@ class PasskeyRequirementForm(ReauthForm):
         help_text="High and critical approvals, kill switch release, exemption approval and "
         "agent tokens then accept only a passkey, never the password.",
     )
+    field_order = ["required", "password"]

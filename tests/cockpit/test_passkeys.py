@@ -11,7 +11,9 @@ import json
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -474,3 +476,38 @@ def test_the_admin_refuses_an_exemption_approval_by_password_where_passkeys_are_
 
     assert "approve the exemption on the cockpit" in response.content.decode()
     assert actions(staff.studio, action="passkey.used") == [("passkey.used", "PASSKEY_REQUIRED")]
+
+
+def test_a_page_full_of_step_up_boxes_asks_for_the_passkeys_once(staff):
+    for day in range(3):
+        exemption_request(
+            studio=staff.studio,
+            capability_id="firestore.ops_note.append",
+            justification=f"Open studio week, day {day}",
+            expires_at=timezone.now() + dt.timedelta(days=2),
+            actor=Actor.staff(staff.approver),
+        )
+    ada = signed_in(staff.admin)
+    register(ada, SoftAuthenticator())
+    make_stale(ada)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = ada.get(url("policy")).content.decode()
+
+    assert page.count('name="passkey_assertion"') >= 3
+    passkey_reads = [q for q in queries.captured_queries if "governance_passkey" in q["sql"]]
+    assert len(passkey_reads) == 1
+
+
+def test_the_passkeys_page_costs_the_same_with_one_key_or_three(staff, django_assert_num_queries):
+    client = signed_in(staff.approver)
+    register(client, SoftAuthenticator(), "laptop")
+    with CaptureQueriesContext(connection) as one:
+        client.get(url("passkeys"))
+    # Read now: every request clears the connection's query log.
+    one_key = len(one.captured_queries)
+    register(client, SoftAuthenticator(), "phone")
+    register(client, SoftAuthenticator(), "security key")
+
+    with django_assert_num_queries(one_key):
+        assert client.get(url("passkeys")).content.decode().count("Remove “") == 3

@@ -188,6 +188,14 @@ def test_a_studio_requiring_passkeys_refuses_the_password(origin, studio, page: 
         action="passkey.used", reason_code="PASSKEY_REQUIRED", studio=studio
     ).exists()
 
+    # The admin sees (and may change) the studio's rule on the same page.
+    sign_in(page, origin, "ada")
+    page.goto(f"{origin}/s/north-kiln/account/passkeys/")
+    expect(page.locator("#studio-requirement")).to_contain_text("required")
+    expect(page.locator("#preq_required")).to_be_checked()
+    shot(page, "passkeys-admin-required")
+    narrow_shot(page, "passkeys-admin-required")
+
 
 def test_without_javascript_the_page_says_a_passkey_needs_it(
     origin, studio, browser: Browser, page: Page
