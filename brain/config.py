@@ -201,6 +201,26 @@ class BrainConfig:
         low=1 * MINUTE,
         high=1 * HOUR,
     )
+    passkey_rp_id: str = setting(
+        "BRAIN_PASSKEY_RP_ID",
+        "str",
+        "localhost",
+        "Passkeys (WebAuthn) are bound to this domain: the cockpit's host name, no scheme or port.",
+    )
+    passkey_origins: tuple[str, ...] = setting(
+        "BRAIN_PASSKEY_ORIGINS",
+        "list",
+        ("http://localhost:8000",),
+        "Origins the browser may report for a passkey (scheme://host[:port], comma-separated).",
+    )
+    passkey_challenge_ttl: timedelta = setting(
+        "BRAIN_PASSKEY_CHALLENGE_TTL",
+        "duration",
+        2 * MINUTE,
+        "How long a passkey challenge may be answered; each is also good for one answer only.",
+        low=30,
+        high=10 * MINUTE,
+    )
     login_failure_limit: int = setting(
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",

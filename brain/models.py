@@ -27,6 +27,11 @@ class Studio(models.Model):
     )
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    require_approver_passkeys = models.BooleanField(
+        default=False,
+        help_text="Dangerous steps (high-risk approvals, kill switch release, exemptions) "
+        "accept only a passkey, never the password.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

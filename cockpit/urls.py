@@ -6,6 +6,7 @@ from cockpit.views import (
     connectors,
     finance,
     notifications,
+    passkeys,
     policy,
     proposals,
     shell,
@@ -88,6 +89,32 @@ urlpatterns = [
         "s/<slug:studio>/notifications/deliveries/<int:delivery_id>/retry/",
         notifications.notifications_retry,
         name="notifications_retry",
+    ),
+    path("s/<slug:studio>/account/passkeys/", passkeys.passkeys, name="passkeys"),
+    path(
+        "s/<slug:studio>/account/passkeys/register/",
+        passkeys.passkey_register_view,
+        name="passkey_register",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/register/options/",
+        passkeys.passkey_register_options,
+        name="passkey_register_options",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/step-up/options/",
+        passkeys.passkey_step_up_options,
+        name="passkey_step_up_options",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/<int:passkey_id>/remove/",
+        passkeys.passkey_remove_view,
+        name="passkey_remove",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/requirement/",
+        passkeys.passkey_requirement_view,
+        name="passkey_requirement",
     ),
     path("s/<slug:studio>/policy/", policy.policy, name="policy"),
     path(

@@ -53,6 +53,9 @@ class ReasonCode(StrEnum):
     # Staff memberships and connector configuration
     LAST_ADMIN = "LAST_ADMIN"
     CONNECTOR_IN_USE = "CONNECTOR_IN_USE"
+    # Passkeys (sudo mode's step-up)
+    PASSKEY_INVALID = "PASSKEY_INVALID"
+    PASSKEY_REQUIRED = "PASSKEY_REQUIRED"
 
 
 EXPLANATIONS: dict[ReasonCode, str] = {
@@ -120,6 +123,13 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.CONNECTOR_IN_USE: (
         "The connector has executions or a kill switch on record, which the audit trail "
         "keeps; disable it instead of removing it."
+    ),
+    ReasonCode.PASSKEY_INVALID: (
+        "The passkey confirmation was not accepted (expired, already used, from another key or "
+        "another site); nothing was done."
+    ),
+    ReasonCode.PASSKEY_REQUIRED: (
+        "This studio accepts only a passkey for this step, not the password."
     ),
 }
 

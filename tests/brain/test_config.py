@@ -196,6 +196,7 @@ def test_it_rejects_a_malformed_value_with_one_line_naming_the_variable(name, ra
 RANGES = [
     ("BRAIN_SESSION_IDLE_TIMEOUT", "299", "43201", "5 min to 12 h"),
     ("BRAIN_REAUTH_WINDOW", "59", "3601", "1 min to 1 h"),
+    ("BRAIN_PASSKEY_CHALLENGE_TTL", "29", "601", "30 s to 10 min"),
     ("BRAIN_LOGIN_FAILURE_LIMIT", "2", "21", "3 to 20"),
     ("BRAIN_LOGIN_LOCKOUT", "59", "86401", "1 min to 1 d"),
     ("BRAIN_READYZ_WORKER_TIMEOUT", "0", "31", "1 s to 30 s"),
