@@ -78,7 +78,7 @@ class Proposal(models.Model):
     updated_at = models.DateTimeField()
     # What the queue's search matches: capability, summary, rationale, requester id and the
     # input's JSON (its target), upper-cased. Kept by a Postgres trigger from those columns
-    # (migration 0008_review_search; whatever Django writes here is replaced), so a search
+    # (migration 0009_review_search; whatever Django writes here is replaced), so a search
     # reads one column instead of building and upper-casing this for every row. Not a
     # GeneratedField: its system check asks the server's version, and commands such as
     # `config show` must run without a database.

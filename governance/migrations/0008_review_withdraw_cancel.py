@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0006_kill_switch_events"),
+        ("governance", "0007_passkey_credentials"),
     ]
 
     operations = [

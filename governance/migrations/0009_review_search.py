@@ -30,7 +30,7 @@ DROP FUNCTION governance_proposal_search_text();
 class Migration(migrations.Migration):
     dependencies = [
         ("brain", "0004_reconciliation"),
-        ("governance", "0007_review_withdraw_cancel"),
+        ("governance", "0008_review_withdraw_cancel"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
