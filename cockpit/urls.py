@@ -45,6 +45,7 @@ urlpatterns = [
     ],
     path("s/<slug:studio>/proposals/", proposals.proposal_queue, name="proposals"),
     path("s/<slug:studio>/proposals/new/", proposals.proposal_new, name="proposal_new"),
+    path("s/<slug:studio>/proposals/bulk/", proposals.proposal_bulk, name="proposals_bulk"),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/",
         proposals.proposal_detail,
@@ -69,6 +70,16 @@ urlpatterns = [
         "s/<slug:studio>/proposals/<int:proposal_id>/reject/",
         proposals.proposal_reject,
         name="proposal_reject",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/withdraw/",
+        proposals.proposal_withdraw,
+        name="proposal_withdraw",
+    ),
+    path(
+        "s/<slug:studio>/proposals/<int:proposal_id>/cancel/",
+        proposals.proposal_cancel_view,
+        name="proposal_cancel",
     ),
     path("s/<slug:studio>/finance/", finance.finance, name="finance"),
     path("s/<slug:studio>/finance/reconcile/", finance.finance_reconcile, name="finance_reconcile"),

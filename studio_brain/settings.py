@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # GinIndex and the pg_trgm extension operation (the proposal queue's search index).
+    "django.contrib.postgres",
     "django_htmx",
     "axes",
     "connectors",
