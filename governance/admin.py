@@ -46,7 +46,7 @@ from governance.models import (
 from governance.reauth import (
     reauth_fresh,
     reauth_password_field,
-    reauth_password_is_correct,
+    reauth_password_error,
     reauth_window_text,
 )
 from governance.selectors.policy import capability_is_exemptable, exemption_state
@@ -236,8 +236,9 @@ class ExemptionAdminForm(forms.ModelForm):
                 )
             elif data.get("decision") == "approve":
                 if not reauth_fresh(self.request):
-                    if not reauth_password_is_correct(self.request, data.get("password") or ""):
-                        self.add_error("password", "That password is not correct.")
+                    error = reauth_password_error(self.request, data.get("password") or "")
+                    if error is not None:
+                        self.add_error("password", error)
                         return data
                     session_reauthenticated(self.request)
                 exemption_approve(

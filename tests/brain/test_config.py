@@ -197,6 +197,7 @@ RANGES = [
     ("BRAIN_SESSION_IDLE_TIMEOUT", "299", "43201", "5 min to 12 h"),
     ("BRAIN_REAUTH_WINDOW", "59", "3601", "1 min to 1 h"),
     ("BRAIN_LOGIN_FAILURE_LIMIT", "2", "21", "3 to 20"),
+    ("BRAIN_LOGIN_ADDRESS_FAILURE_LIMIT", "49", "10001", "50 to 10000"),
     ("BRAIN_LOGIN_LOCKOUT", "59", "86401", "1 min to 1 d"),
     ("BRAIN_READYZ_WORKER_TIMEOUT", "0", "31", "1 s to 30 s"),
     ("BRAIN_SCAN_LIMIT", "49", "20001", "50 to 20000"),
