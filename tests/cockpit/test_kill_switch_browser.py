@@ -75,7 +75,7 @@ def test_engage_the_banner_on_every_page_and_a_two_admin_release(live_server, pa
     page.get_by_role("button", name="Engage now").click()
     banner = page.locator(".banner-danger")
     expect(banner).to_contain_text("KILL SWITCH ON")
-    expect(banner).to_contain_text("studio north-kiln")
+    expect(banner).to_contain_text("studio North Kiln Ceramics")
     for section in ("", "proposals/", "audit/", "state/"):
         page.goto(f"{base}/s/north-kiln/{section}")
         expect(page.locator(".banner-danger")).to_contain_text("Smoke alarm in the kiln room")
