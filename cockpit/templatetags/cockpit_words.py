@@ -125,3 +125,12 @@ BREAKER_WORDS = {
 def breaker_words(state: str) -> str:
     """A circuit breaker's state in words ("closed" is the normal, unremarkable state)."""
     return BREAKER_WORDS.get(state, state)
+
+
+@register.filter
+def code_words(code: str | None) -> SafeString | str:
+    """A machine name staff meet (a job's "firestore_read") as words, the name on hover."""
+    if not code:
+        return ""
+    words = str(code).replace("_", " ").replace(".", " ").replace("-", " ").strip().capitalize()
+    return format_html('<span title="{}">{}</span>', code, words)

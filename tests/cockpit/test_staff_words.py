@@ -19,7 +19,9 @@ from governance.reasons import ReasonCode, explain
 from governance.services.exemptions import exemption_request
 from governance.services.kill_switches import kill_switch_engage
 from governance.services.proposals import proposal_submit
+from brain.state.warnings import scan_limit
 from tests.cockpit.test_connectors_page import make_connector
+from tests.factories import JobRunFactory, SnapshotFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +132,31 @@ def test_a_closed_breaker_says_calls_flow_normally_and_is_not_green(named, login
     assert "Circuit breaker" not in visible_text(html)
     closed = re.search(r"\.breaker-closed\s*\{([^}]*)\}", CSS.read_text())
     assert closed is not None and "--ok" not in closed.group(1)
+
+
+def test_the_overview_names_jobs_in_words(named, login):
+    JobRunFactory(name="firestore_read", studio=named.studio, job_id="j1", status="succeeded")
+    html = get(login(named.viewer), "cockpit:overview", named)
+    assert '<span title="firestore_read">Firestore read</span>' in html
+    assert "firestore_read" not in visible_text(html)
+
+
+def test_the_state_page_names_warnings_by_collection_with_the_code_on_hover(named, login):
+    SnapshotFactory(
+        studio=named.studio,
+        content={"diagnostics": {"warnings": [scan_limit("firestore", "batches", 50)]}},
+    )
+    text = visible_text(get(login(named.viewer), "cockpit:state", named))
+    assert "Firestore batches" in text and "SCAN_LIMIT" not in text
+
+
+def test_a_down_connector_says_why_without_its_error_code(named, login):
+    config = make_connector(
+        named.studio, "hub2", availability="down", error_code="UNAVAILABLE", message="no answer"
+    )
+    try:
+        html = get(login(named.viewer), "cockpit:connectors", named)
+    finally:
+        redis_client().delete(f"brain:breaker:{config.instance_id}")
+    assert 'title="Error code UNAVAILABLE"' in html
+    assert "UNAVAILABLE" not in visible_text(html)
