@@ -45,8 +45,8 @@ from governance.models import (
 )
 from governance.reauth import (
     reauth_fresh,
-    reauth_password_field,
     reauth_password_error,
+    reauth_password_field,
     reauth_window_text,
 )
 from governance.selectors.policy import capability_is_exemptable, exemption_state

@@ -50,7 +50,11 @@ class StudioLockoutHandler(AxesDatabaseHandler):
         return failures
 
     def user_login_failed(
-        self, sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+        self,
+        sender: Any,
+        credentials: dict[str, Any],
+        request: HttpRequest | None = None,
+        **kwargs: Any,
     ) -> None:
         if request is not None and getattr(request, REAUTH_FLAG, False):
             request.axes_user_agent = REAUTH_AGENT  # type: ignore[attr-defined]

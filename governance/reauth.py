@@ -54,9 +54,7 @@ def reauth_password_field(*, label: str = "Your password", help_text: str = "") 
 
 
 REAUTH_WRONG = "That password is not correct."
-REAUTH_LOCKED = (
-    "Too many wrong passwords: wait {wait} and try again. Nothing was changed."
-)
+REAUTH_LOCKED = "Too many wrong passwords: wait {wait} and try again. Nothing was changed."
 
 
 def reauth_password_error(request: HttpRequest, password: str) -> str | None:
@@ -79,7 +77,9 @@ def reauth_password_error(request: HttpRequest, password: str) -> str | None:
         return None
     if getattr(request, "axes_locked_out", False):
         request.axes_locked_out = False  # type: ignore[attr-defined]
-        return REAUTH_LOCKED.format(wait=format_duration(settings.AXES_COOLOFF_TIME.total_seconds()))
+        return REAUTH_LOCKED.format(
+            wait=format_duration(settings.AXES_COOLOFF_TIME.total_seconds())
+        )
     return REAUTH_WRONG
 
 

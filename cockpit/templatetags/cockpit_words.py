@@ -69,9 +69,9 @@ def actor(context: Context, subject: Any, name: str | None = None) -> SafeString
     if name is not None and kind != ActorType.AGENT:
         shown = name.strip() or ident
         return format_html('<span class="actor" title="{}:{}">{}</span>', kind, ident, shown)
-    cache: dict[tuple[str, str], tuple[str, str]] = context.render_context.setdefault(
-        CACHE_KEY, {}
-    )
+    # One page's names, kept for this render only (render_context dies with it).
+    render_context: Any = context.render_context
+    cache: dict[tuple[str, str], tuple[str, str]] = render_context.setdefault(CACHE_KEY, {})
     key = (kind, ident)
     if key not in cache:
         if kind == ActorType.STAFF:

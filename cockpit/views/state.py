@@ -23,6 +23,7 @@ from cockpit.access import StudioRequest, studio_view
 
 log = structlog.stdlib.get_logger("cockpit.state")
 
+
 class Metric(NamedTuple):
     """A snapshot metric as staff read it. ``up_is_good``: whether a rise is good news (True),
     bad news (False) or neither (None: more active batches is just a busier week)."""
@@ -64,14 +65,16 @@ METRIC_GROUPS: tuple[tuple[str, str, tuple[Metric, ...]], ...] = (
 )
 
 
-METRICS = {f"{key}.{metric.name}": metric for _title, key, items in METRIC_GROUPS for metric in items}
+METRICS = {
+    f"{key}.{metric.name}": metric for _title, key, items in METRIC_GROUPS for metric in items
+}
 METRIC_ORDER = {name: position for position, name in enumerate(METRICS)}
 # A change's verdict in words, so the table never relies on colour alone.
 VERDICT_TEXT = {"good": "better", "bad": "worse", "neutral": "neither better nor worse"}
 
 
 def change_verdict(delta: int | None, up_is_good: bool | None) -> str:
-    """"good", "bad" or "neutral" for a change of ``delta`` in a metric."""
+    """ "good", "bad" or "neutral" for a change of ``delta`` in a metric."""
     if not delta or up_is_good is None:
         return "neutral"
     return "good" if (delta > 0) == up_is_good else "bad"

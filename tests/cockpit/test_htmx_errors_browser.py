@@ -42,9 +42,7 @@ def submit_empty_proposal(page: Page, base: str) -> int | None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_new_proposal_with_javascript_shows_the_field_errors(
-    live_server, staff, page: Page, width
-):
+def test_new_proposal_with_javascript_shows_the_field_errors(live_server, staff, page: Page, width):
     page.set_viewport_size({"width": width, "height": 900})
     sign_in(page, live_server.url, "otto")
     assert page.evaluate("typeof window.htmx") == "object"
@@ -111,9 +109,7 @@ def test_a_form_answered_with_not_allowed_shows_that_page_without_javascript(
     try:
         sign_in(page, live_server.url, "otto")
         page.goto(f"{live_server.url}/s/north-kiln/finance/")
-        Membership.objects.filter(user=staff.operator, studio=staff.studio).update(
-            role=Role.VIEWER
-        )
+        Membership.objects.filter(user=staff.operator, studio=staff.studio).update(role=Role.VIEWER)
         page.get_by_role("button", name="Reconcile now").click()
         expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
         shot(page, "finance-reconcile-not-allowed-nojs")

@@ -17,7 +17,13 @@ pytestmark = pytest.mark.django_db
 def test_every_snapshot_metric_declares_whether_up_is_good():
     content = {
         "counts": dict.fromkeys(
-            ["batchesActive", "batchesClosed", "reservationsOpen", "firingsScheduled", "reportsOpen"],
+            [
+                "batchesActive",
+                "batchesClosed",
+                "reservationsOpen",
+                "firingsScheduled",
+                "reportsOpen",
+            ],
             0,
         ),
         "ops": dict.fromkeys(["blockedTickets", "agentRequestsPending", "highSeverityReports"], 0),

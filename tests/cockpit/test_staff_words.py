@@ -13,13 +13,13 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
 
+from brain.state.warnings import scan_limit
 from connectors.runtime import redis_client
 from governance.actors import Actor
 from governance.reasons import ReasonCode, explain
 from governance.services.exemptions import exemption_request
 from governance.services.kill_switches import kill_switch_engage
 from governance.services.proposals import proposal_submit
-from brain.state.warnings import scan_limit
 from tests.cockpit.test_connectors_page import make_connector
 from tests.factories import JobRunFactory, SnapshotFactory
 
@@ -54,7 +54,9 @@ def test_the_actor_tag_names_people_agents_and_the_system():
             Context({"subject": subject})
         )
 
-    assert render("agent:ops-bot") == '<span class="actor" title="agent:ops-bot">Agent ops-bot</span>'
+    assert (
+        render("agent:ops-bot") == '<span class="actor" title="agent:ops-bot">Agent ops-bot</span>'
+    )
     assert render("system:expire_proposals") == (
         '<span class="actor" title="system:expire_proposals">Studio Brain (expire proposals)</span>'
     )
@@ -70,7 +72,9 @@ def test_the_reason_filter_gives_the_sentence_and_keeps_the_code_on_hover():
 
 def test_the_banner_and_policy_page_name_the_studio_and_the_person(named, login):
     kill_switch_engage(
-        actor=Actor.staff(named.operator), reason="Smoke alarm in the kiln room", studio=named.studio
+        actor=Actor.staff(named.operator),
+        reason="Smoke alarm in the kiln room",
+        studio=named.studio,
     )
     html = get(login(named.viewer), "cockpit:policy", named)
     text = visible_text(html)
@@ -82,7 +86,9 @@ def test_the_banner_and_policy_page_name_the_studio_and_the_person(named, login)
 
 def test_the_audit_page_names_the_actor_and_explains_the_reason(named, login):
     kill_switch_engage(
-        actor=Actor.staff(named.operator), reason="Smoke alarm in the kiln room", studio=named.studio
+        actor=Actor.staff(named.operator),
+        reason="Smoke alarm in the kiln room",
+        studio=named.studio,
     )
     html = get(login(named.viewer), "cockpit:audit", named)
     assert OTTO in html
@@ -101,7 +107,9 @@ def test_the_proposal_page_names_the_requester_in_its_header_and_audit_trail(nam
         actor=Actor.staff(named.operator),
     )
     html = get(login(named.viewer), "cockpit:proposal_detail", named, proposal.pk)
-    head = html[html.index('class="page-head"') : html.index("</header>", html.index('class="page-head"'))]
+    head = html[
+        html.index('class="page-head"') : html.index("</header>", html.index('class="page-head"'))
+    ]
     assert "Otto Weber" in head and "otto" not in visible_text(head).replace("Otto", "")
     trail = html[html.index("Audit trail") :]
     assert OTTO in trail
