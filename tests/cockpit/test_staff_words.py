@@ -168,3 +168,15 @@ def test_a_down_connector_says_why_without_its_error_code(named, login):
         redis_client().delete(f"brain:breaker:{config.instance_id}")
     assert 'title="Error code UNAVAILABLE"' in html
     assert "UNAVAILABLE" not in visible_text(html)
+
+
+def test_engaging_the_studio_switch_confirms_it_by_the_studios_name(named, login):
+    client = login(named.operator)
+    response = client.post(
+        reverse("cockpit:policy_kill_switch_engage", args=[named.studio.slug]),
+        {"target": "studio", "reason": "Smoke alarm in the kiln room"},
+        follow=True,
+    )
+    message = visible_text(response.content.decode())
+    assert "The studio North Kiln Ceramics kill switch is on" in message
+    assert "studio north-kiln kill switch" not in message
