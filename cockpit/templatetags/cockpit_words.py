@@ -3,6 +3,7 @@ code's plain sentence). The code stays on hover, in the ``title``."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
@@ -129,8 +130,10 @@ def breaker_words(state: str) -> str:
 
 @register.filter
 def code_words(code: str | None) -> SafeString | str:
-    """A machine name staff meet (a job's "firestore_read") as words, the name on hover."""
+    """A machine name staff meet (a job's "firestore_read", a collection's "kilnFirings") as
+    words ("Firestore read", "Kiln firings"), the name on hover."""
     if not code:
         return ""
-    words = str(code).replace("_", " ").replace(".", " ").replace("-", " ").strip().capitalize()
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|[_.\-]+", " ", str(code))  # kilnFirings, firestore_read
+    words = spaced.strip().capitalize()
     return format_html('<span title="{}">{}</span>', code, words)

@@ -54,7 +54,7 @@ def seeded(staff):
         snapshot=after,
         drifts=[
             {
-                "metric": "counts.reservationsOpen",
+                "metric": "kilnFirings",
                 "expected": 9,
                 "observed": 30,
                 "delta": 21,
@@ -93,7 +93,7 @@ PAGES = [
     ("overview", "", "Firestore read"),
     ("state", "state/", "EST"),
     ("diffs", "state/diffs/", "worse"),
-    ("drift", "state/drift/", "EST"),
+    ("drift", "state/drift/", "Kiln firings"),
     ("proposals", "proposals/", "Proposals"),
     ("audit", "audit/", "Otto Weber"),
     ("connectors", "connectors/", "Connector calls flowing normally"),

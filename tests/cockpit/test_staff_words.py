@@ -13,6 +13,7 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
 
+from brain.models import DriftFinding
 from brain.state.warnings import scan_limit
 from connectors.runtime import redis_client
 from governance.actors import Actor
@@ -180,3 +181,18 @@ def test_engaging_the_studio_switch_confirms_it_by_the_studios_name(named, login
     message = visible_text(response.content.decode())
     assert "The studio North Kiln Ceramics kill switch is on" in message
     assert "studio north-kiln kill switch" not in message
+
+
+def test_the_drift_page_names_collections_in_words(named, login):
+    snapshot = SnapshotFactory(studio=named.studio)
+    DriftFinding.objects.create(
+        studio=named.studio,
+        snapshot=snapshot,
+        drifts=[
+            {"metric": "kilnFirings", "expected": 9, "observed": 40, "delta": 31, "ratio": 3.4}
+        ],
+        thresholds={},
+        checked_at=timezone.now(),
+    )
+    html = get(login(named.viewer), "cockpit:state-drift", named)
+    assert '<span title="kilnFirings">Kiln firings</span>' in html
