@@ -116,7 +116,7 @@ def test_state_pages_in_every_state(live_server, staff, page: Page, console, tmp
     write_demo(tmp_path, mutate=more_reservations)
     assert drift_check(studio=studio, source=DemoSource(tmp_path)) is not None
     page.goto(f"{base}/drift/")
-    expect(page.get_by_text("reservations", exact=True)).to_be_visible()
+    expect(page.get_by_text("Reservations", exact=True)).to_be_visible()
     shot(page, "state-drift.png")
 
     # Partial with warnings: the drift above, plus a capture stopped at the scan limit.
