@@ -99,7 +99,14 @@ def finance_adjust_initial(studio: Studio, flag_id: int) -> dict[str, Any]:
     ).first()
     if flag is None:
         raise Http404("No such open reconciliation flag.")
-    proposed = {"order_id": flag.order_id, "flag": flag.flag_class, "note": ""}
+    proposed = {
+        "order_collection": flag.order_collection,
+        "order_id": flag.order_id,
+        "flag": flag.flag_class,
+        "flag_id": flag.pk,
+        "evidence": flag.evidence,
+        "note": "",
+    }
     return {
         "capability": "finance.reconciliation.adjust",
         "input": json.dumps(proposed, indent=2, sort_keys=True),

@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from cockpit.views import audit, connectors, finance, policy, proposals, shell, state
+from cockpit.views import (
+    audit,
+    connectors,
+    finance,
+    notifications,
+    passkeys,
+    policy,
+    proposals,
+    shell,
+    state,
+)
 
 app_name = "cockpit"
 
@@ -64,6 +74,48 @@ urlpatterns = [
     path("s/<slug:studio>/finance/reconcile/", finance.finance_reconcile, name="finance_reconcile"),
     path("s/<slug:studio>/audit/", audit.audit_timeline, name="audit"),
     path("s/<slug:studio>/audit/verify/", audit.audit_chain_status, name="audit_verify"),
+    path("s/<slug:studio>/notifications/", notifications.notifications, name="notifications"),
+    path(
+        "s/<slug:studio>/notifications/preferences/",
+        notifications.notifications_preferences,
+        name="notifications_preferences",
+    ),
+    path(
+        "s/<slug:studio>/notifications/webhook/",
+        notifications.notifications_webhook,
+        name="notifications_webhook",
+    ),
+    path(
+        "s/<slug:studio>/notifications/deliveries/<int:delivery_id>/retry/",
+        notifications.notifications_retry,
+        name="notifications_retry",
+    ),
+    path("s/<slug:studio>/account/passkeys/", passkeys.passkeys, name="passkeys"),
+    path(
+        "s/<slug:studio>/account/passkeys/register/",
+        passkeys.passkey_register_view,
+        name="passkey_register",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/register/options/",
+        passkeys.passkey_register_options,
+        name="passkey_register_options",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/step-up/options/",
+        passkeys.passkey_step_up_options,
+        name="passkey_step_up_options",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/<int:passkey_id>/remove/",
+        passkeys.passkey_remove_view,
+        name="passkey_remove",
+    ),
+    path(
+        "s/<slug:studio>/account/passkeys/requirement/",
+        passkeys.passkey_requirement_view,
+        name="passkey_requirement",
+    ),
     path("s/<slug:studio>/policy/", policy.policy, name="policy"),
     path(
         "s/<slug:studio>/policy/kill-switches/",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from governance.enums import Mode, Risk
 
@@ -23,6 +23,13 @@ DOCS_BASE = "docs/capabilities.md"
 DocumentId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\s]+$"),
+]
+# A pilot document id, ``{proposalId}__{idempotencyKey}`` (connectors/firestore/writes.py).
+PilotActionId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=200, pattern=r"^[0-9]+__[0-9a-fA-F-]{8,128}$"
+    ),
 ]
 ConnectorName = Annotated[
     str,
@@ -64,12 +71,7 @@ class OpsNoteRollback(CapabilityInput):
     """Marks a pilot ops note rolled back. ``note_id`` is the note's document id,
     ``{proposalId}__{idempotencyKey}``, which the executed append proposal shows."""
 
-    note_id: Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, max_length=200, pattern=r"^[0-9]+__[0-9a-fA-F-]{8,128}$"
-        ),
-    ]
+    note_id: PilotActionId
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
 
     def summary(self) -> str:
@@ -109,18 +111,63 @@ ReconciliationFlag = Literal[
 ]
 
 
+OrderCollection = Literal["materialsOrders", "eventCharges"]
+StripeId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=128, pattern=r"^[a-z]+_\w+$"),
+]
+
+
 class ReconciliationAdjust(CapabilityInput):
+    """Asks the cloud app to settle one reconciliation flag on an order.
+
+    ``resolve`` records the adjustment (the order, the flag class, the Stripe evidence and
+    the note) in ``studioBrainPilotActions``, where the studio's cloud app picks it up; the
+    order itself and Stripe are never written (the cloud stays authoritative, and the flag
+    closes when a later run no longer sees the discrepancy). ``restore`` withdraws an earlier
+    adjustment, named by its action document id in ``reverts``. ``flag_id`` is the local
+    flag the proposal was made from; the order must be in the mirror and, for ``resolve``,
+    the flag open with the same order and class (governance/targets.py).
+    """
+
+    order_collection: OrderCollection = "materialsOrders"
     order_id: DocumentId
     flag: ReconciliationFlag
+    flag_id: Annotated[int, Field(ge=1)]
+    evidence: Annotated[list[StripeId], Field(max_length=20)] = []
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
+    action: Literal["resolve", "restore"] = "resolve"
+    reverts: PilotActionId | None = None
+
+    @model_validator(mode="after")
+    def reverts_only_when_restoring(self) -> ReconciliationAdjust:
+        if self.action == "restore" and not self.reverts:
+            raise ValueError("a restore names the adjustment it withdraws in 'reverts'")
+        if self.action == "resolve" and self.reverts:
+            raise ValueError("'reverts' is only for action 'restore'")
+        return self
 
     def summary(self) -> str:
-        return f"Adjust order {self.order_id} for {self.flag.replace('_', ' ')}"
+        what = self.flag.replace("_", " ")
+        if self.action == "restore":
+            return f"Withdraw the adjustment of order {self.order_id} for {what}"
+        return f"Adjust order {self.order_id} for {what}"
 
     def expected_effects(self) -> list[str]:
+        if self.action == "restore":
+            return [
+                f"Adjustment {self.reverts} in studioBrainPilotActions is marked withdrawn "
+                f"(it stays, as history), so flag '{self.flag}' on {self.order_id} stands again",
+                "One document added to studioBrainPilotActions recording this withdrawal",
+                "The order and Stripe are never changed",
+            ]
+        evidence = ", ".join(self.evidence) or "no Stripe object (absence of a payment)"
         return [
-            f"Order {self.order_id} is marked reconciled for '{self.flag}' with the note",
-            "Stripe is never changed",
+            f"One document added to studioBrainPilotActions asking the cloud app to settle "
+            f"'{self.flag}' on {self.order_collection} {self.order_id}, with the note "
+            f"and the evidence ({evidence})",
+            "The order and Stripe are never changed; the flag closes when a later "
+            "reconciliation run no longer sees the discrepancy",
         ]
 
 

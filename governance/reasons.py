@@ -15,6 +15,7 @@ class ReasonCode(StrEnum):
     CAPABILITY_UNKNOWN = "CAPABILITY_UNKNOWN"
     CAPABILITY_RETIRED = "CAPABILITY_RETIRED"
     INPUT_INVALID = "INPUT_INVALID"
+    TARGET_NOT_FOUND = "TARGET_NOT_FOUND"
     RATIONALE_REQUIRED = "RATIONALE_REQUIRED"
     # Who may do it
     ROLE_REQUIRED = "ROLE_REQUIRED"
@@ -52,6 +53,9 @@ class ReasonCode(StrEnum):
     # Staff memberships and connector configuration
     LAST_ADMIN = "LAST_ADMIN"
     CONNECTOR_IN_USE = "CONNECTOR_IN_USE"
+    # Passkeys (sudo mode's step-up)
+    PASSKEY_INVALID = "PASSKEY_INVALID"
+    PASSKEY_REQUIRED = "PASSKEY_REQUIRED"
 
 
 EXPLANATIONS: dict[ReasonCode, str] = {
@@ -63,6 +67,10 @@ EXPLANATIONS: dict[ReasonCode, str] = {
         "The capability was retired from the registry; propose a current one."
     ),
     ReasonCode.INPUT_INVALID: "The input does not match what the capability accepts.",
+    ReasonCode.TARGET_NOT_FOUND: (
+        "The proposal names something this studio does not have (an order the mirror does "
+        "not hold, a flag already resolved), so there is nothing to approve."
+    ),
     ReasonCode.RATIONALE_REQUIRED: "A rationale of at least 10 characters is required.",
     ReasonCode.ROLE_REQUIRED: "Your role in this studio does not allow this.",
     ReasonCode.SELF_APPROVAL: "The person or agent who proposed a change can never approve it.",
@@ -115,6 +123,13 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.CONNECTOR_IN_USE: (
         "The connector has executions or a kill switch on record, which the audit trail "
         "keeps; disable it instead of removing it."
+    ),
+    ReasonCode.PASSKEY_INVALID: (
+        "The passkey confirmation was not accepted (expired, already used, from another key or "
+        "another site); nothing was done."
+    ),
+    ReasonCode.PASSKEY_REQUIRED: (
+        "This studio accepts only a passkey for this step, not the password."
     ),
 }
 

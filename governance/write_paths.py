@@ -2,7 +2,7 @@
 target — and the reverse command a rollback proposal would send.
 
 Only the capabilities with a pilot have a write path. A capability without one (batch
-close, reconciliation adjust, the reads) is never executed: the gateway denies it
+close, the reads) is never executed: the gateway denies it
 WRITES_DISABLED, saying so. The connector must be in this studio, enabled and in
 ``write_pilot`` mode; a Hubitat command must also be on the hub's command allowlist.
 """
@@ -20,7 +20,9 @@ from connectors.roborock.schemas import RoborockSettings
 from connectors.runtime import validate_settings
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.schemas import WriteIntent
+from governance.capabilities import ReconciliationAdjust
 from governance.models import Execution, Proposal
+from governance.targets import target_problems
 
 FIRESTORE_PILOT = "firestore_pilot"
 ROBOROCK_OPERATIONS = {
@@ -158,6 +160,31 @@ def _ops_note_rollback(proposal: Proposal) -> WritePlan:
     )
 
 
+def _reconciliation_adjust(proposal: Proposal) -> WritePlan:
+    """An adjustment request in studioBrainPilotActions, if what it names still stands: the
+    flag may have been resolved by the cloud (or the order gone) since it was proposed."""
+    data = ReconciliationAdjust.model_validate(proposal.input)
+    problems = target_problems(proposal.capability_id, data, studio_id=proposal.studio_id)
+    if problems:
+        raise WritePathUnavailable(" ".join(problems.values()))
+    return WritePlan(
+        connector=_one_pilot_connector(proposal.studio_id),
+        operation="reconciliation.adjust",
+        target=f"{data.order_collection}/{data.order_id}",
+        params=_firestore_params(
+            proposal,
+            action=data.action,
+            order_collection=data.order_collection,
+            order_id=data.order_id,
+            flag_class=data.flag,
+            flag_id=data.flag_id,
+            evidence=list(data.evidence),
+            note=data.note,
+            reverts=data.reverts,
+        ),
+    )
+
+
 def _hubitat_command(proposal: Proposal) -> WritePlan:
     data = proposal.input
     return WritePlan(
@@ -189,6 +216,7 @@ def _roborock_command(proposal: Proposal) -> WritePlan:
 PLANS: dict[str, Callable[[Proposal], WritePlan]] = {
     "firestore.ops_note.append": _ops_note_append,
     "firestore.ops_note.rollback": _ops_note_rollback,
+    "finance.reconciliation.adjust": _reconciliation_adjust,
     "hubitat.device.command": _hubitat_command,
     "roborock.device.command": _roborock_command,
 }
@@ -238,6 +266,23 @@ def rollback_offer(proposal: Proposal, execution: Execution | None) -> RollbackO
                 "connector": data["connector"],
                 "device": data["device"],
                 "command": ROBOROCK_REVERSE[data["command"]],
+            },
+            why,
+        )
+    action_id = execution.result.get("action_id")
+    if (
+        proposal.capability_id == "finance.reconciliation.adjust"
+        and data.get("action") == "resolve"
+        and action_id
+    ):
+        return RollbackOffer(
+            "finance.reconciliation.adjust",
+            {
+                **{key: data[key] for key in ("order_collection", "order_id", "flag", "flag_id")},
+                "evidence": data["evidence"],
+                "note": f"Withdraw the adjustment made by proposal #{proposal.pk}",
+                "action": "restore",
+                "reverts": action_id,
             },
             why,
         )

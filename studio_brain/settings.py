@@ -152,6 +152,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Notification email goes through Django's mail framework (brain/notify); BRAIN_EMAIL_HOST unset
+# means email notifications are off, and nothing is sent to this placeholder.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": BRAIN.email_host or "localhost",
+            "port": BRAIN.email_port,
+            "username": BRAIN.email_host_user,
+            "password": BRAIN.email_host_password or "",
+            "use_tls": BRAIN.email_use_tls,
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = BRAIN.email_from
+SERVER_EMAIL = BRAIN.email_from
+
 CELERY_BROKER_URL = BRAIN.redis_url
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

@@ -18,6 +18,7 @@ from brain.reconciliation.matcher import CLASSES
 from brain.services.reconciliation import STALE_STRIPE_READ
 from cockpit.access import StudioRequest, studio_view
 from cockpit.finance import class_label, money, stripe_dashboard_url, stripe_rows
+from governance.models import Proposal
 
 log = structlog.stdlib.get_logger("cockpit.views")
 
@@ -98,6 +99,19 @@ def _flag_view(flag: ReconciliationFlag) -> dict[str, Any]:
     }
 
 
+def _adjustments(studio_id: int, flags: list[ReconciliationFlag]) -> dict[int, Proposal]:
+    """The latest adjustment proposal made from each flag (one query)."""
+    latest: dict[int, Proposal] = {}
+    rows = Proposal.objects.filter(
+        studio_id=studio_id,
+        capability_id="finance.reconciliation.adjust",
+        input__flag_id__in=[flag.pk for flag in flags],
+    ).order_by("created_at", "pk")
+    for proposal in rows.only("pk", "status", "input", "created_at"):
+        latest[proposal.input["flag_id"]] = proposal
+    return latest
+
+
 def _finance_context(request: StudioRequest) -> dict[str, Any]:
     studio = request.studio
     run = (
@@ -111,9 +125,14 @@ def _finance_context(request: StudioRequest) -> dict[str, Any]:
             "flag_class", "-amount_cents", "order_id"
         )
     )
+    adjustments = _adjustments(studio.pk, flags) if flags else {}
     groups = []
     for name in CLASSES:
-        members = [_flag_view(f) for f in flags if f.flag_class == name]
+        members = [
+            {**_flag_view(f), "adjustment": adjustments.get(f.pk)}
+            for f in flags
+            if f.flag_class == name
+        ]
         if not members:
             continue
         totals: dict[str, int] = {}

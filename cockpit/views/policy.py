@@ -58,6 +58,7 @@ from governance.policies.intake import load_policy
 from governance.ratelimit import ENDPOINT_SETTINGS, Endpoint, RateLimitUnavailable, limiter_counters
 from governance.reasons import ReasonCode, explain
 from governance.reauth import ReauthForm, reauth_fresh
+from governance.selectors.audit import denial_list
 from governance.selectors.execution import kill_switch_list, kill_switch_state
 from governance.selectors.policy import (
     DelegationRow,
@@ -66,7 +67,6 @@ from governance.selectors.policy import (
     decision_get,
     delegation_get,
     delegation_list,
-    denial_list,
     exemption_get,
     exemption_list,
     exemption_state,

@@ -5,7 +5,7 @@ the reader without any write path configured. It writes nothing on its own: only
 governance's execution gateway sends it a ``WriteIntent``, and only when the connector's
 config is in ``write_pilot`` mode (a read-only config is refused in the SDK before any I/O).
 
-Two operations, each in ONE Firestore transaction:
+Three operations, each in ONE Firestore transaction:
 
 - ``ops_note.append``: creates ``studioBrainPilotOpsNotes/{proposalId}__{idempotencyKey}``
   and ``studioBrainPilotActions/{proposalId}__{idempotencyKey}``. The transaction first reads
@@ -14,8 +14,14 @@ Two operations, each in ONE Firestore transaction:
 - ``ops_note.rollback``: marks an existing note ``rolled_back`` (the note stays as history)
   and records the rollback in ``studioBrainPilotActions`` under the rollback proposal's own
   ``{proposalId}__{idempotencyKey}``; a repeat is ``replayed``.
+- ``reconciliation.adjust``: records a finance adjustment request in
+  ``studioBrainPilotActions/{proposalId}__{idempotencyKey}`` (order, flag class, Stripe
+  evidence, note) for the studio's cloud app to act on; the order itself is only read, to
+  refuse an adjustment of an order the cloud no longer has. ``action: restore`` also marks
+  the adjustment it reverts ``withdrawn`` (the document stays, as history).
 
-The documents are built by pure functions (``ops_note_documents``, ``rollback_documents``)
+The documents are built by pure functions (``ops_note_documents``, ``rollback_documents``,
+``adjustment_documents``)
 that the dry run shows verbatim, with ``<server time at commit>`` where the server's
 timestamp goes.
 """
@@ -54,6 +60,7 @@ NOTES = "studioBrainPilotOpsNotes"
 ACTIONS = "studioBrainPilotActions"
 APPEND = "ops_note.append"
 ROLLBACK = "ops_note.rollback"
+ADJUST = "reconciliation.adjust"
 PREVIEW_SERVER_TIME = "<server time at commit>"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 
@@ -164,6 +171,46 @@ def rollback_documents(intent: WriteIntent, server_time: Any) -> list[dict[str, 
     ]
 
 
+def adjustment_documents(intent: WriteIntent, server_time: Any) -> list[dict[str, Any]]:
+    """The action document ``reconciliation.adjust`` creates (first), and for a restore the
+    update that withdraws the adjustment it reverts."""
+    params = intent.params
+    action_id = pilot_document_id(params["proposal_id"], intent.idempotency_key)
+    fields = {
+        "capability": params["capability"],
+        "operation": ADJUST,
+        "action": params["action"],
+        "status": "requested",
+        "studio": params["studio"],
+        "proposalId": params["proposal_id"],
+        "idempotencyKey": intent.idempotency_key,
+        "inputHash": params["input_hash"],
+        "collection": params["order_collection"],
+        "documentId": params["order_id"],
+        "flagClass": params["flag_class"],
+        "localFlagId": params["flag_id"],
+        "evidence": list(params["evidence"]),
+        "note": params["note"],
+        "createdAt": server_time,
+    }
+    documents = [{"collection": ACTIONS, "id": action_id, "write": "create", "fields": fields}]
+    if params["action"] == "restore":
+        fields["reverts"] = params["reverts"]
+        documents.append(
+            {
+                "collection": ACTIONS,
+                "id": params["reverts"],
+                "write": "update",
+                "fields": {
+                    "status": "withdrawn",
+                    "withdrawnBy": action_id,
+                    "withdrawnAt": server_time,
+                },
+            }
+        )
+    return documents
+
+
 @register
 class FirestorePilotConnector(Connector):
     kind = "firestore_pilot"
@@ -171,8 +218,11 @@ class FirestorePilotConnector(Connector):
     settings_model = FirestorePilotSettings
     secret_keys = ("credentials",)
     read_resources = ("devices",)
-    write_operations = (APPEND, ROLLBACK)
-    description = "Firestore write pilot: ops notes on batches, in one transaction each."
+    write_operations = (APPEND, ROLLBACK, ADJUST)
+    description = (
+        "Firestore write pilot: ops notes on batches and finance adjustment requests, "
+        "in one transaction each."
+    )
     settings: FirestorePilotSettings
 
     def __init__(self, **kwargs: Any) -> None:
@@ -227,6 +277,8 @@ class FirestorePilotConnector(Connector):
             return self._firestore("commit", lambda db: self._append(db, intent))
         if intent.operation == ROLLBACK:
             return self._firestore("commit", lambda db: self._rollback(db, intent))
+        if intent.operation == ADJUST:
+            return self._firestore("commit", lambda db: self._adjust(db, intent))
         return super()._execute(intent)
 
     def _preview(self, intent: WriteIntent) -> WritePreview:
@@ -255,6 +307,8 @@ class FirestorePilotConnector(Connector):
                 documents=ops_note_documents(intent, PREVIEW_SERVER_TIME),
                 notes=notes,
             )
+        if intent.operation == ADJUST:
+            return self._adjust_preview(intent, notes)
         note_id = intent.params["note_id"]
         note = self.retry(
             self._firestore, "GET", lambda db: self._get(db.collection(NOTES).document(note_id))
@@ -282,20 +336,80 @@ class FirestorePilotConnector(Connector):
             notes=notes,
         )
 
+    def _adjust_preview(self, intent: WriteIntent, notes: list[str]) -> WritePreview:
+        params = intent.params
+        order, reverted = self._adjust_reads(intent)
+        order_fields = _plain(order.to_dict()) if order.exists else {}
+        current: dict[str, Any] = {
+            "order_exists": order.exists,
+            "order_status": order_fields.get("status", "absent" if not order.exists else ""),
+            "order_total_cents": order_fields.get("totalCents", order_fields.get("priceCents", "")),
+            "order_currency": order_fields.get("currency", ""),
+            "action": "absent",
+        }
+        expected = {**current, "action": "created" if order.exists else "absent"}
+        if not order.exists:
+            notes.append(
+                f"There is no {params['order_collection']} order {params['order_id']!r} in "
+                "Firestore; execution will fail and write nothing."
+            )
+        if reverted is not None:
+            reverted_fields = _plain(reverted.to_dict()) if reverted.exists else {}
+            current["reverted_status"] = reverted_fields.get("status", "absent")
+            expected["reverted_status"] = "withdrawn" if reverted.exists else "absent"
+            if not reverted.exists:
+                notes.append(
+                    f"There is no adjustment {params['reverts']!r} to withdraw; execution will "
+                    "fail and write nothing."
+                )
+        return WritePreview(
+            operation=intent.operation,
+            target=intent.target,
+            current=current,
+            expected=expected,
+            documents=adjustment_documents(intent, PREVIEW_SERVER_TIME),
+            notes=notes,
+        )
+
+    def _adjust_reads(self, intent: WriteIntent) -> tuple[Any, Any]:
+        """The order (and, for a restore, the adjustment it reverts), outside a transaction."""
+        params = intent.params
+
+        def read(db: firestore.Client) -> tuple[Any, Any]:
+            order = self._get(
+                db.collection(params["order_collection"]).document(params["order_id"])
+            )
+            reverted = None
+            if params["action"] == "restore":
+                reverted = self._get(db.collection(ACTIONS).document(params["reverts"]))
+            return order, reverted
+
+        return self.retry(self._firestore, "GET", read)
+
+    def _created_check(self, intent: WriteIntent, collection: str, label: str) -> WriteCheck:
+        """Read back the document an attempt creates: applied when it carries this key."""
+        document_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
+        document = self.retry(
+            self._firestore,
+            "GET",
+            lambda db: self._get(db.collection(collection).document(document_id)),
+        )
+        fields = _plain(document.to_dict()) if document.exists else {}
+        return WriteCheck(
+            target=intent.target,
+            state={
+                "document": f"{collection}/{document_id}",
+                "exists": document.exists,
+                label: fields,
+            },
+            applied=document.exists and fields.get("idempotencyKey") == intent.idempotency_key,
+        )
+
     def _verify(self, intent: WriteIntent) -> WriteCheck:
+        if intent.operation == ADJUST:
+            return self._created_check(intent, ACTIONS, "action")
         if intent.operation == APPEND:
-            document_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
-            note = self.retry(
-                self._firestore,
-                "GET",
-                lambda db: self._get(db.collection(NOTES).document(document_id)),
-            )
-            fields = _plain(note.to_dict()) if note.exists else {}
-            return WriteCheck(
-                target=intent.target,
-                state={"document": f"{NOTES}/{document_id}", "exists": note.exists, "note": fields},
-                applied=note.exists and fields.get("idempotencyKey") == intent.idempotency_key,
-            )
+            return self._created_check(intent, NOTES, "note")
         action_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
         action, note = self.retry(
             self._firestore,
@@ -327,10 +441,7 @@ class FirestorePilotConnector(Connector):
                 transaction.create(reference, document["fields"])
             return True
 
-        try:
-            written = write(db.transaction())
-        except api_exceptions.AlreadyExists:
-            written = False  # a racing attempt with the same key committed first
+        written = _commit_once(write, db)
         return self._outcome(intent, documents, written)
 
     def _rollback(self, db: firestore.Client, intent: WriteIntent) -> WriteOutcome:
@@ -344,32 +455,60 @@ class FirestorePilotConnector(Connector):
                 return False
             note = self._get(note_ref, transaction)
             if not note.exists:
-                raise ConnectorError(
-                    ErrorCode.UNKNOWN,
-                    f"there is no note {intent.params['note_id']!r} to roll back",
-                    transient=False,
-                )
+                raise _nothing_to(f"there is no note {intent.params['note_id']!r} to roll back")
             if (note.to_dict() or {}).get("status") != "rolled_back":
                 transaction.update(note_ref, documents[0]["fields"])
             transaction.create(action_ref, documents[1]["fields"])
             return True
 
-        try:
-            written = write(db.transaction())
-        except api_exceptions.AlreadyExists:
-            written = False
+        written = _commit_once(write, db)
         return self._outcome(intent, documents, written)
+
+    def _adjust(self, db: firestore.Client, intent: WriteIntent) -> WriteOutcome:
+        params = intent.params
+        documents = adjustment_documents(intent, firestore.SERVER_TIMESTAMP)
+        action_ref = db.collection(ACTIONS).document(documents[0]["id"])
+        order_ref = db.collection(params["order_collection"]).document(params["order_id"])
+
+        @firestore.transactional
+        def write(transaction: Any) -> bool:
+            if self._get(action_ref, transaction).exists:
+                return False
+            if not self._get(order_ref, transaction).exists:
+                raise _nothing_to(
+                    f"there is no {params['order_collection']} order {params['order_id']!r} "
+                    "in Firestore to adjust"
+                )
+            reverted_ref = None
+            if params["action"] == "restore":
+                reverted_ref = db.collection(ACTIONS).document(params["reverts"])
+                reverted = self._get(reverted_ref, transaction)
+                if not reverted.exists or (reverted.to_dict() or {}).get("operation") != ADJUST:
+                    raise _nothing_to(f"there is no adjustment {params['reverts']!r} to withdraw")
+                if (reverted.to_dict() or {}).get("status") == "withdrawn":
+                    reverted_ref = None  # withdrawn already: only this action is recorded
+            transaction.create(action_ref, documents[0]["fields"])
+            if reverted_ref is not None:
+                transaction.update(reverted_ref, documents[1]["fields"])
+            return True
+
+        written = _commit_once(write, db)
+        return self._outcome(intent, documents, written, result_key="action_id")
 
     @staticmethod
     def _outcome(
-        intent: WriteIntent, documents: list[dict[str, Any]], written: bool
+        intent: WriteIntent,
+        documents: list[dict[str, Any]],
+        written: bool,
+        *,
+        result_key: str = "note_id",
     ) -> WriteOutcome:
         paths = [f"{d['collection']}/{d['id']}" for d in documents]
         return WriteOutcome(
             accepted=True,
             replayed=not written,
             detail=("wrote " if written else "already written, nothing sent: ") + ", ".join(paths),
-            result={"documents": paths, "note_id": documents[0]["id"]},
+            result={"documents": paths, result_key: documents[0]["id"]},
         )
 
     # -- the client ------------------------------------------------------------------------
@@ -454,6 +593,20 @@ class FirestorePilotConnector(Connector):
                 f"Firestore {what}: {type(error).__name__}: {error.message}"[:300],
                 transient=False,
             ) from None
+
+
+def _commit_once(write: Callable[[Any], bool], db: firestore.Client) -> bool:
+    """Run a transactional ``write``: False when it found its own documents already there, or
+    a racing attempt with the same key committed first (the create precondition failed)."""
+    try:
+        return write(db.transaction())
+    except api_exceptions.AlreadyExists:
+        return False
+
+
+def _nothing_to(message: str) -> ConnectorError:
+    """A write refused before anything is sent: what it acts on is not there (not retried)."""
+    return ConnectorError(ErrorCode.UNKNOWN, message, transient=False)
 
 
 def _plain(fields: dict[str, Any] | None) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from connectors.sdk.canonical import canonical_hash, contains_nul
 from connectors.sdk.errors import ConfigurationError, ConnectorError
 from governance.actors import Actor
 from governance.audit import audit_append
-from governance.capabilities import CapabilitySpec, CapabilityUnknown, capability_spec
+from governance.capabilities import (
+    CapabilityInput,
+    CapabilitySpec,
+    CapabilityUnknown,
+    capability_spec,
+)
 from governance.enums import ActorType, ProposalStatus
 from governance.errors import Denied
 from governance.models import Execution, Proposal
@@ -36,6 +41,8 @@ from governance.services.common import (
     require_role,
     step,
 )
+from governance.services.notifications import notify_proposal_submitted
+from governance.targets import target_problems
 from governance.transitions import Event
 from governance.write_paths import PREVIEW_KEY, WritePathUnavailable, has_write_path, write_plan
 
@@ -70,6 +77,19 @@ def validate_input(
     return normalised
 
 
+def require_targets(spec: CapabilitySpec, parsed: CapabilityInput, *, studio_id: int) -> None:
+    """Deny TARGET_NOT_FOUND when the input names what the studio's mirror does not hold."""
+    problems = target_problems(spec.id, parsed, studio_id=studio_id)
+    if problems:
+        summary = " ".join(problems.values())
+        raise Denied(
+            ReasonCode.TARGET_NOT_FOUND,
+            f"{spec.id} refused: {summary}",
+            studio_id=studio_id,
+            field_errors={name: [message] for name, message in problems.items()},
+        )
+
+
 def _submit_allowed(actor: Actor, studio_id: int) -> None:
     # Staff propose from the operator role up; agents and system jobs propose under their own
     # identity (delegation scopes are checked at execution by the policy layer).
@@ -89,7 +109,8 @@ def proposal_submit(
 ) -> Proposal:
     """Create a proposal for ``capability_id`` and queue it for approval (or keep it a draft).
 
-    Denies CAPABILITY_UNKNOWN, RATIONALE_REQUIRED, INPUT_INVALID, TENANT_MISMATCH, ROLE_REQUIRED.
+    Denies CAPABILITY_UNKNOWN, RATIONALE_REQUIRED, INPUT_INVALID, TARGET_NOT_FOUND (the input
+    names an order or flag the studio's mirror does not hold), TENANT_MISMATCH, ROLE_REQUIRED.
     The stored input is the schema's normalised form and ``input_hash`` its canonical hash.
     """
     denial_metadata = {"capability": capability_id}
@@ -107,6 +128,7 @@ def proposal_submit(
         _submit_allowed(actor, studio.pk)
         normalised = validate_input(spec, input, studio_id=studio.pk)
         parsed = spec.input_model.model_validate(normalised)
+        require_targets(spec, parsed, studio_id=studio.pk)
         now = timezone.now()
         proposal = Proposal.objects.create(
             studio=studio,
@@ -186,6 +208,7 @@ def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
     proposal.updated_at = now
     proposal.save(update_fields=["status", "submitted_at", "expires_at", "updated_at"])
     _audit(proposal, actor, "proposal.submitted")
+    notify_proposal_submitted(proposal)
     return proposal
 
 

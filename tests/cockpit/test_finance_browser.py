@@ -10,7 +10,7 @@ import pytest
 
 from brain.services.reconciliation import reconciliation_run
 from brain.state.warnings import read_failed
-from tests.brain.reconciliation.seed import READ_AT, seed_mirror, snapshot_at
+from tests.brain.reconciliation.seed import READ_AT, propose_adjustment, seed_mirror, snapshot_at
 from tests.factories import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -71,3 +71,28 @@ def test_finance_no_stripe(signed_in, live_server, staff):
     reconciliation_run(studio=staff.studio)
     for text in shoot(signed_in, live_server, "no-stripe"):
         assert "Stripe could not be read" in text
+
+
+def test_finance_partial(signed_in, live_server, staff):
+    from brain.models import CloudRecord, Snapshot
+
+    seed_mirror(staff.studio, 20)
+    CloudRecord.objects.filter(studio=staff.studio, collection="disputes").delete()
+    Snapshot.objects.filter(studio=staff.studio).delete()
+    snapshot_at(staff.studio, READ_AT, [read_failed("stripe", "disputes", "TIMEOUT: slow")])
+    reconciliation_run(studio=staff.studio, now=READ_AT + timedelta(hours=1))
+    for text in shoot(signed_in, live_server, "partial"):
+        assert "Partial run" in text
+        assert "Amount differs from Stripe" in text  # flags are still raised and shown
+
+
+def test_finance_adjustment_proposed(signed_in, live_server, staff):
+    from brain.models import ReconciliationFlag
+
+    seed_mirror(staff.studio, 20)
+    reconciliation_run(studio=staff.studio, now=READ_AT + timedelta(hours=1))
+    propose_adjustment(
+        staff, ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
+    )
+    for text in shoot(signed_in, live_server, "adjusting"):
+        assert "is pending approval" in text

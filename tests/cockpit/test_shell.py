@@ -20,7 +20,17 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["overview", *[section.key for section in SECTIONS]]
 PRINCIPLES = ["Cloud authoritative", "Local proposes", "Writes require approval"]
-NAV = ["Overview", "State", "Proposals", "Connectors", "Finance", "Audit", "Policy", "Scorecard"]
+NAV = [
+    "Overview",
+    "State",
+    "Proposals",
+    "Connectors",
+    "Finance",
+    "Audit",
+    "Policy",
+    "Scorecard",
+    "Notifications",
+]
 
 
 def page_url(page: str, studio: str = "north-kiln") -> str:
