@@ -225,9 +225,17 @@ class BrainConfig:
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",
         5,
-        "Failed logins per account or per address before a lockout.",
+        "Failed logins of one username from one address before that username is locked there.",
         low=3,
         high=20,
+    )
+    login_address_failure_limit: int = setting(
+        "BRAIN_LOGIN_ADDRESS_FAILURE_LIMIT",
+        "int",
+        100,
+        "Failed logins from one address, all usernames together, before the address is locked.",
+        low=50,
+        high=10000,
     )
     login_lockout: timedelta = setting(
         "BRAIN_LOGIN_LOCKOUT",

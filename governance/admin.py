@@ -45,8 +45,8 @@ from governance.models import (
 )
 from governance.reauth import (
     reauth_fresh,
+    reauth_password_error,
     reauth_password_field,
-    reauth_password_is_correct,
     reauth_window_text,
     step_up,
 )
@@ -255,8 +255,9 @@ class ExemptionAdminForm(forms.ModelForm):
                     )
                     return data
                 if not reauth_fresh(self.request, studio):
-                    if not reauth_password_is_correct(self.request, data.get("password") or ""):
-                        self.add_error("password", "That password is not correct.")
+                    error = reauth_password_error(self.request, data.get("password") or "")
+                    if error is not None:
+                        self.add_error("password", error)
                         return data
                     session_reauthenticated(self.request)
                 exemption_approve(

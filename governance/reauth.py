@@ -123,10 +123,34 @@ def reauth_password_field(*, label: str = "Your password", help_text: str = "") 
     )
 
 
-def reauth_password_is_correct(request: HttpRequest, password: str) -> bool:
-    # authenticate() goes through django-axes: guessing here is throttled like the login page.
+REAUTH_WRONG = "That password is not correct."
+REAUTH_LOCKED = "Too many wrong passwords: wait {wait} and try again. Nothing was changed."
+
+
+def reauth_password_error(request: HttpRequest, password: str) -> str | None:
+    """Why ``password`` does not re-authenticate the signed-in user, or None when it does.
+
+    authenticate() goes through django-axes, so guessing here is throttled like the login
+    page, but as the user's own failures only (``governance.login_lockout``): a wrong
+    password here never counts against colleagues sharing the address. Once the user is
+    locked, the box says so in its own words instead of answering with the sign-in page.
+    """
+    from governance.login_lockout import REAUTH_FLAG
+
     user = request.user
-    return authenticate(request, username=user.get_username(), password=password) is not None
+    setattr(request, REAUTH_FLAG, True)
+    try:
+        authenticated = authenticate(request, username=user.get_username(), password=password)
+    finally:
+        setattr(request, REAUTH_FLAG, False)
+    if authenticated is not None:
+        return None
+    if getattr(request, "axes_locked_out", False):
+        request.axes_locked_out = False  # type: ignore[attr-defined]
+        return REAUTH_LOCKED.format(
+            wait=format_duration(settings.AXES_COOLOFF_TIME.total_seconds())
+        )
+    return REAUTH_WRONG
 
 
 class ReauthForm(forms.Form):
@@ -197,8 +221,9 @@ class ReauthForm(forms.Form):
             if step.has_passkeys and not self.password_only:
                 raise forms.ValidationError("Confirm with your passkey, or enter your password.")
             raise forms.ValidationError("Enter your password.")
-        if not reauth_password_is_correct(request, password):
-            raise forms.ValidationError("That password is not correct.")
+        error = reauth_password_error(request, password)
+        if error is not None:
+            raise forms.ValidationError(error)
         return password
 
     def reauthenticated(self) -> None:

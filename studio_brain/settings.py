@@ -96,10 +96,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cockpit:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): an account or an address is locked out, each on its own.
+# Login throttling (django-axes): a username is locked at one address; the address itself
+# only at a far higher ceiling (a studio's front desk shares one). See governance/login_lockout.py.
 AXES_FAILURE_LIMIT = BRAIN.login_failure_limit
 AXES_COOLOFF_TIME = BRAIN.login_lockout
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "governance.login_lockout.StudioLockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False

@@ -198,6 +198,7 @@ RANGES = [
     ("BRAIN_REAUTH_WINDOW", "59", "3601", "1 min to 1 h"),
     ("BRAIN_PASSKEY_CHALLENGE_TTL", "29", "601", "30 s to 10 min"),
     ("BRAIN_LOGIN_FAILURE_LIMIT", "2", "21", "3 to 20"),
+    ("BRAIN_LOGIN_ADDRESS_FAILURE_LIMIT", "49", "10001", "50 to 10000"),
     ("BRAIN_LOGIN_LOCKOUT", "59", "86401", "1 min to 1 d"),
     ("BRAIN_READYZ_WORKER_TIMEOUT", "0", "31", "1 s to 30 s"),
     ("BRAIN_SCAN_LIMIT", "49", "20001", "50 to 20000"),
