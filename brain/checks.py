@@ -7,6 +7,7 @@ start-up) refuses a configuration that breaks one.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -150,3 +151,25 @@ def check_admin_path(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             )
         ]
     return []
+
+
+@register("brain")
+def check_passkey_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every passkey origin must be the RP ID or a subdomain of it, else no browser will ever
+    produce an assertion this runtime accepts (WebAuthn binds credentials to the RP ID)."""
+    config = brain_config()
+    rp_id = config.passkey_rp_id
+    errors: list[CheckMessage] = []
+    for origin in config.passkey_origins:
+        host = urlsplit(origin).hostname or ""
+        if host != rp_id and not host.endswith(f".{rp_id}"):
+            errors.append(
+                Error(
+                    f"BRAIN_PASSKEY_ORIGINS has {origin!r}, whose host is not "
+                    f"BRAIN_PASSKEY_RP_ID ({rp_id!r}) or a subdomain of it.",
+                    hint="Set BRAIN_PASSKEY_RP_ID to the cockpit's host name and list its "
+                    "origins (https://brain.example.org) in BRAIN_PASSKEY_ORIGINS.",
+                    id="brain.E009",
+                )
+            )
+    return errors

@@ -201,13 +201,41 @@ class BrainConfig:
         low=1 * MINUTE,
         high=1 * HOUR,
     )
+    passkey_rp_id: str = setting(
+        "BRAIN_PASSKEY_RP_ID",
+        "str",
+        "localhost",
+        "Passkeys (WebAuthn) are bound to this domain: the cockpit's host name, no scheme or port.",
+    )
+    passkey_origins: tuple[str, ...] = setting(
+        "BRAIN_PASSKEY_ORIGINS",
+        "list",
+        ("http://localhost:8000",),
+        "Origins the browser may report for a passkey (scheme://host[:port], comma-separated).",
+    )
+    passkey_challenge_ttl: timedelta = setting(
+        "BRAIN_PASSKEY_CHALLENGE_TTL",
+        "duration",
+        2 * MINUTE,
+        "How long a passkey challenge may be answered; each is also good for one answer only.",
+        low=30,
+        high=10 * MINUTE,
+    )
     login_failure_limit: int = setting(
         "BRAIN_LOGIN_FAILURE_LIMIT",
         "int",
         5,
-        "Failed logins per account or per address before a lockout.",
+        "Failed logins of one username from one address before that username is locked there.",
         low=3,
         high=20,
+    )
+    login_address_failure_limit: int = setting(
+        "BRAIN_LOGIN_ADDRESS_FAILURE_LIMIT",
+        "int",
+        100,
+        "Failed logins from one address, all usernames together, before the address is locked.",
+        low=50,
+        high=10000,
     )
     login_lockout: timedelta = setting(
         "BRAIN_LOGIN_LOCKOUT",
@@ -401,6 +429,66 @@ class BrainConfig:
         low=1 * HOUR,
         high=365 * DAY,
     )
+    # Notifications (docs/notifications.md)
+    notify_base_url: str = setting(
+        "BRAIN_NOTIFY_BASE_URL",
+        "str",
+        "http://127.0.0.1:8000",
+        "Address staff open the cockpit at; links in emails and webhook messages start with it.",
+    )
+    notify_digest_interval: timedelta = setting(
+        "BRAIN_NOTIFY_DIGEST_INTERVAL",
+        "duration",
+        30 * MINUTE,
+        "Default time between two digest emails to one member (each member may choose another).",
+        low=5 * MINUTE,
+        high=1 * DAY,
+    )
+    notify_max_attempts: int = setting(
+        "BRAIN_NOTIFY_MAX_ATTEMPTS",
+        "int",
+        5,
+        "Attempts per email or webhook delivery before it is shown as failed.",
+        low=1,
+        high=20,
+    )
+    notify_retry_backoff: timedelta = setting(
+        "BRAIN_NOTIFY_RETRY_BACKOFF",
+        "duration",
+        30,
+        "Wait before the first retry of a failed delivery; each later retry waits twice as long.",
+        low=1,
+        high=1 * HOUR,
+    )
+    notify_webhook_timeout: timedelta = setting(
+        "BRAIN_NOTIFY_WEBHOOK_TIMEOUT",
+        "duration",
+        5,
+        "How long a webhook receiver has to answer.",
+        low=1,
+        high=60,
+    )
+    email_host: str = setting(
+        "BRAIN_EMAIL_HOST",
+        "str",
+        "",
+        "SMTP server for notification emails (empty: email notifications are off).",
+    )
+    email_port: int = setting(
+        "BRAIN_EMAIL_PORT", "int", 25, "Port of the SMTP server.", low=1, high=65535
+    )
+    email_use_tls: bool = setting(
+        "BRAIN_EMAIL_USE_TLS", "bool", False, "Talk STARTTLS to the SMTP server."
+    )
+    email_host_user: str = setting(
+        "BRAIN_EMAIL_HOST_USER", "str", "", "User name on the SMTP server (empty: no login)."
+    )
+    email_from: str = setting(
+        "BRAIN_EMAIL_FROM",
+        "str",
+        "Studio Brain <brain@localhost>",
+        "Sender address of notification emails.",
+    )
     # Cloud
     stripe_read_only: bool = setting(
         "BRAIN_STRIPE_READ_ONLY",
@@ -432,6 +520,9 @@ class BrainConfig:
     )
     export_signing_key: str | None = setting(
         "BRAIN_EXPORT_SIGNING_KEY", "secret", None, "HMAC key for audit export bundles."
+    )
+    email_host_password: str | None = setting(
+        "BRAIN_EMAIL_HOST_PASSWORD", "secret", None, "Password on the SMTP server."
     )
     metrics_token: str | None = setting(
         "BRAIN_METRICS_TOKEN",

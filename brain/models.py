@@ -27,6 +27,11 @@ class Studio(models.Model):
     )
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    require_approver_passkeys = models.BooleanField(
+        default=False,
+        help_text="Dangerous steps (high-risk approvals, kill switch release, exemptions) "
+        "accept only a passkey, never the password.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -315,3 +320,13 @@ class ReconciliationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_class} on {self.order_collection}/{self.order_id}"
+
+
+# Notification rows live beside their services in brain/notify/; importing them here makes
+# them the brain app's models.
+from brain.notify.models import (  # noqa: E402, F401
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationPreference,
+    WebhookEndpoint,
+)

@@ -67,6 +67,7 @@ DENIAL_STATUS: dict[str, int] = {
     ReasonCode.APPROVAL_EXPIRED: 409,
     ReasonCode.PROPOSAL_REJECTED: 409,
     ReasonCode.PROPOSAL_EXPIRED: 409,
+    ReasonCode.PROPOSAL_CANCELLED: 409,
     ReasonCode.EXECUTION_EXISTS: 409,
     ReasonCode.INPUT_CHANGED: 409,
 }

@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 from brain.models import Role, Studio
 from brain.selectors import studio_ids_with_role
 from governance.actors import Actor
-from governance.auth_events import session_reauthenticated
+from governance.auth_events import request_client, session_reauthenticated
 from governance.capabilities import REGISTRY
 from governance.enums import ProposalStatus
 from governance.errors import Denied
@@ -50,14 +50,16 @@ from governance.models import (
 from governance.reauth import (
     ReauthForm,
     reauth_fresh,
+    reauth_password_error,
     reauth_password_field,
-    reauth_password_is_correct,
     reauth_window_text,
+    step_up,
 )
 from governance.selectors.policy import capability_is_exemptable, exemption_state
 from governance.services.approvals import approval_grant, approval_reject
 from governance.services.common import MIN_RATIONALE
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
+from governance.services.passkeys import passkey_password_refused
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -418,9 +420,27 @@ class ExemptionAdminForm(forms.ModelForm):
                     actor=actor,
                 )
             elif data.get("decision") == "approve":
-                if not reauth_fresh(self.request):
-                    if not reauth_password_is_correct(self.request, data.get("password") or ""):
-                        self.add_error("password", "That password is not correct.")
+                studio = self.instance.studio
+                if step_up(self.request, studio).required and not reauth_fresh(
+                    self.request, studio
+                ):
+                    # The admin has no passkey ceremony; the cockpit's Policy page does.
+                    passkey_password_refused(
+                        actor=actor,
+                        studio_id=studio.pk,
+                        has_passkeys=step_up(self.request, studio).has_passkeys,
+                        client=request_client(self.request),
+                    )
+                    self.add_error(
+                        "password",
+                        f"{studio.name} accepts only a passkey for this step: approve the "
+                        "exemption on the cockpit's Policy page.",
+                    )
+                    return data
+                if not reauth_fresh(self.request, studio):
+                    error = reauth_password_error(self.request, data.get("password") or "")
+                    if error is not None:
+                        self.add_error("password", error)
                         return data
                     session_reauthenticated(self.request)
                 exemption_approve(

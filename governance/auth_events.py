@@ -24,7 +24,14 @@ from governance.actors import Actor
 from governance.audit import audit_append
 
 AUTHENTICATED_AT_SESSION_KEY = "brain_authenticated_at"
+# When this session last proved a passkey (a studio that requires passkeys counts only this).
+PASSKEY_AT_SESSION_KEY = "brain_passkey_at"
 ADMIN_ACTIONS = {ADDITION: "admin.added", CHANGE: "admin.changed", DELETION: "admin.deleted"}
+
+
+def request_client(request: HttpRequest | None) -> dict[str, str]:
+    """Where a request came from, for audit metadata: address and (shortened) user agent."""
+    return _client(request)
 
 
 def _client(request: HttpRequest | None) -> dict[str, str]:
@@ -40,9 +47,12 @@ def mark_session_authenticated(request: HttpRequest, *, at: datetime | None = No
     request.session[AUTHENTICATED_AT_SESSION_KEY] = (at or timezone.now()).isoformat()
 
 
-def session_authenticated_within(request: HttpRequest, window: timedelta) -> bool:
-    """Whether this session proved the password within ``window`` (login or re-authentication)."""
-    raw = request.session.get(AUTHENTICATED_AT_SESSION_KEY)
+def session_authenticated_within(
+    request: HttpRequest, window: timedelta, *, key: str = AUTHENTICATED_AT_SESSION_KEY
+) -> bool:
+    """Whether this session proved the password or a passkey within ``window`` (login or
+    re-authentication); with ``key=PASSKEY_AT_SESSION_KEY``, a passkey only."""
+    raw = request.session.get(key)
     if not raw:
         return False
     try:
@@ -138,8 +148,9 @@ def connect() -> None:
     post_save.connect(_admin_change, sender=LogEntry, dispatch_uid="governance.audit_admin_change")
 
 
-def session_reauthenticated(request: HttpRequest) -> None:
-    """The staff member proved their password again (sudo mode): audit it and stamp the session."""
+def session_reauthenticated(request: HttpRequest, *, method: str = "password") -> None:
+    """The staff member proved who they are again (sudo mode) with their password or a passkey:
+    audit it and stamp the session."""
     user = request.user
     with transaction.atomic():
         audit_append(
@@ -148,6 +159,8 @@ def session_reauthenticated(request: HttpRequest) -> None:
             action="auth.reauthenticated",
             target_type="user",
             target_id=str(user.pk),
-            metadata={"username": user.get_username(), **_client(request)},
+            metadata={"username": user.get_username(), "method": method, **_client(request)},
         )
     mark_session_authenticated(request)
+    if method == "passkey":
+        request.session[PASSKEY_AT_SESSION_KEY] = request.session[AUTHENTICATED_AT_SESSION_KEY]

@@ -33,11 +33,14 @@ class ProposalStatus(models.TextChoices):
     EXPIRED = "expired", "expired"
     EXECUTED = "executed", "executed"
     FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"  # withdrawn by the staff member who submitted it
 
 
 class Decision(models.TextChoices):
     GRANTED = "granted", "granted"
     REJECTED = "rejected", "rejected"
+    # A grant its approver took back before the proposal ran; it no longer counts.
+    WITHDRAWN = "withdrawn", "withdrawn"
 
 
 class ExecutionStatus(models.TextChoices):

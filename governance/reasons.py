@@ -31,6 +31,10 @@ class ReasonCode(StrEnum):
     PROPOSAL_CAPABILITY_MISMATCH = "PROPOSAL_CAPABILITY_MISMATCH"
     APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
     INPUT_CHANGED = "INPUT_CHANGED"
+    PROPOSAL_CANCELLED = "PROPOSAL_CANCELLED"
+    NOT_REQUESTER = "NOT_REQUESTER"
+    NOTHING_TO_WITHDRAW = "NOTHING_TO_WITHDRAW"
+    BULK_NOT_ALLOWED = "BULK_NOT_ALLOWED"
     # Execution gateway (checked by governance.services.execution)
     WRITES_DISABLED = "WRITES_DISABLED"
     RATE_LIMITED = "RATE_LIMITED"
@@ -53,6 +57,9 @@ class ReasonCode(StrEnum):
     # Staff memberships and connector configuration
     LAST_ADMIN = "LAST_ADMIN"
     CONNECTOR_IN_USE = "CONNECTOR_IN_USE"
+    # Passkeys (sudo mode's step-up)
+    PASSKEY_INVALID = "PASSKEY_INVALID"
+    PASSKEY_REQUIRED = "PASSKEY_REQUIRED"
 
 
 EXPLANATIONS: dict[ReasonCode, str] = {
@@ -85,6 +92,15 @@ EXPLANATIONS: dict[ReasonCode, str] = {
         "The approval is older than the approval window; it must be approved again."
     ),
     ReasonCode.INPUT_CHANGED: "The input differs from the one that was approved.",
+    ReasonCode.PROPOSAL_CANCELLED: "The person who submitted the proposal cancelled it.",
+    ReasonCode.NOT_REQUESTER: "Only the staff member who submitted a proposal can cancel it.",
+    ReasonCode.NOTHING_TO_WITHDRAW: (
+        "You have no approval on this proposal's current round to withdraw."
+    ),
+    ReasonCode.BULK_NOT_ALLOWED: (
+        "High and critical risk proposals are approved one at a time on their own page, "
+        "never in bulk."
+    ),
     ReasonCode.WRITES_DISABLED: "External writes are switched off on this runtime.",
     ReasonCode.RATE_LIMITED: "Too many calls of this capability in the current window.",
     ReasonCode.BLOCKED_BY_POLICY: "A kill switch blocks this capability.",
@@ -120,6 +136,13 @@ EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.CONNECTOR_IN_USE: (
         "The connector has executions or a kill switch on record, which the audit trail "
         "keeps; disable it instead of removing it."
+    ),
+    ReasonCode.PASSKEY_INVALID: (
+        "The passkey confirmation was not accepted (expired, already used, from another key or "
+        "another site); nothing was done."
+    ),
+    ReasonCode.PASSKEY_REQUIRED: (
+        "This studio accepts only a passkey for this step, not the password."
     ),
 }
 

@@ -22,6 +22,9 @@ from governance.audit import audit_digest_create
 from governance.selectors.execution import executions_lost
 from governance.services.execution_reconcile import execution_reconcile_due
 from governance.services.execution_run import execution_run
+from governance.services.notifications import (
+    notify_expiring_proposals as notify_expiring_proposals_due,
+)
 from governance.services.proposals import proposal_expire_due
 
 
@@ -54,6 +57,16 @@ def expire_proposals(self: Any) -> None:
         return {"expired": expired}
 
     run_job("expire_proposals", body, job_id=self.request.id)
+
+
+@shared_task(name="governance.tasks.notify_expiring_proposals", bind=True)
+def notify_expiring_proposals(self: Any) -> None:
+    """Tell the approvers about pending proposals that expire within two hours (once each)."""
+
+    def body(run: JobRun) -> dict[str, Any]:
+        return {"emitted": notify_expiring_proposals_due()}
+
+    run_job("notify_expiring_proposals", body, job_id=self.request.id)
 
 
 @shared_task(name="governance.tasks.run_execution", bind=True, acks_late=True)

@@ -21,6 +21,8 @@ class Event(StrEnum):
     REOPEN = "reopen"  # an admin sends a rejected proposal back for decision
     EXECUTE_SUCCEED = "execute_succeed"  # the execution gateway reports the write applied
     EXECUTE_FAIL = "execute_fail"  # the execution gateway reports the write failed
+    WITHDRAW = "withdraw"  # an approver takes their approval back before the proposal runs
+    CANCEL = "cancel"  # the staff member who submitted it withdraws the proposal
 
 
 TRANSITIONS: dict[tuple[S, Event], S] = {
@@ -36,6 +38,12 @@ TRANSITIONS: dict[tuple[S, Event], S] = {
     # An active exemption stands in for approval: the proposal runs from pending approval.
     (S.PENDING_APPROVAL, Event.EXECUTE_SUCCEED): S.EXECUTED,
     (S.PENDING_APPROVAL, Event.EXECUTE_FAIL): S.FAILED,
+    # A withdrawn approval no longer counts: an approved proposal drops below its quorum.
+    (S.PENDING_APPROVAL, Event.WITHDRAW): S.PENDING_APPROVAL,
+    (S.APPROVED, Event.WITHDRAW): S.PENDING_APPROVAL,
+    (S.DRAFT, Event.CANCEL): S.CANCELLED,
+    (S.PENDING_APPROVAL, Event.CANCEL): S.CANCELLED,
+    (S.APPROVED, Event.CANCEL): S.CANCELLED,
 }
 
 TERMINAL: frozenset[S] = frozenset(

@@ -35,9 +35,14 @@ app.conf.task_routes = {
     "brain.tasks_connectors.check_connector": {"queue": "reads"},
     "governance.tasks.run_execution": {"queue": "execute"},
     "governance.tasks.reconcile_executions": {"queue": "execute"},
+    "brain.tasks_notify.fan_out": {"queue": "default"},
+    "brain.tasks_notify.deliver": {"queue": "default"},
+    "brain.tasks_notify.dispatch": {"queue": "default"},
+    "brain.tasks_notify.scan": {"queue": "default"},
+    "governance.tasks.notify_expiring_proposals": {"queue": "default"},
 }
 # Task modules outside an app's tasks.py (autodiscovery only finds tasks.py).
-app.conf.imports = ("brain.tasks_connectors",)
+app.conf.imports = ("brain.tasks_connectors", "brain.tasks_notify")
 app.conf.beat_schedule = {
     "poll-connectors": {
         "task": "brain.tasks_connectors.poll_all_connectors",
@@ -61,6 +66,19 @@ app.conf.beat_schedule = {
     },
     "expire-proposals": {
         "task": "governance.tasks.expire_proposals",
+        "schedule": crontab(minute="*/5"),
+    },
+    # Notifications: due digests and lost deliveries every minute; the scans every 5 minutes.
+    "notify-dispatch": {
+        "task": "brain.tasks_notify.dispatch",
+        "schedule": 60.0,
+    },
+    "notify-scan": {
+        "task": "brain.tasks_notify.scan",
+        "schedule": crontab(minute="*/5"),
+    },
+    "notify-expiring-proposals": {
+        "task": "governance.tasks.notify_expiring_proposals",
         "schedule": crontab(minute="*/5"),
     },
 }

@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # GinIndex and the pg_trgm extension operation (the proposal queue's search index).
+    "django.contrib.postgres",
     "django_htmx",
     "axes",
     "connectors",
@@ -94,10 +96,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cockpit:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): an account or an address is locked out, each on its own.
+# Login throttling (django-axes): a username is locked at one address; the address itself
+# only at a far higher ceiling (a studio's front desk shares one). See governance/login_lockout.py.
 AXES_FAILURE_LIMIT = BRAIN.login_failure_limit
 AXES_COOLOFF_TIME = BRAIN.login_lockout
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "governance.login_lockout.StudioLockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -149,6 +153,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Notification email goes through Django's mail framework (brain/notify); BRAIN_EMAIL_HOST unset
+# means email notifications are off, and nothing is sent to this placeholder.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": BRAIN.email_host or "localhost",
+            "port": BRAIN.email_port,
+            "username": BRAIN.email_host_user,
+            "password": BRAIN.email_host_password or "",
+            "use_tls": BRAIN.email_use_tls,
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = BRAIN.email_from
+SERVER_EMAIL = BRAIN.email_from
 
 CELERY_BROKER_URL = BRAIN.redis_url
 CELERY_RESULT_BACKEND = None

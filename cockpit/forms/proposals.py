@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -12,6 +13,7 @@ from governance.capabilities import REGISTRY, CapabilitySpec
 from governance.enums import Mode, ProposalStatus, Risk
 from governance.reauth import ReauthForm
 from governance.selectors.proposals import AGES, PROPOSAL_SORTS, ProposalFilters
+from governance.services.bulk_review import BULK_LIMIT
 from governance.services.common import MIN_RATIONALE
 
 AGE_LABELS = {
@@ -28,7 +30,26 @@ SORT_LABELS = {
 }
 
 
+SAVED_FILTERS = {
+    "needs-me": "Needs me",
+    "high-risk": "High risk",
+    "expiring-today": "Expiring today",
+}
+
+
 class ProposalFilterForm(forms.Form):
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        strip=True,
+        widget=forms.SearchInput(
+            attrs={"placeholder": "capability, target, requester or text", "autocomplete": "off"}
+        ),
+    )
+    view = forms.ChoiceField(
+        required=False, choices=[("", "All"), *SAVED_FILTERS.items()], widget=forms.HiddenInput
+    )
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *ProposalStatus.choices]
     )
@@ -54,17 +75,25 @@ class ProposalFilterForm(forms.Form):
         assert isinstance(requester, forms.ChoiceField)
         requester.choices = [("", "Anyone"), *requesters]
 
-    def filters(self) -> ProposalFilters:
+    def filters(
+        self, *, user_id: int | None = None, end_of_today: datetime | None = None
+    ) -> ProposalFilters:
+        """The selector's filters; a saved filter (``view``) adds its conditions on top."""
         if not self.is_valid():
             return ProposalFilters()
         data = self.cleaned_data
+        view = data["view"]
         return ProposalFilters(
             status=data["status"],
             risk=data["risk"],
             capability=data["capability"],
             requester=data["requester"],
             age=data["age"],
-            sort=data["sort"] or "newest",
+            sort=data["sort"] or ("expiring" if view == "expiring-today" else "newest"),
+            q=data["q"],
+            needs_decision_by=user_id if view == "needs-me" else None,
+            risk_at_least=Risk.HIGH if view == "high-risk" else None,
+            expires_before=end_of_today if view == "expiring-today" else None,
         )
 
 
@@ -73,9 +102,70 @@ class DecisionForm(ReauthForm):
 
     reauth_needed = "High-risk approvals need a recent sign-in"
     field_order = ["rationale", "password"]
+    denial_code = ""  # set by the view when the service refused: shown on hover
 
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",
+    )
+
+
+class ProposalIdsField(forms.Field):
+    """The ticked boxes of the queue: proposal ids (the service scopes them to the studio)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "required": "Select at least one proposal.",
+        "invalid": "A selected proposal is not a proposal number.",
+    }
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        try:
+            ids = [int(v) for v in values]
+        except (TypeError, ValueError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if any(not 0 < pk < 2**63 for pk in ids):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return sorted(set(ids))
+
+
+class BulkDecisionForm(ReauthForm):
+    """Approve or reject the selected proposals with one rationale (the queue's bulk bar)."""
+
+    reauth_needed = "High-risk approvals need a recent sign-in"
+    field_order = ["proposal", "verb", "rationale", "password"]
+
+    proposal = ProposalIdsField(label="Proposals")
+    verb = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 1}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        label="Rationale for all selected",
+        help_text=f"At least {MIN_RATIONALE} characters; kept in each audit record.",
+    )
+
+    def clean_proposal(self) -> list[int]:
+        chosen: list[int] = self.cleaned_data["proposal"]
+        if len(chosen) > BULK_LIMIT:
+            raise forms.ValidationError(
+                f"At most {BULK_LIMIT} proposals at once (you selected {len(chosen)})."
+            )
+        return chosen
+
+
+class ReasonForm(forms.Form):
+    """Withdraw an approval or cancel a proposal: why, kept in the audit record."""
+
+    denial_code = ""  # set by the view when the service refused: shown on hover
+
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
         min_length=MIN_RATIONALE,
         max_length=2000,
         help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record.",

@@ -39,6 +39,7 @@ from cockpit.forms.policy import (
     ReasonForm,
     TokenIssueForm,
 )
+from cockpit.templatetags.cockpit_words import switch_name
 from connectors.models import ConnectorConfig
 from governance.actors import Actor
 from governance.capabilities import CAPABILITIES
@@ -57,6 +58,7 @@ from governance.policies.intake import load_policy
 from governance.ratelimit import ENDPOINT_SETTINGS, Endpoint, RateLimitUnavailable, limiter_counters
 from governance.reasons import ReasonCode, explain
 from governance.reauth import ReauthForm, reauth_fresh
+from governance.selectors.audit import denial_list
 from governance.selectors.execution import kill_switch_list, kill_switch_state
 from governance.selectors.policy import (
     DelegationRow,
@@ -65,7 +67,6 @@ from governance.selectors.policy import (
     decision_get,
     delegation_get,
     delegation_list,
-    denial_list,
     exemption_get,
     exemption_list,
     exemption_state,
@@ -676,7 +677,7 @@ def kill_switch_engage_view(request: StudioRequest) -> HttpResponse:
                 raise Http404("No such connector.")
             target = {"connector": connector}
         switch = kill_switch_engage(actor=_staff(request), reason=data["reason"], **target)
-        return f"The {switch.label} kill switch is on: executions it covers are stopped."
+        return f"The {switch_name(switch)} kill switch is on: executions it covers are stopped."
 
     return _act(request, ("kill-switch-engage", 0), form, "kill-switches", engage)
 
@@ -707,8 +708,11 @@ def kill_switch_release_view(request: StudioRequest, switch_id: int, step: str) 
     def release(data: dict[str, Any]) -> str:
         if step == "confirm":
             kill_switch_release_confirm(actor=_staff(request), reason=data["reason"], switch=switch)
-            return f"The {switch.label} kill switch is released: executions may run again."
+            return f"The {switch_name(switch)} kill switch is released: executions may run again."
         kill_switch_release_request(actor=_staff(request), reason=data["reason"], switch=switch)
-        return f"Release of the {switch.label} kill switch requested; a second admin confirms it."
+        return (
+            f"Release of the {switch_name(switch)} kill switch requested; "
+            "a second admin confirms it."
+        )
 
     return _act(request, ("kill-switch-release", switch_id), form, "kill-switches", release)

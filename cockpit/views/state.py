@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from django.conf import settings
@@ -23,63 +23,85 @@ from cockpit.access import StudioRequest, studio_view
 
 log = structlog.stdlib.get_logger("cockpit.state")
 
-METRIC_GROUPS = (
+
+class Metric(NamedTuple):
+    """A snapshot metric as staff read it. ``up_is_good``: whether a rise is good news (True),
+    bad news (False) or neither (None: more active batches is just a busier week)."""
+
+    name: str
+    label: str
+    up_is_good: bool | None
+
+
+METRIC_GROUPS: tuple[tuple[str, str, tuple[Metric, ...]], ...] = (
     (
         "Studio",
         "counts",
         (
-            ("batchesActive", "Active batches"),
-            ("batchesClosed", "Closed batches"),
-            ("reservationsOpen", "Open reservations"),
-            ("firingsScheduled", "Scheduled firings"),
-            ("reportsOpen", "Open community reports"),
+            Metric("batchesActive", "Active batches", None),
+            Metric("batchesClosed", "Closed batches", None),
+            Metric("reservationsOpen", "Open reservations", None),
+            Metric("firingsScheduled", "Scheduled firings", None),
+            Metric("reportsOpen", "Open community reports", False),
         ),
     ),
     (
         "Operations",
         "ops",
         (
-            ("blockedTickets", "Blocked tickets"),
-            ("agentRequestsPending", "Pending agent requests"),
-            ("highSeverityReports", "High-severity reports"),
+            Metric("blockedTickets", "Blocked tickets", False),
+            Metric("agentRequestsPending", "Pending agent requests", False),
+            Metric("highSeverityReports", "High-severity reports", False),
         ),
     ),
     (
         "Finance",
         "finance",
         (
-            ("pendingOrders", "Pending materials orders"),
-            ("unsettledPayments", "Orders and payments that disagree"),
+            Metric("pendingOrders", "Pending materials orders", None),
+            Metric("unsettledPayments", "Orders and payments that disagree", False),
         ),
     ),
 )
 
 
-METRIC_LABELS = {
-    f"{key}.{name}": label for _title, key, items in METRIC_GROUPS for name, label in items
+METRICS = {
+    f"{key}.{metric.name}": metric for _title, key, items in METRIC_GROUPS for metric in items
 }
-METRIC_ORDER = {metric: position for position, metric in enumerate(METRIC_LABELS)}
+METRIC_ORDER = {name: position for position, name in enumerate(METRICS)}
+# A change's verdict in words, so the table never relies on colour alone.
+VERDICT_TEXT = {"good": "better", "bad": "worse", "neutral": "neither better nor worse"}
+
+
+def change_verdict(delta: int | None, up_is_good: bool | None) -> str:
+    """ "good", "bad" or "neutral" for a change of ``delta`` in a metric."""
+    if not delta or up_is_good is None:
+        return "neutral"
+    return "good" if (delta > 0) == up_is_good else "bad"
 
 
 def metric_changes(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """A diff's ``{metric: {from, to}}`` in the page's metric order, labelled, with the change.
+    """A diff's ``{metric: {from, to}}`` in the page's metric order, labelled, with the change
+    and whether it is good news.
 
     JSON columns come back with their keys in Postgres' order, not ours, so order here.
     """
     rows = []
-    for metric in sorted(
-        metrics, key=lambda name: (METRIC_ORDER.get(name, len(METRIC_ORDER)), name)
-    ):
-        change = metrics[metric]
+    for name in sorted(metrics, key=lambda name: (METRIC_ORDER.get(name, len(METRIC_ORDER)), name)):
+        change = metrics[name]
         before, after = change.get("from"), change.get("to")
         delta = after - before if isinstance(before, int) and isinstance(after, int) else None
+        metric = METRICS.get(name)
+        verdict = change_verdict(delta, metric.up_is_good if metric else None)
         rows.append(
             {
-                "metric": metric,
-                "label": METRIC_LABELS.get(metric, metric),
+                "metric": name,
+                "label": metric.label if metric else name,
                 "from": before,
                 "to": after,
                 "delta": delta,
+                "verdict": verdict,
+                "verdict_text": VERDICT_TEXT[verdict],
             }
         )
     return rows
@@ -139,7 +161,8 @@ def _metric_groups(content: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "title": title,
             "metrics": [
-                {"label": label, "value": content.get(key, {}).get(name)} for name, label in items
+                {"label": metric.label, "value": content.get(key, {}).get(metric.name)}
+                for metric in items
             ],
         }
         for title, key, items in METRIC_GROUPS

@@ -386,37 +386,30 @@ class FirestorePilotConnector(Connector):
 
         return self.retry(self._firestore, "GET", read)
 
+    def _created_check(self, intent: WriteIntent, collection: str, label: str) -> WriteCheck:
+        """Read back the document an attempt creates: applied when it carries this key."""
+        document_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
+        document = self.retry(
+            self._firestore,
+            "GET",
+            lambda db: self._get(db.collection(collection).document(document_id)),
+        )
+        fields = _plain(document.to_dict()) if document.exists else {}
+        return WriteCheck(
+            target=intent.target,
+            state={
+                "document": f"{collection}/{document_id}",
+                "exists": document.exists,
+                label: fields,
+            },
+            applied=document.exists and fields.get("idempotencyKey") == intent.idempotency_key,
+        )
+
     def _verify(self, intent: WriteIntent) -> WriteCheck:
         if intent.operation == ADJUST:
-            action_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
-            action = self.retry(
-                self._firestore,
-                "GET",
-                lambda db: self._get(db.collection(ACTIONS).document(action_id)),
-            )
-            fields = _plain(action.to_dict()) if action.exists else {}
-            return WriteCheck(
-                target=intent.target,
-                state={
-                    "document": f"{ACTIONS}/{action_id}",
-                    "exists": action.exists,
-                    "action": fields,
-                },
-                applied=action.exists and fields.get("idempotencyKey") == intent.idempotency_key,
-            )
+            return self._created_check(intent, ACTIONS, "action")
         if intent.operation == APPEND:
-            document_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
-            note = self.retry(
-                self._firestore,
-                "GET",
-                lambda db: self._get(db.collection(NOTES).document(document_id)),
-            )
-            fields = _plain(note.to_dict()) if note.exists else {}
-            return WriteCheck(
-                target=intent.target,
-                state={"document": f"{NOTES}/{document_id}", "exists": note.exists, "note": fields},
-                applied=note.exists and fields.get("idempotencyKey") == intent.idempotency_key,
-            )
+            return self._created_check(intent, NOTES, "note")
         action_id = pilot_document_id(intent.params["proposal_id"], intent.idempotency_key)
         action, note = self.retry(
             self._firestore,
@@ -448,10 +441,7 @@ class FirestorePilotConnector(Connector):
                 transaction.create(reference, document["fields"])
             return True
 
-        try:
-            written = write(db.transaction())
-        except api_exceptions.AlreadyExists:
-            written = False  # a racing attempt with the same key committed first
+        written = _commit_once(write, db)
         return self._outcome(intent, documents, written)
 
     def _rollback(self, db: firestore.Client, intent: WriteIntent) -> WriteOutcome:
@@ -465,20 +455,13 @@ class FirestorePilotConnector(Connector):
                 return False
             note = self._get(note_ref, transaction)
             if not note.exists:
-                raise ConnectorError(
-                    ErrorCode.UNKNOWN,
-                    f"there is no note {intent.params['note_id']!r} to roll back",
-                    transient=False,
-                )
+                raise _nothing_to(f"there is no note {intent.params['note_id']!r} to roll back")
             if (note.to_dict() or {}).get("status") != "rolled_back":
                 transaction.update(note_ref, documents[0]["fields"])
             transaction.create(action_ref, documents[1]["fields"])
             return True
 
-        try:
-            written = write(db.transaction())
-        except api_exceptions.AlreadyExists:
-            written = False
+        written = _commit_once(write, db)
         return self._outcome(intent, documents, written)
 
     def _adjust(self, db: firestore.Client, intent: WriteIntent) -> WriteOutcome:
@@ -492,22 +475,16 @@ class FirestorePilotConnector(Connector):
             if self._get(action_ref, transaction).exists:
                 return False
             if not self._get(order_ref, transaction).exists:
-                raise ConnectorError(
-                    ErrorCode.UNKNOWN,
+                raise _nothing_to(
                     f"there is no {params['order_collection']} order {params['order_id']!r} "
-                    "in Firestore to adjust",
-                    transient=False,
+                    "in Firestore to adjust"
                 )
             reverted_ref = None
             if params["action"] == "restore":
                 reverted_ref = db.collection(ACTIONS).document(params["reverts"])
                 reverted = self._get(reverted_ref, transaction)
                 if not reverted.exists or (reverted.to_dict() or {}).get("operation") != ADJUST:
-                    raise ConnectorError(
-                        ErrorCode.UNKNOWN,
-                        f"there is no adjustment {params['reverts']!r} to withdraw",
-                        transient=False,
-                    )
+                    raise _nothing_to(f"there is no adjustment {params['reverts']!r} to withdraw")
                 if (reverted.to_dict() or {}).get("status") == "withdrawn":
                     reverted_ref = None  # withdrawn already: only this action is recorded
             transaction.create(action_ref, documents[0]["fields"])
@@ -515,10 +492,7 @@ class FirestorePilotConnector(Connector):
                 transaction.update(reverted_ref, documents[1]["fields"])
             return True
 
-        try:
-            written = write(db.transaction())
-        except api_exceptions.AlreadyExists:
-            written = False
+        written = _commit_once(write, db)
         return self._outcome(intent, documents, written, result_key="action_id")
 
     @staticmethod
@@ -619,6 +593,20 @@ class FirestorePilotConnector(Connector):
                 f"Firestore {what}: {type(error).__name__}: {error.message}"[:300],
                 transient=False,
             ) from None
+
+
+def _commit_once(write: Callable[[Any], bool], db: firestore.Client) -> bool:
+    """Run a transactional ``write``: False when it found its own documents already there, or
+    a racing attempt with the same key committed first (the create precondition failed)."""
+    try:
+        return write(db.transaction())
+    except api_exceptions.AlreadyExists:
+        return False
+
+
+def _nothing_to(message: str) -> ConnectorError:
+    """A write refused before anything is sent: what it acts on is not there (not retried)."""
+    return ConnectorError(ErrorCode.UNKNOWN, message, transient=False)
 
 
 def _plain(fields: dict[str, Any] | None) -> dict[str, Any]:

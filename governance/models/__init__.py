@@ -4,10 +4,12 @@
 - ``audit``: the hash chain (heads, events) and the signed digests
 - ``execution``: executions and kill switches (with their events)
 - ``policy``: exemptions, agents and their tokens, delegations, decisions, intake review
+- ``passkeys``: staff WebAuthn credentials (the step-up of sudo mode)
 """
 
 from governance.models.audit import AuditChainHead, AuditDigest, AuditEvent
 from governance.models.execution import Execution, KillSwitch, KillSwitchEvent
+from governance.models.passkeys import Passkey
 from governance.models.policy import (
     AgentClient,
     AgentRequestKey,
@@ -50,6 +52,7 @@ __all__ = [
     "IntakeStatus",
     "KillSwitch",
     "KillSwitchEvent",
+    "Passkey",
     "PendingProposal",
     "PolicyDecision",
     "Proposal",

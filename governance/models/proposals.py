@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from governance.enums import ActorType, Decision, Mode, ProposalStatus, Risk
@@ -75,6 +76,13 @@ class Proposal(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
+    # What the queue's search matches: capability, summary, rationale, requester id and the
+    # input's JSON (its target), upper-cased. Kept by a Postgres trigger from those columns
+    # (migration 0009_review_search; whatever Django writes here is replaced), so a search
+    # reads one column instead of building and upper-casing this for every row. Not a
+    # GeneratedField: its system check asks the server's version, and commands such as
+    # `config show` must run without a database.
+    search_text = models.TextField(default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -84,6 +92,13 @@ class Proposal(models.Model):
             models.Index(fields=["studio", "status", "-created_at", "-id"], name="proposal_queue"),
             # The expiry job: "pending proposals past their deadline".
             models.Index(fields=["status", "expires_at"], name="proposal_expiry"),
+            # The requester filter's choices: the distinct requesters, read off this alone.
+            models.Index(
+                fields=["studio", "requested_by_type", "requested_by_id", "requested_by_user"],
+                name="proposal_requesters",
+            ),
+            # The queue's search (pg_trgm): "search_text LIKE '%WORD%'" can be read off it.
+            GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="proposal_search"),
         ]
 
     def __str__(self) -> str:
@@ -116,6 +131,9 @@ class Approval(models.Model):
     rationale = models.TextField()
     input_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    # Set when the approver withdrew the grant (decision becomes "withdrawn"); the audit
+    # chain keeps the grant, the withdrawal and both rationales.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

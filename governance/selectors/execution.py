@@ -15,6 +15,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce, Concat
 
 from governance.enums import ExecutionStatus, KillSwitchEventKind, KillSwitchScope
 from governance.models import Execution, KillSwitch, KillSwitchEvent, Proposal
@@ -36,12 +37,25 @@ def _latest_event(kind: KillSwitchEventKind, field: str = "pk") -> Subquery:
 def kill_switch_states() -> QuerySet[KillSwitch]:
     """Every switch, each annotated with its derived state: ``last_engaged`` and
     ``last_released`` (event ids), the engaging event's ``engaged_reason``,
-    ``engaged_label`` and ``engaged_at``."""
+    ``engaged_label``, ``engaged_name`` and ``engaged_at``."""
     return KillSwitch.objects.select_related("studio", "connector").annotate(
         last_engaged=_latest_event(KillSwitchEventKind.ENGAGED),
         last_released=_latest_event(KillSwitchEventKind.RELEASE_CONFIRMED),
         engaged_reason=_latest_event(KillSwitchEventKind.ENGAGED, "reason"),
         engaged_label=_latest_event(KillSwitchEventKind.ENGAGED, "actor_label"),
+        # The engaging person's name for the banner, in the same query ("" for agents).
+        engaged_name=Subquery(
+            KillSwitchEvent.objects.filter(switch=OuterRef("pk"), kind=KillSwitchEventKind.ENGAGED)
+            .order_by("-pk")
+            .annotate(
+                name=Concat(
+                    Coalesce("user__first_name", Value("")),
+                    Value(" "),
+                    Coalesce("user__last_name", Value("")),
+                )
+            )
+            .values("name")[:1]
+        ),
         engaged_at=_latest_event(KillSwitchEventKind.ENGAGED, "occurred_at"),
     )
 

@@ -262,15 +262,6 @@ def decision_get(studio_id: int, decision_id: int) -> PolicyDecision | None:
     )
 
 
-def denial_list(studio_id: int, *, limit: int = 50) -> list[PolicyDecision]:
-    """The studio's most recent denied decisions (newest first)."""
-    return list(
-        PolicyDecision.objects.filter(studio_id=studio_id, allowed=False).order_by(
-            "-decided_at", "-pk"
-        )[:limit]
-    )
-
-
 def proposal_decisions(proposal: Proposal) -> list[PolicyDecision]:
     return list(
         PolicyDecision.objects.filter(proposal=proposal)

@@ -130,6 +130,19 @@ def governed[T](
         raise
 
 
+def audit_denial(
+    denial: Denied,
+    *,
+    action: str,
+    actor: Actor,
+    target: Target,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Audit a denial exactly as ``governed`` does, in the caller's transaction: for a
+    service that checked many items and wrote nothing for the one it refuses (bulk review)."""
+    _audit_denial(denial, action=action, actor=actor, target=target, metadata=metadata)
+
+
 def _audit_denial(
     denial: Denied,
     *,

@@ -13,7 +13,8 @@
    ................................................................ BLOCKED_BY_POLICY
 4. studio (tenant) match with the caller's studio ................. TENANT_MISMATCH
 5. approved with quorum, or an active exemption stands in, and not already executed
-   ........... APPROVAL_REQUIRED / PROPOSAL_REJECTED / PROPOSAL_EXPIRED / EXECUTION_EXISTS
+   ... APPROVAL_REQUIRED / PROPOSAL_REJECTED / PROPOSAL_EXPIRED / PROPOSAL_CANCELLED /
+   EXECUTION_EXISTS
 6. the input still hashes to what every approver approved ........ INPUT_CHANGED
 7. inside the approval window (not for an exempt run) ............. APPROVAL_EXPIRED
 8. writes enabled (BRAIN_ENABLE_WRITE_EXECUTION) and a usable write path (connector
@@ -170,6 +171,8 @@ def _check_approved(proposal: Proposal, owner_id: str, now: datetime) -> int | N
         raise _deny(proposal, ReasonCode.EXECUTION_EXISTS, status=status)
     if status == ProposalStatus.REJECTED:
         raise _deny(proposal, ReasonCode.PROPOSAL_REJECTED)
+    if status == ProposalStatus.CANCELLED:
+        raise _deny(proposal, ReasonCode.PROPOSAL_CANCELLED)
     if status == ProposalStatus.EXPIRED:
         code = ReasonCode.APPROVAL_EXPIRED if proposal.approved_at else ReasonCode.PROPOSAL_EXPIRED
         raise _deny(proposal, code)
@@ -242,6 +245,38 @@ def _check_writes(proposal: Proposal) -> WritePlan:
     if blockers:
         raise _deny(proposal, ReasonCode.WRITES_DISABLED, " ".join(blockers))
     return plan
+
+
+def _check_write_path(proposal: Proposal, spec: CapabilitySpec) -> WritePlan:
+    """Step 8 and the connector's kill switch: writes on, a usable write path, its connector
+    not switched off. The gateway and ``execution_readiness`` both run exactly this."""
+    plan = _check_writes(proposal)
+    _check_kill_switch(proposal, spec, connector_id=plan.connector.pk)
+    return plan
+
+
+def execution_readiness(proposal: Proposal, *, now: datetime | None = None) -> Denied | None:
+    """The denial the gateway would give ``proposal`` now for a reason no one's role can
+    change, or None when nothing in the way is known. Reads only; audits nothing.
+
+    The same check functions as ``proposal_execute``, in its order: capability known, the
+    kill switches, and for an approved proposal not run yet, its input hash and approval
+    window; then writes on and a usable write path with its connector's switch. Left out:
+    who presses Execute (role, delegation), and the hourly quota, which is taken only by a
+    real run. A pending proposal gets the same answer before anyone approves it.
+    """
+    now = now or timezone.now()
+    try:
+        spec = _check_capability(proposal)
+        _check_kill_switch(proposal, spec)
+        if proposal.status == ProposalStatus.APPROVED:
+            _check_not_executed(proposal)
+            _check_input(proposal)
+            _check_window(proposal, now)
+        _check_write_path(proposal, spec)
+    except Denied as denial:
+        return denial
+    return None
 
 
 def _check_quota(
@@ -338,8 +373,7 @@ def _decide(
     _check_input(proposal)
     if exemption_id is None:
         _check_window(proposal, now)
-    plan = _check_writes(proposal)
-    _check_kill_switch(proposal, spec, connector_id=plan.connector.pk)
+    plan = _check_write_path(proposal, spec)
     _check_quota(proposal, spec, actor, owner_id, now)
     approval_state = "exempt" if exemption_id is not None else str(proposal.status)
     execution = Execution.objects.create(

@@ -30,6 +30,7 @@ from governance.models import KillSwitch, KillSwitchEvent
 from governance.reasons import ReasonCode
 from governance.selectors.execution import kill_switch_state
 from governance.services.common import Target, governed, require_rationale
+from governance.services.notifications import notify_kill_switch_changed
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def _change(
                 "reason": cleaned,
             },
         )
+        notify_kill_switch_changed(switch, event)
         return event
 
     return governed(

@@ -1,4 +1,4 @@
-"""Proposal writes: submit (or draft), submit a draft, reopen, expire.
+"""Proposal writes: submit (or draft), submit a draft, reopen, cancel, expire.
 
 Every service takes keyword-only arguments and a required ``actor``, runs in one
 transaction, locks the proposal it changes, checks the step against the transition table
@@ -41,6 +41,7 @@ from governance.services.common import (
     require_role,
     step,
 )
+from governance.services.notifications import notify_proposal_submitted
 from governance.targets import target_problems
 from governance.transitions import Event
 from governance.write_paths import PREVIEW_KEY, WritePathUnavailable, has_write_path, write_plan
@@ -207,6 +208,7 @@ def _submit(proposal: Proposal, actor: Actor, now: datetime) -> Proposal:
     proposal.updated_at = now
     proposal.save(update_fields=["status", "submitted_at", "expires_at", "updated_at"])
     _audit(proposal, actor, "proposal.submitted")
+    notify_proposal_submitted(proposal)
     return proposal
 
 
@@ -256,6 +258,51 @@ def proposal_reopen(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
         return proposal
 
     return governed("proposal.reopen_denied", actor, body, target=PROPOSAL)
+
+
+def proposal_cancel(*, proposal_id: int, actor: Actor, reason: str) -> Proposal:
+    """The staff member who submitted a proposal withdraws it before it runs (draft, pending
+    or approved → cancelled, for good).
+
+    Denies RATIONALE_REQUIRED, ACTOR_NOT_ALLOWED, TENANT_MISMATCH, NOT_REQUESTER,
+    ILLEGAL_TRANSITION and EXECUTION_EXISTS (an execution is queued or running).
+    """
+
+    def body() -> Proposal:
+        proposal = lock_proposal(proposal_id)
+        cleaned = require_rationale(reason, studio_id=proposal.studio_id, proposal_id=proposal.pk)
+        require_role(
+            actor, studio_id=proposal.studio_id, minimum=Role.VIEWER, proposal_id=proposal.pk
+        )
+        if proposal.requested_by_type != ActorType.STAFF or proposal.requested_by_id != actor.id:
+            raise Denied(
+                ReasonCode.NOT_REQUESTER, studio_id=proposal.studio_id, proposal_id=proposal.pk
+            )
+        status = step(proposal, Event.CANCEL)
+        running = Execution.objects.filter(proposal=proposal).values_list("pk", "status").first()
+        if running is not None:
+            raise Denied(
+                ReasonCode.EXECUTION_EXISTS,
+                f"Execution {running[0]} of this proposal is already {running[1]}; a proposal "
+                "can be cancelled only before it runs.",
+                studio_id=proposal.studio_id,
+                proposal_id=proposal.pk,
+            )
+        previous = proposal.status
+        now = timezone.now()
+        proposal.status = status
+        proposal.decided_at = now
+        proposal.updated_at = now
+        proposal.save(update_fields=["status", "decided_at", "updated_at"])
+        _audit(
+            proposal,
+            actor,
+            "proposal.cancelled",
+            metadata={"reason": cleaned, "was": previous, "round": proposal.decision_round},
+        )
+        return proposal
+
+    return governed("proposal.cancel_denied", actor, body, target=PROPOSAL)
 
 
 def proposal_expire_due(*, actor: Actor, now: datetime | None = None) -> list[int]:

@@ -101,6 +101,16 @@ CASES = [
         Error,
     ),
     (
+        checks.check_passkey_origins,
+        {"passkey_rp_id": "brain.example.org", "passkey_origins": ("https://brain.evil.org",)},
+        {
+            "passkey_rp_id": "example.org",
+            "passkey_origins": ("https://brain.example.org", "https://example.org:8443"),
+        },
+        "brain.E009",
+        Error,
+    ),
+    (
         checks.check_admin_path,
         {"deployment": "production", "admin_path": "admin/"},
         {"deployment": "production", "admin_path": "ops-console/"},

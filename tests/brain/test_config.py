@@ -196,7 +196,9 @@ def test_it_rejects_a_malformed_value_with_one_line_naming_the_variable(name, ra
 RANGES = [
     ("BRAIN_SESSION_IDLE_TIMEOUT", "299", "43201", "5 min to 12 h"),
     ("BRAIN_REAUTH_WINDOW", "59", "3601", "1 min to 1 h"),
+    ("BRAIN_PASSKEY_CHALLENGE_TTL", "29", "601", "30 s to 10 min"),
     ("BRAIN_LOGIN_FAILURE_LIMIT", "2", "21", "3 to 20"),
+    ("BRAIN_LOGIN_ADDRESS_FAILURE_LIMIT", "49", "10001", "50 to 10000"),
     ("BRAIN_LOGIN_LOCKOUT", "59", "86401", "1 min to 1 d"),
     ("BRAIN_READYZ_WORKER_TIMEOUT", "0", "31", "1 s to 30 s"),
     ("BRAIN_SCAN_LIMIT", "49", "20001", "50 to 20000"),
@@ -217,6 +219,11 @@ RANGES = [
     ("BRAIN_RATE_LIMIT_INTAKE_OVERRIDE", "0", "10001", "1 to 10000"),
     ("BRAIN_RATE_LIMIT_MARKETING_REVIEW", "0", "10001", "1 to 10000"),
     ("BRAIN_AGENT_TOKEN_TTL", "59m", "366d", "1 h to 365 d"),
+    ("BRAIN_NOTIFY_DIGEST_INTERVAL", "4m", "25h", "5 min to 1 d"),
+    ("BRAIN_NOTIFY_MAX_ATTEMPTS", "0", "21", "1 to 20"),
+    ("BRAIN_NOTIFY_RETRY_BACKOFF", "0", "61m", "1 s to 1 h"),
+    ("BRAIN_NOTIFY_WEBHOOK_TIMEOUT", "0", "61", "1 s to 1 min"),
+    ("BRAIN_EMAIL_PORT", "0", "65536", "1 to 65535"),
 ]
 
 

@@ -21,8 +21,13 @@ EXPECTED_QUEUES = {
     "brain.tasks_connectors.poll_all_connectors": "reads",
     "brain.tasks_connectors.poll_studio_connectors": "reads",
     "brain.tasks_connectors.prune_connector_health": "default",
+    "brain.tasks_notify.deliver": "default",
+    "brain.tasks_notify.dispatch": "default",
+    "brain.tasks_notify.fan_out": "default",
+    "brain.tasks_notify.scan": "default",
     "governance.tasks.audit_digest": "default",
     "governance.tasks.expire_proposals": "default",
+    "governance.tasks.notify_expiring_proposals": "default",
     "governance.tasks.reconcile_executions": "execute",
     "governance.tasks.run_execution": "execute",
 }

@@ -77,7 +77,17 @@ def test_staff_sign_in_and_land_on_the_cockpit_home(live_server, staff, page: Pa
     expect(page).to_have_url(f"{base}/s/north-kiln/")
     expect(page.get_by_role("heading", name="North Kiln Ceramics", level=1)).to_be_visible()
     expect(page.get_by_role("navigation", name="Sections").get_by_role("link")).to_have_text(
-        ["Overview", "State", "Proposals", "Connectors", "Finance", "Audit", "Policy", "Scorecard"]
+        [
+            "Overview",
+            "State",
+            "Proposals",
+            "Connectors",
+            "Finance",
+            "Audit",
+            "Policy",
+            "Scorecard",
+            "Notifications",
+        ]
     )
     expect(page.get_by_text("No jobs have run for this studio yet.")).to_be_visible()
     # htmx loaded under the nonce: the policy let it run.

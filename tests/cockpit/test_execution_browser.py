@@ -4,6 +4,7 @@ against the Firestore peer, and open the rollback it offers. Screenshots in test
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -14,6 +15,8 @@ from tests.cockpit.test_governance_browser import cli_submit, shot, sign_in
 from tests.conftest import mirror_batches
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 from tests.governance.pilots import firestore_pilot, writes
+
+SHOTS = Path(__file__).resolve().parent.parent.parent / ".shots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -42,18 +45,21 @@ def test_an_approved_note_is_executed_from_the_browser_and_offers_its_rollback(
     expect(page.locator(".page-head .status")).to_have_text(re.compile("^approved$", re.I))
     shot(page, "execution-approved")
 
-    # Writes are still off on this runtime: the gateway says so, in words, on the page.
-    page.click("#execution button:has-text('Execute')")
-    expect(page.locator("#execution .error-box")).to_contain_text(
-        "External writes are off on this runtime"
-    )
-    shot(page, "execution-denied")
+    # Writes are still off on this runtime: no Execute button, and the gateway's own reason
+    # in words instead.
+    expect(page.locator("#execution")).to_contain_text("Cannot execute yet.")
+    expect(page.locator("#execution")).to_contain_text("External writes are off on this runtime")
+    expect(page.locator("#execution button")).to_have_count(0)
+    shot(page, "execution-cannot-execute")
 
     writes(settings)
+    page.reload()
     page.click("#execution button:has-text('Execute')")
     expect(page.locator("#execution")).to_contain_text("✓ Executed", timeout=20_000)
     expect(page.locator(".page-head .status")).to_have_text(re.compile("^executed$", re.I))
     shot(page, "execution-executed")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "detail-executed-1280.png"), full_page=True)
 
     execution = Execution.objects.get(proposal_id=note["id"])
     assert execution.status == "succeeded"
@@ -61,7 +67,7 @@ def test_an_approved_note_is_executed_from_the_browser_and_offers_its_rollback(
 
     # The audit trail on the page was brought up to date with the outcome, without a reload.
     expect(page.locator("#audit-trail")).to_contain_text("execution.succeeded")
-    expect(page.locator("#audit-trail")).to_contain_text("Verified: 5 events")
+    expect(page.locator("#audit-trail")).to_contain_text("Verified: 4 events")
     page.click("#execution a:has-text('Propose the rollback')")
     expect(page.locator("h1")).to_have_text(f"Roll back #{note['id']}")
     # The rollback is pre-filled into the generated form's fields, shown in the JSON preview.

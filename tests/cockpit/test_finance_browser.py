@@ -10,7 +10,7 @@ import pytest
 
 from brain.services.reconciliation import reconciliation_run
 from brain.state.warnings import read_failed
-from tests.brain.reconciliation.seed import READ_AT, seed_mirror, snapshot_at
+from tests.brain.reconciliation.seed import READ_AT, propose_adjustment, seed_mirror, snapshot_at
 from tests.factories import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -88,24 +88,11 @@ def test_finance_partial(signed_in, live_server, staff):
 
 def test_finance_adjustment_proposed(signed_in, live_server, staff):
     from brain.models import ReconciliationFlag
-    from governance.actors import Actor
-    from governance.services.proposals import proposal_submit
 
     seed_mirror(staff.studio, 20)
     reconciliation_run(studio=staff.studio, now=READ_AT + timedelta(hours=1))
-    flag = ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
-    proposal_submit(
-        studio=staff.studio,
-        capability_id="finance.reconciliation.adjust",
-        input={
-            "order_id": flag.order_id,
-            "flag": flag.flag_class,
-            "flag_id": flag.pk,
-            "evidence": flag.evidence,
-            "note": "Customer paid the new price",
-        },
-        rationale="Reconciliation flag from this week's run",
-        actor=Actor.staff(staff.operator),
+    propose_adjustment(
+        staff, ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
     )
     for text in shoot(signed_in, live_server, "adjusting"):
         assert "is pending approval" in text

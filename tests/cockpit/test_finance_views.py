@@ -13,7 +13,7 @@ from brain.services.reconciliation import reconciliation_run
 from brain.state.warnings import read_failed
 from cockpit.finance import money, stripe_dashboard_url
 from studio_brain.celery import app as celery_app
-from tests.brain.reconciliation.seed import READ_AT, seed_mirror, snapshot_at
+from tests.brain.reconciliation.seed import READ_AT, propose_adjustment, seed_mirror, snapshot_at
 from tests.brain.test_task_routes import routed_queue
 
 pytestmark = pytest.mark.django_db
@@ -252,26 +252,11 @@ def test_a_viewer_sees_no_propose_link(staff, login):
 
 def test_a_flag_with_an_open_adjustment_links_it_instead_of_offering_another(staff, login):
     from brain.models import ReconciliationFlag
-    from governance.actors import Actor
-    from governance.services.proposals import proposal_submit
 
     seed_mirror(staff.studio, 20)
     reconciliation_run(studio=staff.studio, now=SOON)
     flag = ReconciliationFlag.objects.get(studio=staff.studio, flag_class="amount_mismatch")
-    proposal = proposal_submit(
-        studio=staff.studio,
-        capability_id="finance.reconciliation.adjust",
-        input={
-            "order_collection": flag.order_collection,
-            "order_id": flag.order_id,
-            "flag": flag.flag_class,
-            "flag_id": flag.pk,
-            "evidence": flag.evidence,
-            "note": "Customer paid the new price",
-        },
-        rationale="Reconciliation flag from this week's run",
-        actor=Actor.staff(staff.operator),
-    )
+    proposal = propose_adjustment(staff, flag)
     body = login(staff.operator).get(page()).content.decode()
     assert f"proposal #{proposal.pk}</a> is pending approval" in body
     assert f"?flag={flag.pk}" not in body

@@ -63,7 +63,7 @@ def test_another_studios_switch_shows_no_banner_here(staff):
     html = signed_in(staff.viewer).get(url("overview")).content.decode()
     assert "banner-danger" not in html
     other = signed_in(staff.outsider).get(url("overview", studio="south-clay")).content.decode()
-    assert "studio south-clay" in other
+    assert "studio South Clay Works" in other
 
 
 def test_the_banner_costs_one_query(staff, django_assert_num_queries):

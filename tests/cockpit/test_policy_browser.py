@@ -130,9 +130,12 @@ def test_the_policy_page_empty_populated_and_a_denial_trace(live_server, page: P
 
     decision = PolicyDecision.objects.get(pk=denied["decision_id"])
     page.goto(f"{base}/s/north-kiln/policy/")
-    page.locator("#denials tr", has_text="DELEGATION_OWNER_MISMATCH").get_by_role(
-        "link", name="Read the trace"
-    ).click()
+    # The row reads the denial's sentence; its code is on hover.
+    row = page.locator(
+        "#denials tr", has=page.locator('[title^="Reason code DELEGATION_OWNER_MISMATCH"]')
+    )
+    expect(row).to_contain_text(decision.message)
+    row.get_by_role("link", name="Read the trace").click()
     expect(page).to_have_url(re.compile(rf"/policy/decisions/{decision.pk}/$"))
     expect(page.locator(".trace-fail")).to_have_count(1)
     expect(page.locator(".trace-fail")).to_contain_text("cannot act on another owner")

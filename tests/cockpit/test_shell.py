@@ -20,7 +20,17 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["overview", *[section.key for section in SECTIONS]]
 PRINCIPLES = ["Cloud authoritative", "Local proposes", "Writes require approval"]
-NAV = ["Overview", "State", "Proposals", "Connectors", "Finance", "Audit", "Policy", "Scorecard"]
+NAV = [
+    "Overview",
+    "State",
+    "Proposals",
+    "Connectors",
+    "Finance",
+    "Audit",
+    "Policy",
+    "Scorecard",
+    "Notifications",
+]
 
 
 def page_url(page: str, studio: str = "north-kiln") -> str:
@@ -183,7 +193,10 @@ def test_job_times_are_shown_in_the_studios_time_zone(login, staff):
 
     html = login(staff.viewer).get(page_url("overview")).content.decode()
 
-    assert "<td>2026-07-01 12:30 EDT</td>" in html
+    assert (
+        '<td><time datetime="2026-07-01T16:30:00+00:00" title="2026-07-01 16:30 UTC">'
+        "2026-07-01 12:30 EDT</time></td>"
+    ) in html
 
 
 def test_an_htmx_request_to_the_overview_returns_only_the_job_runs_fragment(login, staff):

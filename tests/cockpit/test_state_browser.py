@@ -91,7 +91,7 @@ def test_state_pages_in_every_state(live_server, staff, page: Page, console, tmp
     changed = snapshot_capture(studio=studio, source=DemoSource(tmp_path)).snapshot
     page.goto(f"{base}/diffs/")
     expect(page.locator("ol.timeline > li")).to_have_count(2)
-    expect(page.get_by_text("counts.batchesActive").first).to_be_visible()
+    expect(page.locator('[title="counts.batchesActive"]').first).to_be_visible()
     shot(page, "state-diffs.png")
     page.get_by_role("link", name="Record changes").first.click()
     expect(page.get_by_role("heading", name="Records")).to_be_visible()
@@ -116,7 +116,7 @@ def test_state_pages_in_every_state(live_server, staff, page: Page, console, tmp
     write_demo(tmp_path, mutate=more_reservations)
     assert drift_check(studio=studio, source=DemoSource(tmp_path)) is not None
     page.goto(f"{base}/drift/")
-    expect(page.get_by_text("reservations", exact=True)).to_be_visible()
+    expect(page.get_by_text("Reservations", exact=True)).to_be_visible()
     shot(page, "state-drift.png")
 
     # Partial with warnings: the drift above, plus a capture stopped at the scan limit.

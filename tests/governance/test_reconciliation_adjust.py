@@ -23,7 +23,7 @@ from governance.services.execution import proposal_execute
 from governance.services.execution_run import execution_run
 from governance.services.proposals import proposal_submit
 from governance.write_paths import rollback_offer
-from tests.brain.reconciliation.seed import READ_AT, seed_mirror
+from tests.brain.reconciliation.seed import READ_AT, adjustment_input, seed_mirror
 from tests.governance.pilots import approve, firestore_pilot, writes
 
 pytestmark = pytest.mark.django_db
@@ -49,25 +49,13 @@ def cloud_order(flag, firestore_client):
     return record.data
 
 
-def adjust_input(flag, /, **changes):
-    data = {
-        "order_collection": flag.order_collection,
-        "order_id": flag.order_id,
-        "flag": flag.flag_class,
-        "flag_id": flag.pk,
-        "evidence": flag.evidence,
-        "note": "Customer paid the new price; the order total is stale",
-    }
-    return {**data, **changes}
-
-
-def submit(staff, data, user=None):
+def submit(staff, data):
     return proposal_submit(
         studio=staff.studio,
         capability_id=ADJUST,
         input=data,
         rationale="Reconciliation flag from this week's run",
-        actor=Actor.staff(user or staff.operator),
+        actor=Actor.staff(staff.operator),
     )
 
 
@@ -114,7 +102,7 @@ def test_a_flag_becomes_a_proposal_is_approved_and_executed_against_firestore(
     assert response.status_code == 302
     proposal = Proposal.objects.get(studio=staff.studio)
     assert proposal.input == {
-        **adjust_input(flag, note="Customer paid the new price"),
+        **adjustment_input(flag, note="Customer paid the new price"),
         "action": "resolve",
         "reverts": None,
     }
@@ -184,30 +172,30 @@ def test_a_repeat_of_the_same_execution_is_replayed(staff, settings, flag, cloud
 
     writes(settings)
     firestore_pilot(staff.studio)
-    settled = run(approve(staff, submit(staff, adjust_input(flag))), staff.operator)
+    settled = run(approve(staff, submit(staff, adjustment_input(flag))), staff.operator)
     outcome = build_connector(settled.connector).execute(execution_intent(settled))
     assert outcome.replayed
 
 
 def test_an_order_the_mirror_does_not_hold_is_refused_with_a_field_error(staff, flag):
-    denial = refused(staff, adjust_input(flag, order_id="ord-nope"))
+    denial = refused(staff, adjustment_input(flag, order_id="ord-nope"))
     assert "ord-nope" in denial.field_errors["order_id"][0]
 
 
 def test_a_flag_resolved_by_the_cloud_is_refused(staff, flag):
     ReconciliationFlag.objects.filter(pk=flag.pk).update(resolved_at=timezone.now())
-    denial = refused(staff, adjust_input(flag))
+    denial = refused(staff, adjustment_input(flag))
     assert "resolved by the cloud" in denial.field_errors["flag_id"][0]
 
 
 def test_a_flag_of_another_studio_is_refused(staff, flag):
     ReconciliationFlag.objects.filter(pk=flag.pk).update(studio=staff.other_studio)
-    denial = refused(staff, adjust_input(flag))
+    denial = refused(staff, adjustment_input(flag))
     assert f"#{flag.pk}" in denial.field_errors["flag_id"][0]
 
 
 def test_a_class_or_evidence_the_flag_does_not_have_is_refused(staff, flag):
-    denial = refused(staff, adjust_input(flag, flag="duplicate_payment", evidence=["pi_999"]))
+    denial = refused(staff, adjustment_input(flag, flag="duplicate_payment", evidence=["pi_999"]))
     assert "amount_mismatch" in denial.field_errors["flag"][0]
     assert "pi_999" in denial.field_errors["evidence"][0]
 
@@ -215,7 +203,9 @@ def test_a_class_or_evidence_the_flag_does_not_have_is_refused(staff, flag):
 def test_a_restore_must_name_an_executed_adjustment(staff, flag):
     denial = refused(
         staff,
-        adjust_input(flag, action="restore", reverts="99__0a1b2c3d-0000-4000-8000-000000000000"),
+        adjustment_input(
+            flag, action="restore", reverts="99__0a1b2c3d-0000-4000-8000-000000000000"
+        ),
     )
     assert "only an executed adjustment" in denial.field_errors["reverts"][0]
 
@@ -228,7 +218,11 @@ def test_a_refused_adjustment_shows_a_form_error_in_the_cockpit(staff, login, fl
 
     response = client.post(
         new,
-        {"capability": ADJUST, "input": json.dumps(adjust_input(flag)), "rationale": "From a flag"},
+        {
+            "capability": ADJUST,
+            "input": json.dumps(adjustment_input(flag)),
+            "rationale": "From a flag",
+        },
     )
     assert response.status_code == 422
     assert "resolved by the cloud" in response.content.decode()
@@ -238,7 +232,7 @@ def test_a_refused_adjustment_shows_a_form_error_in_the_cockpit(staff, login, fl
 def test_a_flag_resolved_after_approval_is_not_executed(staff, settings, flag, cloud_order):
     writes(settings)
     firestore_pilot(staff.studio)
-    proposal = approve(staff, submit(staff, adjust_input(flag)))
+    proposal = approve(staff, submit(staff, adjustment_input(flag)))
     ReconciliationFlag.objects.filter(pk=flag.pk).update(resolved_at=timezone.now())
     with pytest.raises(Denied) as caught:
         proposal_execute(proposal_id=proposal.pk, actor=Actor.staff(staff.operator))
@@ -252,7 +246,7 @@ def test_an_order_gone_from_firestore_fails_the_execution_and_writes_nothing(
 ):
     writes(settings)
     firestore_pilot(staff.studio)
-    proposal = approve(staff, submit(staff, adjust_input(flag)))
+    proposal = approve(staff, submit(staff, adjustment_input(flag)))
     settled = run(proposal, staff.operator)  # the mirror has the order; Firestore does not
     assert settled.status == ExecutionStatus.FAILED
     assert "no materialsOrders order" in settled.error

@@ -17,6 +17,11 @@ LEGAL = {
     (S.APPROVED, Event.EXECUTE_FAIL): S.FAILED,
     (S.PENDING_APPROVAL, Event.EXECUTE_SUCCEED): S.EXECUTED,  # under an exemption
     (S.PENDING_APPROVAL, Event.EXECUTE_FAIL): S.FAILED,
+    (S.PENDING_APPROVAL, Event.WITHDRAW): S.PENDING_APPROVAL,
+    (S.APPROVED, Event.WITHDRAW): S.PENDING_APPROVAL,  # below the quorum again
+    (S.DRAFT, Event.CANCEL): S.CANCELLED,
+    (S.PENDING_APPROVAL, Event.CANCEL): S.CANCELLED,
+    (S.APPROVED, Event.CANCEL): S.CANCELLED,
 }
 
 
@@ -36,4 +41,4 @@ def test_every_other_pair_is_an_illegal_transition(start, event):
 
 def test_the_table_holds_exactly_the_lifecycle():
     assert TRANSITIONS == LEGAL
-    assert {S.EXPIRED, S.EXECUTED, S.FAILED} == TERMINAL
+    assert {S.EXPIRED, S.EXECUTED, S.FAILED, S.CANCELLED} == TERMINAL

@@ -141,3 +141,48 @@ def breaker_factory(redis_client, request):
 @pytest.fixture
 def firestore_pilot_contract_peer(firestore_peer: FirestorePeer) -> FirestorePilotContractPeer:
     return FirestorePilotContractPeer(firestore_peer)
+
+
+# Notifications: a real SMTP server and a webhook receiver on loopback (tests/peers/notify_peers.py).
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    from tests.peers.notify_peers import SmtpPeer
+
+    peer = SmtpPeer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def smtp_peer(smtp_server, settings):
+    """The SMTP peer, with Django's mail framework and the config contract pointed at it."""
+    from brain.config import replace
+
+    smtp_server.reset()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": smtp_server.port, "timeout": 5},
+        }
+    }
+    settings.BRAIN = replace(settings.BRAIN, email_host="127.0.0.1", email_port=smtp_server.port)
+    return smtp_server
+
+
+@pytest.fixture(scope="session")
+def webhook_server():
+    from tests.peers.notify_peers import WebhookPeer
+
+    peer = WebhookPeer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def webhook_peer(webhook_server, monkeypatch):
+    """The webhook receiver; its secret is in NOTIFY_TEST_WEBHOOK_SECRET, as an admin would set."""
+    webhook_server.reset()
+    monkeypatch.setenv("NOTIFY_TEST_WEBHOOK_SECRET", webhook_server.secret)
+    return webhook_server

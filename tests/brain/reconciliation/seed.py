@@ -17,6 +17,7 @@ from connectors.sdk.canonical import canonical_hash, format_time
 from tests.factories import CloudRecordFactory, SnapshotFactory
 
 READ_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+ADJUST_NOTE = "Customer paid the new price"
 EXPECTED = {
     1: "checkout_stuck_pending",
     2: "amount_mismatch",
@@ -200,4 +201,31 @@ def snapshot_at(
         content=content,
         content_hash=canonical_hash(content),
         completeness="partial" if warnings else "full",
+    )
+
+
+def adjustment_input(flag: Any, /, **changes: Any) -> dict[str, Any]:
+    """A ``finance.reconciliation.adjust`` input made from ``flag`` (with ``changes``)."""
+    data = {
+        "order_collection": flag.order_collection,
+        "order_id": flag.order_id,
+        "flag": flag.flag_class,
+        "flag_id": flag.pk,
+        "evidence": flag.evidence,
+        "note": ADJUST_NOTE,
+    }
+    return {**data, **changes}
+
+
+def propose_adjustment(staff: Any, flag: Any, /, **changes: Any) -> Any:
+    """The staff fixture's operator proposes an adjustment of ``flag``."""
+    from governance.actors import Actor
+    from governance.services.proposals import proposal_submit
+
+    return proposal_submit(
+        studio=staff.studio,
+        capability_id="finance.reconciliation.adjust",
+        input=adjustment_input(flag, **changes),
+        rationale="Reconciliation flag from this week's run",
+        actor=Actor.staff(staff.operator),
     )

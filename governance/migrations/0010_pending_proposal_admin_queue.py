@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0006_kill_switch_events"),
+        ("governance", "0009_review_search"),
     ]
 
     operations = [
