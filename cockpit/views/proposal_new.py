@@ -187,7 +187,10 @@ def proposal_new(request: StudioRequest) -> HttpResponse:
 @studio_view(minimum=Role.OPERATOR)
 def proposal_new_preview(request: StudioRequest) -> HttpResponse:
     """The JSON preview of the form's current values (htmx, on every change)."""
-    spec = CAPABILITIES.get(request.GET.get("capability", ""))
+    capability_id = request.GET.get("capability", "")
+    if not capability_id:  # nothing chosen yet: an empty preview, as step 2 starts
+        return render(request, f"{TEMPLATE}#preview", {"preview": {"json": "{}"}})
+    spec = CAPABILITIES.get(capability_id)
     if spec is None:
         raise Http404("No such capability.")
     input_form = CapabilityInputForm(spec, request.studio.pk, data=request.GET)
