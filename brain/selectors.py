@@ -47,6 +47,23 @@ def studio_ids_with_role(user: AbstractBaseUser | AnonymousUser, minimum: Role) 
     return set(memberships.values_list("studio_id", flat=True))
 
 
+def studio_members(studio_id: int) -> list[Membership]:
+    """The studio's members with their users, by username (one query)."""
+    return list(
+        Membership.objects.filter(studio_id=studio_id, user__is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def member_label(membership: Membership) -> str:
+    """A member as staff read them: full name (username, role), or username (role)."""
+    user = membership.user
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    who = f"{full_name} ({user.get_username()}, " if full_name else f"{user.get_username()} ("
+    return f"{who}{membership.get_role_display()})"
+
+
 def job_run_list(studio_id: int, limit: int = 20) -> list[JobRun]:
     return list(JobRun.objects.filter(studio_id=studio_id).order_by("-started_at")[:limit])
 

@@ -8,6 +8,7 @@ from cockpit.views import (
     notifications,
     passkeys,
     policy,
+    proposal_new,
     proposals,
     shell,
     state,
@@ -44,7 +45,17 @@ urlpatterns = [
         if section.key not in shell.BUILT_SECTIONS
     ],
     path("s/<slug:studio>/proposals/", proposals.proposal_queue, name="proposals"),
-    path("s/<slug:studio>/proposals/new/", proposals.proposal_new, name="proposal_new"),
+    path("s/<slug:studio>/proposals/new/", proposal_new.proposal_new, name="proposal_new"),
+    path(
+        "s/<slug:studio>/proposals/new/preview/",
+        proposal_new.proposal_new_preview,
+        name="proposal_new_preview",
+    ),
+    path(
+        "s/<slug:studio>/proposals/lookup/<slug:kind>/",
+        proposal_new.proposal_lookup,
+        name="proposal_lookup",
+    ),
     path("s/<slug:studio>/proposals/bulk/", proposals.proposal_bulk, name="proposals_bulk"),
     path(
         "s/<slug:studio>/proposals/<int:proposal_id>/",

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -25,6 +27,7 @@ from brain.selectors import studio_ids_with_role
 from governance.actors import Actor
 from governance.auth_events import request_client, session_reauthenticated
 from governance.capabilities import REGISTRY
+from governance.enums import ProposalStatus
 from governance.errors import Denied
 from governance.models import (
     AgentClient,
@@ -40,10 +43,12 @@ from governance.models import (
     IntakeReview,
     KillSwitch,
     KillSwitchEvent,
+    PendingProposal,
     PolicyDecision,
     Proposal,
 )
 from governance.reauth import (
+    ReauthForm,
     reauth_fresh,
     reauth_password_error,
     reauth_password_field,
@@ -51,6 +56,8 @@ from governance.reauth import (
     step_up,
 )
 from governance.selectors.policy import capability_is_exemptable, exemption_state
+from governance.services.approvals import approval_grant, approval_reject
+from governance.services.common import MIN_RATIONALE
 from governance.services.exemptions import exemption_approve, exemption_request, exemption_revoke
 from governance.services.passkeys import passkey_password_refused
 
@@ -99,6 +106,182 @@ class ProposalAdmin(ReadOnlyAdmin):
     list_select_related = ("studio", "capability")
     search_fields = ("summary", "requested_by_id")
     date_hierarchy = "created_at"
+
+
+class AdminDecisionForm(ReauthForm):
+    """The intermediate page of the approve/reject actions: one rationale for the selected
+    proposals, and the password when approving after the re-authentication window."""
+
+    reauth_needed = "Approving needs a recent sign-in"
+    field_order = ["rationale", "password"]
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        min_length=MIN_RATIONALE,
+        max_length=2000,
+        help_text=f"At least {MIN_RATIONALE} characters; kept in the audit record of each.",
+    )
+
+
+@admin.register(PendingProposal)
+class PendingProposalAdmin(admin.ModelAdmin):
+    """The proposals awaiting a decision, for approvers of their own studios.
+
+    Nothing here edits a proposal: every field is read-only, and the approve and reject
+    actions call ``approval_grant`` / ``approval_reject`` once per proposal, so the rules
+    (rationale, re-authentication, no self-approval, the quorum, the audit) are the
+    cockpit's. Each proposal's outcome is reported on its own.
+    """
+
+    # Short columns that fit 1280 px beside the sidebars; the capability id is in the filter
+    # and on the detail (the summary says what the proposal does, in words).
+    list_display = ("id", "summary", "risk", "requester", "votes", "expires")
+    list_display_links = ("id", "summary")
+    list_select_related = ("studio", "capability", "requested_by_user")
+    list_filter = ("risk", "capability")
+    search_fields = ("summary", "requested_by_id", "capability__id")
+    actions = ("approve_selected", "reject_selected")
+    fields = (
+        "studio",
+        "capability",
+        "summary",
+        "status",
+        "risk",
+        "approvals_required",
+        "input",
+        "expected_effects",
+        "rationale",
+        "requester",
+        "created_at",
+        "expires_at",
+    )
+    readonly_fields = fields
+
+    def _studio_ids(self, request: HttpRequest) -> set[int] | None:
+        if request.user.is_superuser:
+            return None
+        return studio_ids_with_role(request.user, Role.APPROVER)
+
+    def _allowed(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = self._studio_ids(request)
+        return ids is None or (bool(ids) and (obj is None or obj.studio_id in ids))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PendingProposal]:
+        queryset = (
+            super()
+            .get_queryset(request)
+            .filter(status=ProposalStatus.PENDING_APPROVAL)
+            .prefetch_related("approvals")
+        )
+        ids = self._studio_ids(request)
+        return queryset if ids is None else queryset.filter(studio_id__in=ids)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        ids = self._studio_ids(request)
+        if ids is None or len(ids) > 1:
+            return ("id", "studio", *self.list_display[1:])
+        return self.list_display
+
+    @admin.display(description="requested by", ordering="requested_by_id")
+    def requester(self, obj: Proposal) -> str:
+        user = obj.requested_by_user
+        if user is not None:
+            return user.get_username()
+        return f"{obj.get_requested_by_type_display()} {obj.requested_by_id}"
+
+    @admin.display(description="expires (UTC)", ordering="expires_at")
+    def expires(self, obj: Proposal) -> str:
+        return f"{obj.expires_at:%d %b %H:%M}" if obj.expires_at else "—"
+
+    @admin.display(description="approvals")
+    def votes(self, obj: Proposal) -> str:
+        granted = {
+            a.approver_id
+            for a in obj.approvals.all()
+            if a.decision_round == obj.decision_round and a.decision == "granted"
+        }
+        return f"{len(granted)} of {obj.approvals_required}"
+
+    @admin.action(description="Approve selected proposals")
+    def approve_selected(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal]
+    ) -> HttpResponse | None:
+        return self._decide(request, queryset, approving=True)
+
+    @admin.action(description="Reject selected proposals")
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal]
+    ) -> HttpResponse | None:
+        return self._decide(request, queryset, approving=False)
+
+    def _decide(
+        self, request: HttpRequest, queryset: QuerySet[PendingProposal], *, approving: bool
+    ) -> HttpResponse | None:
+        """The intermediate page; on confirmation, one service call per proposal."""
+        proposals = list(queryset.select_related("requested_by_user").order_by("pk"))
+        needs_reauth = approving and not reauth_fresh(request)
+        confirmed = "confirm" in request.POST
+        form = AdminDecisionForm(
+            request.POST if confirmed else None, needs_reauth=needs_reauth, request=request
+        )
+        if confirmed and form.is_valid():
+            form.reauthenticated()
+            service = approval_grant if approving else approval_reject
+            actor = Actor.staff(request.user)
+            for proposal in proposals:
+                try:
+                    service(
+                        proposal_id=proposal.pk,
+                        actor=actor,
+                        rationale=form.cleaned_data["rationale"],
+                    )
+                except Denied as denial:
+                    self.message_user(
+                        request,
+                        f"#{proposal.pk} {proposal.summary}: not "
+                        f"{'approved' if approving else 'rejected'}: {denial.message} "
+                        f"({denial.code})",
+                        messages.ERROR,
+                    )
+                else:
+                    proposal.refresh_from_db(fields=["status"])
+                    outcome = (
+                        "rejected"
+                        if not approving
+                        else "approved"
+                        if proposal.status == ProposalStatus.APPROVED
+                        else "approval recorded, waiting for more approvers"
+                    )
+                    self.message_user(
+                        request, f"#{proposal.pk} {proposal.summary}: {outcome}.", messages.SUCCESS
+                    )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{'Approve' if approving else 'Reject'} {len(proposals)} "
+            f"proposal{'s' if len(proposals) != 1 else ''}",
+            "opts": self.model._meta,
+            "proposals": proposals,
+            "form": form,
+            "action": "approve_selected" if approving else "reject_selected",
+            "approving": approving,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/governance/pendingproposal/decide.html", context)
 
 
 @admin.register(Approval)
@@ -277,13 +460,43 @@ class ExemptionAdminForm(forms.ModelForm):
         return data
 
 
+DECISION_FIELDS = ("decision", "reason", "password")
+
+
 @admin.register(Exemption)
 class ExemptionAdmin(admin.ModelAdmin):
     form = ExemptionAdminForm
     actions = None
-    list_display = ("id", "studio", "capability", "owner_id", "expires_at", "requested_by", "state")
+    # Short columns so the list fits 1280 px beside the admin's sidebars; the studio column
+    # only for who sees more than one studio (bug 7). The justification is on the change page.
+    list_display = ("id", "studio", "capability", "owner", "expires", "requested_by", "state")
+    list_display_links = ("id", "capability")
     list_select_related = ("studio", "capability", "requested_by")
     list_filter = (("studio", admin.RelatedOnlyFieldListFilter), "capability")
+    search_fields = ("owner_id", "justification", "capability__id", "requested_by__username")
+    search_help_text = "Search by owner, justification, capability or requester."
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        ids = self._studio_ids(request)
+        if ids is not None and len(ids) == 1:
+            return tuple(name for name in self.list_display if name != "studio")
+        return self.list_display
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        ids = self._studio_ids(request)
+        if ids is not None and len(ids) == 1:
+            # No studio column for a one-studio admin: the title names the studio instead.
+            studio = Studio.objects.get(pk=next(iter(ids)))
+            extra_context = {**(extra_context or {}), "title": f"Exemptions of {studio.name}"}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="owner", ordering="owner_id")
+    def owner(self, obj: Exemption) -> str:
+        return obj.owner_id or "any owner"
+
+    @admin.display(description="expires (UTC)", ordering="expires_at")
+    def expires(self, obj: Exemption) -> str:
+        return f"{obj.expires_at:%d %b %H:%M}" if obj.expires_at else "—"
 
     def _studio_ids(self, request: HttpRequest) -> set[int] | None:
         """The studios whose exemptions this user may see here; None: every studio."""
@@ -343,8 +556,9 @@ class ExemptionAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        if obj is not None:
-            kwargs["fields"] = ("decision", "reason", "password")
+        adding = obj is None
+        if not adding:
+            kwargs["fields"] = DECISION_FIELDS
         else:
             kwargs["fields"] = ExemptionAdminForm.Meta.fields
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -353,8 +567,20 @@ class ExemptionAdmin(admin.ModelAdmin):
             def __init__(self, *args: Any, **inner: Any) -> None:
                 super().__init__(*args, **inner)
                 self.request = request
+                if adding:
+                    # A request is only a request: the decision (by another admin) is made on
+                    # the change page through exemption_approve. Declared fields survive
+                    # ``fields=``, so they go here, or the add form offers a Decision it
+                    # ignores (bug 7).
+                    for name in DECISION_FIELDS:
+                        self.fields.pop(name, None)
 
         return RequestForm
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ExemptionAdminForm.Meta.fields
+        return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:

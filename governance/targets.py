@@ -1,8 +1,9 @@
 """What a proposal names must exist: checks of a capability's targets against the mirror.
 
 Schema validation (``validate_input``) says an input is well formed; these checks say it
-names something the studio has — an order the mirror holds, a reconciliation flag still
-open. A proposal that fails one is refused TARGET_NOT_FOUND with a message per field, so
+names something the studio has — an order or a batch the mirror holds, a reconciliation
+flag still open, a connector configured here and one of its devices, a note an executed
+append wrote. A proposal that fails one is refused TARGET_NOT_FOUND with a message per field, so
 staff see which value is wrong before anyone is asked to approve it. The write path runs
 the same check again at execution (``governance.write_paths``): the cloud may have moved
 on in between, and then nothing is sent.
@@ -13,9 +14,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from brain.models import CloudRecord, ReconciliationFlag
-from governance.capabilities import CapabilityInput, ReconciliationAdjust
+from governance.capabilities import (
+    BatchClose,
+    CapabilityInput,
+    DeviceRead,
+    HubitatCommand,
+    OpsNoteAppend,
+    OpsNoteRollback,
+    ReconciliationAdjust,
+    RoborockCommand,
+)
 from governance.enums import ExecutionStatus
 from governance.models import Execution
+from governance.selectors.targets import (
+    CONNECTOR_KINDS,
+    batch_exists,
+    connector_devices,
+    connector_get,
+    note_was_written,
+)
 
 ADJUST = "finance.reconciliation.adjust"
 
@@ -78,8 +95,63 @@ def _reconciliation_adjust(studio_id: int, data: CapabilityInput) -> TargetProbl
     return problems
 
 
+def _batch(studio_id: int, data: CapabilityInput) -> TargetProblems:
+    assert isinstance(data, OpsNoteAppend | BatchClose)
+    if batch_exists(studio_id, data.batch_id):
+        return {}
+    return {
+        "batch_id": (
+            f"The mirror holds no batch {data.batch_id!r}; check the id, or capture the cloud again."
+        )
+    }
+
+
+def _note_rollback(studio_id: int, data: CapabilityInput) -> TargetProblems:
+    assert isinstance(data, OpsNoteRollback)
+    if note_was_written(studio_id, data.note_id):
+        return {}
+    return {
+        "note_id": (
+            f"No executed ops note of this studio wrote {data.note_id!r}; only a note an "
+            "executed append wrote can be rolled back."
+        )
+    }
+
+
+def _connector(capability_id: str) -> Callable[[int, CapabilityInput], TargetProblems]:
+    """The named connector must be one of this studio's, of the capability's kind; a command's
+    device must be one the connector has (a hub's allowlist, the configured vacuums)."""
+    kind = CONNECTOR_KINDS[capability_id]
+
+    def check(studio_id: int, data: CapabilityInput) -> TargetProblems:
+        assert isinstance(data, DeviceRead | HubitatCommand | RoborockCommand)
+        config = connector_get(studio_id, data.connector)
+        if config is None:
+            return {"connector": f"This studio has no connector named {data.connector!r}."}
+        if config.kind != kind:
+            return {
+                "connector": f"Connector {config.name} is a {config.kind} connector, not {kind}."
+            }
+        device = getattr(data, "device_id", None) or getattr(data, "device", None)
+        if device is None:
+            return {}
+        devices = {choice.value for choice in connector_devices(config)}
+        if device in devices:
+            return {}
+        field = "device_id" if isinstance(data, HubitatCommand) else "device"
+        known = ", ".join(sorted(devices)) or "none"
+        where = "command allowlist" if kind == "hubitat" else "configured vacuums"
+        return {field: f"Device {device!r} is not on {config.name}'s {where} (it has: {known})."}
+
+    return check
+
+
 CHECKS: dict[str, Callable[[int, CapabilityInput], TargetProblems]] = {
     ADJUST: _reconciliation_adjust,
+    "firestore.ops_note.append": _batch,
+    "firestore.batch.close": _batch,
+    "firestore.ops_note.rollback": _note_rollback,
+    **{capability_id: _connector(capability_id) for capability_id in CONNECTOR_KINDS},
 }
 
 

@@ -1,7 +1,7 @@
 """The Django admin site: Django's own, also open to studio admins.
 
-Studio admins do in the admin what the product puts there (exemptions: see
-``governance/admin.py``), for their own studios only, without being made superusers or
+Studio members do in the admin what the product puts there (approvers: the pending
+proposals; admins: exemptions too; see ``governance/admin.py``), for their own studios only, without being made superusers or
 ``is_staff``: their membership is the permission. Everything else in the admin still
 needs Django's ``is_staff`` and model permissions, as usual.
 """
@@ -22,4 +22,6 @@ class StudioAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         if super().has_permission(request):
             return True
-        return bool(studio_ids_with_role(request.user, Role.ADMIN))
+        # Approvers decide pending proposals here (governance.admin.PendingProposalAdmin),
+        # admins also handle exemptions; each model admin scopes itself to their studios.
+        return bool(studio_ids_with_role(request.user, Role.APPROVER))

@@ -20,7 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from brain.models import Role, Studio
-from tests.factories import MembershipFactory, StudioFactory, UserFactory
+from tests.factories import CloudRecordFactory, MembershipFactory, StudioFactory, UserFactory
 
 pytest_plugins = ["tests.peers.fixtures", "tests.policy_support"]
 
@@ -136,10 +136,29 @@ def other_studio(db) -> Studio:
     return StudioFactory(slug="south-clay", name="South Clay Works")
 
 
+# The batches the suite's ops notes and batch closes name: proposals are refused
+# TARGET_NOT_FOUND unless the studio's mirror holds the batch (governance/targets.py), so
+# the ``staff`` studios hold them, as a studio whose cloud was captured would.
+MIRRORED_BATCHES = ("b1", "b2", "b7", "b9", "b-1", "b-7", "batch-7", "batch-17", "batch-42")
+
+
+def mirror_batches(studio: Studio, *batch_ids: str) -> None:
+    for batch_id in batch_ids or MIRRORED_BATCHES:
+        CloudRecordFactory(
+            studio=studio,
+            collection="batches",
+            doc_id=batch_id,
+            data={"title": f"Batch {batch_id}"},
+        )
+
+
 @pytest.fixture
 def staff(studio, other_studio) -> Staff:
     def member(username: str, role: Role, where: Studio):
         return MembershipFactory(user=UserFactory(username=username), studio=where, role=role).user
+
+    mirror_batches(studio)
+    mirror_batches(other_studio)
 
     return Staff(
         studio=studio,

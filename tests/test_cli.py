@@ -24,7 +24,8 @@ from governance.services.proposals import proposal_submit
 from tests.factories import ConnectorConfigFactory
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTE = '{"batch_id": "b-7", "note": "Glaze test tiles ready"}'
+# A batch of the demo cloud the fixture captures (the mirror must hold what a proposal names).
+NOTE = '{"batch_id": "batch000007", "note": "Glaze test tiles ready"}'
 
 
 def run_json(*args: str, stderr: io.StringIO | None = None) -> tuple[object, int]:

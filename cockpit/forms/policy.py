@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
+from brain.selectors import member_label, studio_members
 from governance.capabilities import REGISTRY
 from governance.policies.intake import load_policy
 from governance.reauth import ReauthForm
@@ -27,11 +28,18 @@ class ReasonForm(forms.Form):
 
 class AgentCreateForm(forms.Form):
     name = forms.CharField(max_length=200)
-    owner_id = forms.CharField(
-        max_length=128,
+    owner_id = forms.ChoiceField(
         label="Staff owner",
-        help_text="Who the agent acts for: a username here, or the owner's cloud uid.",
+        help_text="Who the agent acts for: a member of this studio.",
     )
+
+    def __init__(self, *args: Any, studio_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields["owner_id"]
+        assert isinstance(owner, forms.ChoiceField)
+        owner.choices = [("", "Choose a member")] + [
+            (m.user.get_username(), member_label(m)) for m in studio_members(studio_id)
+        ]
 
 
 class TokenIssueForm(ReauthForm):

@@ -8,7 +8,8 @@ from typing import Any
 
 from django import forms
 
-from governance.capabilities import REGISTRY
+from brain.models import Membership, Role
+from governance.capabilities import REGISTRY, CapabilitySpec
 from governance.enums import Mode, ProposalStatus, Risk
 from governance.reauth import ReauthForm
 from governance.selectors.proposals import AGES, PROPOSAL_SORTS, ProposalFilters
@@ -171,30 +172,69 @@ class ReasonForm(forms.Form):
     )
 
 
-class ProposalForm(forms.Form):
-    """A new proposal: a write capability, its input as JSON, and why."""
+# Areas of the capability choice, by the first part of a capability id.
+AREAS = {
+    "firestore": "Batches and ops notes",
+    "finance": "Finance",
+    "hubitat": "Hubitat devices",
+    "roborock": "Roborock vacuums",
+}
 
-    capability = forms.ChoiceField(
-        choices=[
-            (spec.id, f"{spec.id} — {spec.description}")
-            for spec in REGISTRY
-            if spec.mode == Mode.WRITE
-        ]
-    )
-    input = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-        help_text="The capability's input as a JSON object.",
-    )
+
+def proposable_capabilities(membership: Membership) -> list[tuple[str, list[CapabilitySpec]]]:
+    """The capabilities this member may propose, by area. Staff propose from the operator
+    role up (``proposal_submit``), and only writes: reads run without a proposal."""
+    if not membership.has_role(Role.OPERATOR):
+        return []
+    areas: dict[str, list[CapabilitySpec]] = {}
+    for spec in REGISTRY:
+        if spec.mode == Mode.WRITE:
+            areas.setdefault(AREAS.get(spec.id.split(".")[0], "Other"), []).append(spec)
+    return list(areas.items())
+
+
+class ProposalForm(forms.Form):
+    """A new proposal's capability and rationale; the input comes from the generated
+    ``CapabilityInputForm``, or, when ``input`` is posted, as raw JSON (the admins'
+    advanced disclosure; the service validates it exactly like the generated fields)."""
+
+    capability = forms.ChoiceField(widget=forms.HiddenInput)
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         min_length=MIN_RATIONALE,
         max_length=2000,
         help_text=f"At least {MIN_RATIONALE} characters; approvers read it.",
     )
+    input = forms.CharField(
+        required=False,
+        label="Input as JSON",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="Replaces the fields above when filled in.",
+    )
 
-    def clean_input(self) -> dict[str, Any]:
+    def __init__(self, *args: Any, capabilities: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["capability"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(c, c) for c in capabilities]
+
+    def raw_input(self) -> dict[str, Any] | None:
+        """The posted JSON input as an object, or None (not posted, empty or not JSON)."""
+        text = (self.data.get("input") or "").strip() if self.is_bound else ""
+        if not text:
+            return None
         try:
-            value = json.loads(self.cleaned_data["input"])
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def clean_input(self) -> dict[str, Any] | None:
+        text = (self.cleaned_data.get("input") or "").strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             raise forms.ValidationError(
                 f"Not JSON: {error.msg} at character {error.pos}."

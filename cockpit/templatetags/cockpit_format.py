@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 
 from brain.config import format_duration
+from brain.models import Membership, Role
 from cockpit.sparkline import sparkline_points
 
 register = template.Library()
@@ -30,6 +31,12 @@ def duration(value: timedelta | None) -> str:
 def sparkline(values: list[float]) -> str:
     """Latencies as the points of an SVG polyline (see ``cockpit.sparkline``)."""
     return sparkline_points(values)
+
+
+@register.filter
+def has_role(membership: Membership | None, role_name: str) -> bool:
+    """``{% if current_membership|has_role:"operator" %}``: at least that role here."""
+    return membership is not None and membership.has_role(Role.from_name(role_name))
 
 
 # studio_time's styles: how much of the time to print ("age" prints a duration instead).

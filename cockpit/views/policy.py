@@ -298,7 +298,8 @@ def _context(request: StudioRequest, bound: Bound | None = None) -> dict[str, An
         "exemptions": exemptions,
         "exemption_max_days": settings.BRAIN.exemption_max_days,
         "agents": agents,
-        "agent_form": bound.get(("agent-create", 0)) or AgentCreateForm(auto_id="ac_%s"),
+        "agent_form": bound.get(("agent-create", 0))
+        or AgentCreateForm(studio_id=studio.pk, auto_id="ac_%s"),
         "delegations": delegations,
         "delegation_form": bound.get(("delegation-create", 0))
         or DelegationCreateForm(agents=local_agents, auto_id="dc_%s"),
@@ -423,7 +424,7 @@ def _exemption_or_404(request: StudioRequest, exemption_id: int) -> None:
 @studio_view(minimum=Role.ADMIN)
 def agent_create_view(request: StudioRequest) -> HttpResponse:
     studio = request.studio
-    form = AgentCreateForm(request.POST, auto_id="ac_%s")
+    form = AgentCreateForm(request.POST, studio_id=studio.pk, auto_id="ac_%s")
 
     def create(data: dict[str, Any]) -> str:
         agent = agent_create_local(

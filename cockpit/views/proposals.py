@@ -1,4 +1,5 @@
-"""Cockpit → Proposals: the queue, a proposal's detail, decisions, execution, new proposals.
+"""Cockpit → Proposals: the queue, a proposal's detail, decisions, execution (new proposals:
+``cockpit.views.proposal_new``).
 
 Each view parses input, calls one selector or service, and renders; a request from htmx
 gets the page's fragment (``page.html#fragment``). Lookups are studio-scoped: another
@@ -21,18 +22,16 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from brain.models import Role
 from cockpit.access import StudioRequest, studio_view
-from cockpit.finance import finance_adjust_initial
 from cockpit.forms.proposals import (
     SAVED_FILTERS,
     BulkDecisionForm,
     DecisionForm,
     ProposalFilterForm,
-    ProposalForm,
     ProposalIdsField,
     ReasonForm,
 )
@@ -66,7 +65,7 @@ from governance.services.bulk_review import (
     approval_bulk_decide,
 )
 from governance.services.execution import execution_readiness, proposal_execute
-from governance.services.proposals import proposal_cancel, proposal_submit
+from governance.services.proposals import proposal_cancel
 from governance.write_paths import rollback_offer
 
 QUEUE_PAGE_SIZE = 25
@@ -529,55 +528,3 @@ def proposal_execution_status(request: StudioRequest, proposal_id: int) -> HttpR
     if finished:
         return HttpResponseStopPolling(response.content)
     return response
-
-
-@require_http_methods(["GET", "POST"])
-@studio_view(minimum=Role.OPERATOR)
-def proposal_new(request: StudioRequest) -> HttpResponse:
-    """Propose a change; ``?rollback_of=ID`` pre-fills the reverse of an executed proposal,
-    ``?flag=ID`` a ``finance.reconciliation.adjust`` from an open reconciliation flag."""
-    studio = request.studio
-    rollback_of = None
-    initial: dict[str, Any] = {}
-    source_id = request.GET.get("rollback_of") or request.POST.get("rollback_of")
-    if source_id and source_id.isdigit():
-        rollback_of = _proposal_or_404(request, int(source_id))
-        offer = rollback_offer(rollback_of, proposal_execution(rollback_of))
-        if offer is None:
-            raise Http404("That proposal has nothing to roll back.")
-        initial = {
-            "capability": offer.capability_id,
-            "input": json.dumps(offer.input, indent=2, sort_keys=True),
-            "rationale": offer.rationale,
-        }
-    flag_id = request.GET.get("flag")
-    if not initial and flag_id and flag_id.isdigit():
-        initial = finance_adjust_initial(studio, int(flag_id))
-    form = ProposalForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            proposal = proposal_submit(
-                studio=studio,
-                capability_id=form.cleaned_data["capability"],
-                input=form.cleaned_data["input"],
-                rationale=form.cleaned_data["rationale"],
-                actor=Actor.staff(request.user),
-            )
-        except Denied as denial:
-            for name, errors in denial.field_errors.items():
-                target = name if name in ("rationale",) else "input"
-                for error in errors:
-                    form.add_error(target, f"{name}: {error}" if target == "input" else error)
-            if not denial.field_errors:
-                form.add_error(None, f"{denial.message} ({denial.code})")
-        else:
-            messages.success(request, f"Proposal #{proposal.pk} submitted for approval.")
-            url = reverse("cockpit:proposal_detail", args=[studio.slug, proposal.pk])
-            if request.htmx:
-                return HttpResponseClientRedirect(url)
-            return redirect(url)
-    context = {"active": "proposals", "form": form, "rollback_of": rollback_of}
-    status = 422 if request.method == "POST" else 200
-    if request.htmx:
-        return render(request, "cockpit/proposals_new.html#proposal-form", context, status=status)
-    return render(request, "cockpit/proposals_new.html", context, status=status)

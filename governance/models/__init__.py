@@ -27,7 +27,7 @@ from governance.models.policy import (
     IntakeStatus,
     PolicyDecision,
 )
-from governance.models.proposals import Approval, Capability, Proposal
+from governance.models.proposals import Approval, Capability, PendingProposal, Proposal
 
 __all__ = [
     "AgentClient",
@@ -53,6 +53,7 @@ __all__ = [
     "KillSwitch",
     "KillSwitchEvent",
     "Passkey",
+    "PendingProposal",
     "PolicyDecision",
     "Proposal",
 ]

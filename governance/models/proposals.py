@@ -109,6 +109,15 @@ class Proposal(models.Model):
         return f"{self.requested_by_type}:{self.requested_by_id}"
 
 
+class PendingProposal(Proposal):
+    """The admin's queue of proposals awaiting a decision (a proxy: the same rows)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending proposal"
+        verbose_name_plural = "pending proposals"
+
+
 class Approval(models.Model):
     """One approver's decision on one round of a proposal, bound to the input hash they saw."""
 

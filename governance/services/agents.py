@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from brain.models import CloudRecord, Role, Studio
+from brain.models import CloudRecord, Membership, Role, Studio
 from governance.actors import Actor
 from governance.audit import audit_append
 from governance.enums import ActorType
@@ -65,10 +65,18 @@ def agent_create_local(*, studio: Studio, name: str, owner_id: str, actor: Actor
             problems["name"] = [f"A name of 1 to {NAME_MAX} characters with letters or digits."]
         if not owner or len(owner) > OWNER_MAX:
             problems["owner_id"] = [f"The staff owner's id, 1 to {OWNER_MAX} characters."]
+        elif not Membership.objects.filter(
+            studio=studio, user__username=owner, user__is_active=True
+        ).exists():
+            # The owner is who the agent acts for (local delegations come from a member's
+            # username): someone outside the studio would make every delegation meaningless.
+            problems["owner_id"] = [
+                f"{owner!r} is not a member of {studio.name}; choose one of its staff."
+            ]
         if problems:
             raise Denied(
                 ReasonCode.INPUT_INVALID,
-                "The agent needs a name and an owner.",
+                "The agent needs a name and an owner who is a member of the studio.",
                 studio_id=studio.pk,
                 field_errors=problems,
             )

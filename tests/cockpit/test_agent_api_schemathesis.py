@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from brain.models import Role
 from governance.actors import Actor
 from governance.services.proposals import proposal_submit
+from tests.conftest import mirror_batches
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 from tests.policy_support import issue, make_agent, make_delegation
 
@@ -31,6 +32,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 @pytest.fixture
 def agent_token():
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio)  # the batches the proposals name
     admin = MembershipFactory(user=UserFactory(username="ada"), studio=studio, role=Role.ADMIN).user
     agent = make_agent(studio, "ops-bot", "owner-ada")
     make_delegation(studio, "ops-bot", "owner-ada", scopes=("capability:*:execute",))

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from brain.models import Role
 from governance.models import Execution
 from tests.cockpit.test_governance_browser import cli_submit, shot, sign_in
+from tests.conftest import mirror_batches
 from tests.factories import MembershipFactory, StudioFactory, UserFactory
 from tests.governance.pilots import firestore_pilot, writes
 
@@ -24,6 +25,7 @@ def test_an_approved_note_is_executed_from_the_browser_and_offers_its_rollback(
     live_server, page: Page, settings, firestore_peer, celery_worker
 ):
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio)  # the batches the proposals name
     for username, role in (("otto", Role.OPERATOR), ("anna", Role.APPROVER)):
         MembershipFactory(user=UserFactory(username=username), studio=studio, role=role)
     firestore_pilot(studio)
@@ -68,7 +70,10 @@ def test_an_approved_note_is_executed_from_the_browser_and_offers_its_rollback(
     expect(page.locator("#audit-trail")).to_contain_text("Verified: 4 events")
     page.click("#execution a:has-text('Propose the rollback')")
     expect(page.locator("h1")).to_have_text(f"Roll back #{note['id']}")
-    expect(page.locator("#id_input")).to_contain_text(f"{note['id']}__{execution.idempotency_key}")
+    # The rollback is pre-filled into the generated form's fields, shown in the JSON preview.
+    note_id = f"{note['id']}__{execution.idempotency_key}"
+    expect(page.get_by_label("Ops note")).to_have_value(note_id)
+    expect(page.locator("#proposal-preview")).to_contain_text(note_id)
     shot(page, "execution-rollback-form")
     page.click("button:has-text('Submit for approval')")
     expect(page.locator(".page-head h1")).to_contain_text("Roll back ops note")

@@ -13,7 +13,14 @@ from playwright.sync_api import Page, expect
 
 from brain.models import Role
 from governance.models import Proposal
-from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
+from tests.conftest import mirror_batches
+from tests.factories import (
+    PASSWORD,
+    ConnectorConfigFactory,
+    MembershipFactory,
+    StudioFactory,
+    UserFactory,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -55,6 +62,12 @@ def sign_in(page: Page, base: str, username: str) -> None:
 
 def test_an_approver_approves_in_the_browser_and_sees_it_audited(live_server, page: Page):
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio)  # the batches the proposals name
+    ConnectorConfigFactory(  # and the hub and device the Hubitat command names
+        studio=studio,
+        name="hubitat",
+        settings={"host": "http://192.168.1.20", "app_id": 7, "command_allowlist": {"12": ["off"]}},
+    )
     for username, role in (
         ("otto", Role.OPERATOR),
         ("anna", Role.APPROVER),

@@ -34,10 +34,11 @@ def sign_in(page: Page, base: str, username: str) -> None:
 
 
 def submit_empty_proposal(page: Page, base: str) -> int | None:
-    """Submit New proposal with nothing filled in; the status of the answer to the POST."""
-    page.goto(f"{base}/s/north-kiln/proposals/new/")
+    """Submit New proposal's ops-note form with nothing filled in; the status of the answer
+    to the POST."""
+    page.goto(f"{base}/s/north-kiln/proposals/new/?capability=firestore.ops_note.append")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        page.locator("#proposal-form button[type=submit]").click()
+        page.get_by_role("button", name="Submit for approval").click()
     return answer.value.status
 
 
@@ -54,7 +55,9 @@ def test_new_proposal_with_javascript_shows_the_field_errors(live_server, staff,
     expect(form).to_contain_text("This field is required.")
     expect(form.locator(".field-error").first).to_be_visible()
     # htmx swapped the form in place: still on the New proposal page.
-    expect(page).to_have_url(f"{live_server.url}/s/north-kiln/proposals/new/")
+    expect(page).to_have_url(
+        f"{live_server.url}/s/north-kiln/proposals/new/?capability=firestore.ops_note.append"
+    )
     shot(page, f"proposal-new-error-js-{width}")
 
 

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from brain.models import Role
 from governance.actors import Actor
 from governance.services.proposals import proposal_submit
+from tests.conftest import mirror_batches
 from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
 from tests.policy_support import issue, make_agent, make_delegation
 
@@ -56,6 +57,7 @@ def api_post(base: str, token: str, path: str, body: dict | None = None) -> tupl
 @pytest.fixture
 def studio_people():
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio)  # the batches the proposals name
     people = {
         name: MembershipFactory(user=UserFactory(username=name), studio=studio, role=role).user
         for name, role in (("ada", Role.ADMIN), ("abe", Role.ADMIN), ("otto", Role.OPERATOR))

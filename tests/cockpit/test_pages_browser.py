@@ -135,7 +135,8 @@ def demo(staff, tmp_path, hubitat_peer, monkeypatch) -> Iterator[dict[str, Any]]
         return proposal_submit(
             studio=studio,
             capability_id=NOTE,
-            input={"batch_id": "batch-42", "note": note},
+            # A batch of the captured demo cloud: the mirror must hold what a proposal names.
+            input={"batch_id": "batch000007", "note": note},
             rationale="The kiln schedule changed this week",
             actor=Actor.staff(user),
         )
@@ -183,6 +184,7 @@ def demo(staff, tmp_path, hubitat_peer, monkeypatch) -> Iterator[dict[str, Any]]
         "token_pk": AgentToken.objects.filter(agent=agent).first().pk,
         "review_id": IntakeReview.objects.filter(studio_id=studio.pk).first().pk,
         "delegation_id": delegation.pk,
+        "kind": "batch",  # the New proposal form's mirror lookup
     }
     redis_client().delete(f"brain:breaker:{hub.instance_id}")
 

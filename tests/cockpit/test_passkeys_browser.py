@@ -20,6 +20,7 @@ from governance.actors import Actor
 from governance.auth_events import AUTHENTICATED_AT_SESSION_KEY, PASSKEY_AT_SESSION_KEY
 from governance.models import Approval, AuditEvent, Passkey
 from governance.services.proposals import proposal_submit
+from tests.conftest import mirror_batches
 from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
 
 SHOTS = Path(__file__).resolve().parent.parent.parent / ".shots"
@@ -92,6 +93,7 @@ def origin(live_server, settings):
 @pytest.fixture
 def studio():
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio, "batch-17", "batch-18")  # the batches the proposals close
     for username, role in (("anna", Role.APPROVER), ("ada", Role.ADMIN)):
         MembershipFactory(user=UserFactory(username=username), studio=studio, role=role)
     return studio

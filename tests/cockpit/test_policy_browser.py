@@ -15,6 +15,7 @@ from brain.models import Role
 from governance.actors import Actor
 from governance.models import PolicyDecision
 from governance.services.exemptions import exemption_request
+from tests.conftest import mirror_batches
 from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
 from tests.policy_support import issue, make_agent, make_delegation
 
@@ -55,6 +56,7 @@ def api_submit(base: str, token: str, body: dict) -> tuple[int, dict]:
 
 def test_the_policy_page_empty_populated_and_a_denial_trace(live_server, page: Page):
     studio = StudioFactory(slug="north-kiln", name="North Kiln Ceramics")
+    mirror_batches(studio)  # the batches the proposals name
     ada = MembershipFactory(user=UserFactory(username="ada"), studio=studio, role=Role.ADMIN).user
     MembershipFactory(user=UserFactory(username="abe"), studio=studio, role=Role.ADMIN)
     base = live_server.url

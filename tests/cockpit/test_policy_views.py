@@ -272,6 +272,20 @@ def test_an_admin_registers_a_local_agent_and_delegates_to_it(staff):
     assert (delegation.owner_id, delegation.scopes) == ("ada", [f"capability:{NOTE}:execute"])
 
 
+def test_the_agent_form_offers_the_studios_members_as_staff_owner(staff):
+    """Bug 11: the staff owner is a select of this studio's members, not free text."""
+    client = fresh_login(staff.admin)
+    form = client.get(url("policy")).context["agent_form"]
+    owner = form.fields["owner_id"]
+    assert [value for value, _ in owner.choices if value] == ["ada", "anna", "otto", "vera"]
+    response = client.post(
+        url("policy_agent_create"), {"name": "Glaze Helper", "owner_id": "oscar"}
+    )
+    assert response.status_code == 422
+    assert "Select a valid choice" in response.content.decode()
+    assert not AgentClient.objects.exists()
+
+
 def test_approving_an_exemption_needs_a_second_admin_and_a_fresh_password(staff, login, populated):
     exemption = populated["exemption"]
     response = fresh_login(staff.admin).post(url("policy_exemption_approve", exemption.pk))

@@ -125,8 +125,9 @@ def test_a_second_studio_admin_approves_in_the_admin(staff, login, exemptions):
     assert list(kinds) == ["requested", "approved"]
 
 
-@pytest.mark.parametrize("role", ["viewer", "operator", "approver"])
-def test_members_below_admin_cannot_reach_the_admin(staff, login, role):
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_members_below_approver_cannot_reach_the_admin(staff, login, role):
+    # Approvers reach it for the pending-proposal queue only (test_admin_proposals.py).
     client = login(getattr(staff, role))
 
     for name in ("admin:index", CHANGELIST):
@@ -154,3 +155,44 @@ def test_a_superuser_still_sees_every_studio_and_the_whole_admin(staff, login, e
     assert set(response.context["cl"].result_list) == set(exemptions)
     assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
     assert client.get(reverse("admin:governance_proposal_changelist")).status_code == 200
+
+
+def test_the_exemption_add_form_offers_no_decision(staff, login):
+    """Bug 7: the add form offered "Decision = Approve" to the requester and ignored it.
+    Decisions go through the approval services on the change page, by another admin."""
+    client = login(staff.admin)
+    add = reverse("admin:governance_exemption_add")
+
+    form = client.get(add).context["adminform"].form
+
+    assert "decision" not in form.fields and "password" not in form.fields
+    fields = {"capability": NOTE, "owner_id": "", "justification": "Kiln notes all week"}
+    response = client.post(
+        add, {"studio": staff.studio.pk, **fields, **expires_fields(), "decision": "approve"}
+    )
+    assert response.status_code == 302
+    kinds = ExemptionEvent.objects.values_list("kind", flat=True)
+    assert list(kinds) == ["requested"]
+
+
+def test_the_exemption_changelist_searches_owner_and_justification(staff, login):
+    """Bug 7: the changelist had no search."""
+    for justification, owner in (
+        ("Open studio week", "owner-ben"),
+        ("Month-end sprint", "owner-kim"),
+    ):
+        exemption_request(
+            studio=staff.studio,
+            capability_id=NOTE,
+            owner_id=owner,
+            justification=justification,
+            expires_at=timezone.now() + dt.timedelta(days=2),
+            actor=Actor.staff(staff.admin),
+        )
+    client = login(staff.admin)
+
+    by_text = client.get(reverse(CHANGELIST), {"q": "month-end"}).context["cl"].result_list
+    by_owner = client.get(reverse(CHANGELIST), {"q": "kim"}).context["cl"].result_list
+
+    assert [e.justification for e in by_text] == ["Month-end sprint"]
+    assert [e.owner_id for e in by_owner] == ["owner-kim"]

@@ -214,6 +214,20 @@ def test_a_local_agent_gets_a_prefixed_id_and_is_audited(staff):
     assert chain(staff.studio.pk) == [(1, "agent.created", "ALLOWED")]
 
 
+def test_a_local_agents_staff_owner_must_be_a_member_of_the_studio(staff):
+    """Bug 11: the owner was free text; an outsider (another studio's admin) or a name
+    nobody has is refused with a clear error, audited, and no agent is made."""
+    for owner in ("oscar", "nobody-at-all"):
+        with pytest.raises(Denied) as denied:
+            agent_create_local(
+                studio=staff.studio, name="Kiln Bot", owner_id=owner, actor=Actor.staff(staff.admin)
+            )
+        assert denied.value.code == ReasonCode.INPUT_INVALID
+        assert "not a member of North Kiln Ceramics" in denied.value.field_errors["owner_id"][0]
+    assert not AgentClient.objects.exists()
+    assert [action for _, action, _ in chain(staff.studio.pk)] == ["agent.create_denied"] * 2
+
+
 # Sync from the cloud mirror ---------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from governance.actors import Actor
 from governance.models import Proposal
+from tests.factories import ConnectorConfigFactory
 from tests.governance.conftest import chain
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,11 @@ def test_show_of_a_missing_proposal_fails(staff):
 
 
 def test_agents_submit_with_agent_prefix(staff):
+    ConnectorConfigFactory(
+        studio=staff.studio,
+        name="hubitat",
+        settings={"host": "http://192.168.1.20", "app_id": 7, "command_allowlist": {"12": ["off"]}},
+    )
     submitted = run(
         "submit",
         "--studio",

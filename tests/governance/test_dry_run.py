@@ -34,7 +34,11 @@ def test_a_hubitat_command_dry_run_shows_the_switch_now_and_after(staff, hubitat
 
 def test_a_dry_run_names_what_would_block_the_execution(staff, hubitat_peer, monkeypatch):
     hub_pilot(
-        staff.studio, hubitat_peer, monkeypatch, allowlist={}, mode=ConnectorConfig.Mode.READ_ONLY
+        staff.studio,
+        hubitat_peer,
+        monkeypatch,
+        allowlist={"103": ["off"]},
+        mode=ConnectorConfig.Mode.READ_ONLY,
     )
     dry = submitted(staff, "hubitat.device.command", SWITCH).dry_run
     assert any("read-only" in blocker for blocker in dry["blockers"])

@@ -26,6 +26,7 @@ from governance.services.kill_switches import (
     kill_switch_release_confirm,
     kill_switch_release_request,
 )
+from tests.conftest import mirror_batches
 from tests.factories import CapabilityFactory
 from tests.governance.conftest import chain
 from tests.governance.pilots import (
@@ -410,7 +411,11 @@ def test_a_read_only_connector_is_writes_disabled(staff, hubitat_peer, monkeypat
 
 
 def test_a_command_off_the_allowlist_is_writes_disabled(staff, hub):
-    proposal = approved(staff, "hubitat.device.command", {**SWITCH, "device_id": "100"})
+    # Submission refuses a device off the allowlist (governance/targets.py); the allowlist
+    # may change after the approval, and then the gateway refuses.
+    proposal = approved(staff, "hubitat.device.command", SWITCH)
+    hub.settings = {**hub.settings, "command_allowlist": {"100": ["on", "off"]}}
+    hub.save(update_fields=["settings"])
     denial = denied(proposal, Actor.staff(staff.operator))
     assert denial.code == ReasonCode.WRITES_DISABLED and "allowlist" in denial.message
 
@@ -430,8 +435,11 @@ def test_the_hourly_quota_counts_executions_per_studio_and_capability(
     firestore_pilot(staff.studio)
     limit = 8  # docs/domain.md: firestore.ops_note.append, 8 calls per hour
     start = timezone.now()
+    mirror_batches(staff.studio, *(f"quota-{index}" for index in range(limit)))
     for index in range(limit):
-        proposal = approved(staff, "firestore.ops_note.append", {**NOTE, "batch_id": f"b-{index}"})
+        proposal = approved(
+            staff, "firestore.ops_note.append", {**NOTE, "batch_id": f"quota-{index}"}
+        )
         execute(proposal, staff.operator)
     over = approved(staff, "firestore.ops_note.append", NOTE)
     denial = denied(over, Actor.staff(staff.operator))

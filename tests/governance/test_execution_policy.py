@@ -28,6 +28,7 @@ from governance.services.delegations import delegation_revoke_local
 from governance.services.execution import proposal_execute
 from governance.services.execution_run import execution_run
 from governance.services.exemptions import exemption_approve, exemption_request
+from tests.conftest import mirror_batches
 from tests.factories import ExemptionEventFactory, ExemptionFactory, MembershipFactory, UserFactory
 from tests.governance.pilots import (
     NOTE,
@@ -285,8 +286,11 @@ def test_the_per_actor_quota_on_redis_denies_over_the_budget_with_a_stored_decis
 ):
     writes(settings)
     firestore_pilot(staff.studio)
+    mirror_batches(staff.studio, *(f"quota-{index}" for index in range(8)))
     for index in range(8):
-        proposal = approved(staff, "firestore.ops_note.append", {**NOTE, "batch_id": f"b-{index}"})
+        proposal = approved(
+            staff, "firestore.ops_note.append", {**NOTE, "batch_id": f"quota-{index}"}
+        )
         proposal_execute(proposal_id=proposal.pk, actor=Actor.staff(staff.operator))
     Execution.objects.filter(studio=staff.studio).update(
         queued_at=timezone.now() - dt.timedelta(hours=2)

@@ -16,6 +16,7 @@ from governance.services.proposals import (
     proposal_expire_due,
     proposal_reopen,
 )
+from tests.factories import ConnectorConfigFactory
 from tests.governance.conftest import NOTE_INPUT, chain
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,13 @@ def test_bad_submissions_are_denied_with_a_reason_and_audited(staff, submit, kwa
     assert chain(staff.studio.pk) == [(1, "proposal.submit_denied", code)]
 
 
-def test_device_commands_accept_only_their_commands(submit):
+def test_device_commands_accept_only_their_commands(staff, submit):
+    ConnectorConfigFactory(
+        studio=staff.studio,
+        kind="roborock",
+        name="roborock",
+        settings={"devices": [{"id": "hall", "label": "Hall vacuum", "ip": "192.168.1.40"}]},
+    )
     with pytest.raises(Denied) as denied:
         submit(
             "roborock.device.command",

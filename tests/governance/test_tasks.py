@@ -15,6 +15,7 @@ from governance.models import AuditDigest, AuditEvent, Proposal
 from governance.services.proposals import proposal_submit
 from governance.tasks import audit_digest, expire_proposals
 from studio_brain.celery import app
+from tests.conftest import mirror_batches
 from tests.factories import StudioFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -35,6 +36,7 @@ def test_a_real_worker_expires_due_proposals_and_signs_the_chain(settings):
         settings.BRAIN, audit_signing_key="worker-test-signing-key"
     )
     studio = StudioFactory(slug="worker-kiln")
+    mirror_batches(studio, "b-1")
     proposal = proposal_submit(
         studio=studio,
         capability_id="firestore.ops_note.append",
