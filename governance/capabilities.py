@@ -262,7 +262,7 @@ REGISTRY: tuple[CapabilitySpec, ...] = (
     CapabilitySpec(
         id="firestore.ops_note.rollback",
         target="firestore:studioBrainPilotOpsNotes",
-        description="Mark a pilot ops note rolled back (the rollback of firestore.ops_note.append).",
+        description="Mark a pilot ops note rolled back (undoes an added ops note).",
         mode=Mode.WRITE,
         risk=Risk.MEDIUM,
         requires_approval=True,

@@ -57,7 +57,9 @@ class ProposalFilterForm(forms.Form):
         required=False, coerce=int, empty_value=None, choices=[("", "Any risk"), *Risk.choices]
     )
     capability = forms.ChoiceField(
-        required=False, choices=[("", "Any capability")] + [(spec.id, spec.id) for spec in REGISTRY]
+        required=False,
+        choices=[("", "Any capability")]
+        + [(spec.id, spec.description.rstrip(".")) for spec in REGISTRY],
     )
     requester = forms.ChoiceField(required=False)
     age = forms.ChoiceField(

@@ -12,6 +12,7 @@ from django.template import Context
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from governance.capabilities import CAPABILITIES
 from governance.enums import ActorType
 from governance.models import AgentClient
 from governance.reasons import EXPLANATIONS, ReasonCode
@@ -137,3 +138,20 @@ def code_words(code: str | None) -> SafeString | str:
     spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|[_.\-]+", " ", str(code))  # kilnFirings, firestore_read
     words = spaced.strip().capitalize()
     return format_html('<span title="{}">{}</span>', code, words)
+
+
+@register.filter
+def capability_words(capability_id: str | None) -> SafeString | str:
+    """A capability as staff read it: its description ("Append an ops note to a batch"), the
+    registry id on hover."""
+    if not capability_id:
+        return ""
+    spec = CAPABILITIES.get(str(capability_id))
+    words = spec.description.rstrip(".") if spec else str(capability_id)
+    return format_html('<span class="capability" title="{}">{}</span>', capability_id, words)
+
+
+@register.filter
+def get_item(mapping: dict[Any, Any], key: Any) -> Any:
+    """``mapping[key]`` in a template (names a view looked up once for a whole page)."""
+    return mapping.get(key, "")

@@ -139,7 +139,8 @@ def _queue_context(
     selected: list[int] | None = None,
 ) -> dict[str, Any]:
     studio = request.studio
-    form = ProposalFilterForm(request.GET, requesters=proposal_requesters(studio.pk))
+    requesters = proposal_requesters(studio.pk)
+    form = ProposalFilterForm(request.GET, requesters=requesters)
     filters = form.filters(user_id=request.user.pk, end_of_today=_end_of_today(studio.timezone))
     # The queue shows summaries: the inputs and effects stay in the database until the detail page.
     proposals = proposal_list(studio.pk, filters).defer(
@@ -148,6 +149,12 @@ def _queue_context(
     per_page = BULK_LIMIT if request.GET.get("per") == str(BULK_LIMIT) else QUEUE_PAGE_SIZE
     page = Paginator(proposals, per_page).get_page(page_number(request))
     can_bulk = request.membership.has_role(DECIDER_ROLE)
+    names = dict(requesters)
+    page.object_list = list(page.object_list)
+    requester_names = {
+        proposal.pk: names.get(proposal.requester_label, proposal.requested_by_id)
+        for proposal in page.object_list
+    }
     on_page = [proposal.pk for proposal in page.object_list]
     if request.GET.get("select") == "all":
         ticked = set(on_page)
@@ -170,6 +177,7 @@ def _queue_context(
             if k not in ("page", "sort", "status", "per", "select")
         ),
         "saved_filters": _saved_filter_links(request, view),
+        "requester_names": requester_names,
         "view": view,
         "can_bulk": can_bulk,
         "bulk_form": bulk_form or BulkDecisionForm(auto_id="bulk_%s"),

@@ -18,7 +18,7 @@ from django.utils import timezone
 from brain.models import Membership, Role
 from connectors.sdk.canonical import canonical_hash, canonical_json
 from governance.enums import ActorType, Decision, ProposalStatus
-from governance.models import Approval, Proposal
+from governance.models import AgentClient, Approval, Proposal
 
 # Who decides: the role a proposal's approvers need (admins count too, roles are ordered).
 DECIDER_ROLE = Role.APPROVER
@@ -143,10 +143,11 @@ def _searched(qs: QuerySet[Proposal], text: str) -> QuerySet[Proposal]:
 
 
 def proposal_requesters(studio_id: int) -> list[tuple[str, str]]:
-    """(value, label) of everyone who has proposed in this studio, for the requester filter.
+    """(value, label) of everyone who has proposed in this studio, for the requester filter
+    and the queue's "Requested by": staff by name, agents by their name, never "staff:otto".
 
     The distinct requesters come off the ``proposal_requesters`` index alone (no join, no
-    row read); their usernames from the user table in a second, small query."""
+    row read); then the people's names and the studio's agents, one small query each."""
     rows = list(
         Proposal.objects.filter(studio_id=studio_id)
         .values_list("requested_by_type", "requested_by_id", "requested_by_user_id")
@@ -154,15 +155,23 @@ def proposal_requesters(studio_id: int) -> list[tuple[str, str]]:
         .order_by("requested_by_type", "requested_by_id", "requested_by_user_id")
     )
     user_ids = {user_id for _, _, user_id in rows if user_id is not None}
-    names = dict(
-        get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username")
-        if user_ids
-        else []
-    )
-    return [
-        (f"{kind}:{ident}", f"{kind}: {names.get(user_id) or ident}")
-        for kind, ident, user_id in rows
-    ]
+    people = {
+        pk: (f"{first} {last}".strip() or username)
+        for pk, username, first, last in get_user_model()
+        .objects.filter(pk__in=user_ids)
+        .values_list("pk", "username", "first_name", "last_name")
+    }
+    agents = dict(AgentClient.objects.filter(studio_id=studio_id).values_list("agent_id", "name"))
+
+    def label(kind: str, ident: str, user_id: int | None) -> str:
+        if kind == ActorType.STAFF:
+            return people.get(user_id, ident) if user_id is not None else ident
+        if kind == ActorType.AGENT:
+            return f"{agents[ident]} (agent)" if agents.get(ident) else f"Agent {ident}"
+        words = ident.replace("_", " ").replace("-", " ").replace(".", " ")
+        return f"Studio Brain ({words})"
+
+    return [(f"{kind}:{ident}", label(kind, ident, user_id)) for kind, ident, user_id in rows]
 
 
 def proposal_get(studio_id: int, proposal_id: int) -> Proposal | None:

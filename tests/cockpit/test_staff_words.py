@@ -196,3 +196,21 @@ def test_the_drift_page_names_collections_in_words(named, login):
     )
     html = get(login(named.viewer), "cockpit:state-drift", named)
     assert '<span title="kilnFirings">Kiln firings</span>' in html
+
+
+def test_the_queue_names_the_capability_and_the_requester(named, login):
+    from tests.governance.pilots import NOTE
+
+    proposal_submit(
+        studio=named.studio,
+        capability_id="firestore.ops_note.append",
+        input=NOTE,
+        rationale="Needed for this week's firing schedule",
+        actor=Actor.staff(named.operator),
+    )
+    html = get(login(named.approver), "cockpit:proposals", named)
+    text = visible_text(html)
+    assert "Append an ops note to a batch (pilot write)" in text
+    assert "firestore.ops_note.append" not in text  # the id is on hover only
+    assert 'title="firestore.ops_note.append"' in html
+    assert "Otto Weber" in text and "otto" not in text.lower().replace("otto weber", "")
