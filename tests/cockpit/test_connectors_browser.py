@@ -8,7 +8,8 @@ import pytest
 
 from connectors.runtime import redis_client
 from connectors.services import connector_poll
-from tests.factories import PASSWORD, ConnectorConfigFactory
+from tests.cockpit.browser import sign_in
+from tests.factories import ConnectorConfigFactory
 from tests.peers.contract_peers import FAST
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -18,12 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def signed_in(live_server, page, staff):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "otto")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
+    return sign_in(page, live_server.url, "otto")
 
 
 def shoot(page, live_server, name: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from brain.services.reconciliation import reconciliation_run
 from brain.state.warnings import read_failed
 from tests.brain.reconciliation.seed import READ_AT, propose_adjustment, seed_mirror, snapshot_at
-from tests.factories import PASSWORD
+from tests.cockpit.browser import sign_in
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WIDTHS = (1280, 390)
@@ -21,12 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def signed_in(live_server, page, staff):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "otto")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
+    return sign_in(page, live_server.url, "otto")
 
 
 def shoot(page, live_server, name: str) -> list[str]:

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from brain.models import Role
 from governance.models import Proposal
+from tests.cockpit.browser import sign_in
 from tests.conftest import mirror_batches
 from tests.factories import (
     PASSWORD,
@@ -51,13 +52,6 @@ def cli_submit(capability, payload, rationale, as_user):
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def test_an_approver_approves_in_the_browser_and_sees_it_audited(live_server, page: Page):

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from brain.models import Membership, Role
-from tests.factories import PASSWORD
+from tests.cockpit.browser import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / ".shots"
 
@@ -23,14 +23,6 @@ pytestmark = [
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def submit_empty_proposal(page: Page, base: str) -> int | None:

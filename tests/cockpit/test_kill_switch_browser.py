@@ -14,8 +14,9 @@ from playwright.sync_api import Page, expect
 from brain.models import Role
 from governance.actors import Actor
 from governance.services.proposals import proposal_submit
+from tests.cockpit.browser import sign_in
 from tests.conftest import mirror_batches
-from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
+from tests.factories import MembershipFactory, StudioFactory, UserFactory
 from tests.policy_support import issue, make_agent, make_delegation
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -30,14 +31,6 @@ pytestmark = [
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def api_post(base: str, token: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -67,7 +60,7 @@ def studio_people():
 
 def test_engage_the_banner_on_every_page_and_a_two_admin_release(live_server, page, studio_people):
     base = live_server.url
-    sign_in(page, base, "otto")
+    sign_in(page, base, "otto", fresh=True)
     page.goto(f"{base}/s/north-kiln/policy/#kill-switches")
     expect(page.locator(".banner-danger")).to_have_count(0)
     expect(page.get_by_role("heading", name="No kill switch has been used")).to_be_visible()
@@ -83,7 +76,7 @@ def test_engage_the_banner_on_every_page_and_a_two_admin_release(live_server, pa
         expect(page.locator(".banner-danger")).to_contain_text("Smoke alarm in the kiln room")
     shot(page, "kill-switch-banner")
 
-    sign_in(page, base, "ada")
+    sign_in(page, base, "ada", fresh=True)
     page.goto(f"{base}/s/north-kiln/policy/#kill-switches")
     panel = page.locator("#kill-switches")
     expect(panel).to_contain_text("Smoke alarm in the kiln room")
@@ -95,7 +88,7 @@ def test_engage_the_banner_on_every_page_and_a_two_admin_release(live_server, pa
     expect(page.locator(".banner-danger")).to_have_count(1)  # one admin is not enough
     shot(page, "kill-switch-panel")
 
-    sign_in(page, base, "abe")
+    sign_in(page, base, "abe", fresh=True)
     page.goto(f"{base}/s/north-kiln/policy/#kill-switches")
     panel = page.locator("#kill-switches")
     panel.get_by_text("Confirm release…").click()
@@ -131,7 +124,7 @@ def test_an_execute_denied_for_its_delegation_has_a_readable_trace(
     status, body = api_post(base, token, f"/proposals/{proposal.pk}/execute")
     assert (status, body["code"]) == (403, "DELEGATION_EXPIRED")
 
-    sign_in(page, base, "ada")
+    sign_in(page, base, "ada", fresh=True)
     page.goto(f"{base}/s/north-kiln/policy/#denials")
     trace_link = page.locator(f"#denials a[href$='/policy/decisions/{body['decision_id']}/']")
     trace_link.click()

@@ -15,6 +15,7 @@ from brain.notify.models import DeliveryStatus, EventKind, NotificationDelivery,
 from brain.notify.services import notify_emit, notify_fan_out
 from governance.actors import Actor
 from governance.services.notifications import webhook_endpoint_set
+from tests.cockpit.browser import sign_in
 from tests.factories import PASSWORD
 
 SHOTS = Path(__file__).resolve().parents[2] / ".shots"
@@ -25,12 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def signed_in(live_server, page, staff):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "ada")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
+    return sign_in(page, live_server.url, "ada")
 
 
 def shoot(page, live_server, name: str) -> list[str]:

@@ -15,8 +15,9 @@ from brain.models import Role
 from governance.actors import Actor
 from governance.models import PolicyDecision
 from governance.services.exemptions import exemption_request
+from tests.cockpit.browser import sign_in
 from tests.conftest import mirror_batches
-from tests.factories import PASSWORD, MembershipFactory, StudioFactory, UserFactory
+from tests.factories import MembershipFactory, StudioFactory, UserFactory
 from tests.policy_support import issue, make_agent, make_delegation
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -31,13 +32,6 @@ pytestmark = [
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def api_submit(base: str, token: str, body: dict) -> tuple[int, dict]:
